@@ -1,0 +1,14 @@
+// mnt-stop undoes exactly what mnt-start attached for an environment; the
+// master_poststop.d script in hooks/cbsd runs it. See mnt-stop(8).
+package main
+
+import (
+	"os"
+
+	"github.com/envhooks/envhooks/lib/args"
+	"github.com/envhooks/envhooks/lib/hookcli"
+)
+
+func main() {
+	os.Exit(hookcli.Main(os.Args, args.Required{}, hookcli.Stop, os.Stdout, os.Stderr))
+}

@@ -1,0 +1,14 @@
+module github.com/envhooks/envhooks
+
+go 1.26.8
+
+require (
+	github.com/gofrs/flock v0.13.1 // indirect
+	github.com/joho/godotenv v1.5.1 // indirect
+	github.com/moby/sys/mountinfo v0.7.3 // indirect
+	github.com/pborman/getopt/v2 v2.1.0 // indirect
+	github.com/stretchr/testify v1.12.1 // indirect
+	github.com/vmware/go-nfs-client v0.0.0-20190605212624-d43b92724c1b // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/term v0.47.0 // indirect
+)

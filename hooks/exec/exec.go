@@ -1,0 +1,85 @@
+// Package exec attaches storage envhooks does not ship by calling an
+// external executable (EXEC_HOOK) with CBSD's own hook flags and a verb:
+//
+//	EXEC_HOOK -d DATA [-f FSTAB] -j JNAME [-r RCCONF] -s SYSDATA start|stop
+//
+// The verb comes last, as an operand, so a getopt-based CBSD mnt_start
+// script works unchanged. The hook must be idempotent, owned by root and not
+// writable by group or others; it runs under EXEC_TIMEOUT and its whole
+// process group is killed at that deadline.
+package exec
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/environment"
+	"github.com/envhooks/envhooks/lib/plan"
+	"github.com/envhooks/envhooks/lib/run"
+	"github.com/envhooks/envhooks/lib/sysexits"
+)
+
+var (
+	hookKey    = config.Define(config.Key{Name: "EXEC_HOOK", Doc: "exec backend: the executable called as EXEC_HOOK -d .. -j .. -s .. start|stop", Check: config.IsAbsPath})
+	timeoutKey = config.Define(config.Key{Name: "EXEC_TIMEOUT", Default: "60", Doc: "exec backend: seconds EXEC_HOOK may run before its process group is killed", Check: config.IsSeconds})
+)
+
+// Backend is the exec backend.
+type Backend struct {
+	hook string
+	cfg  *config.Config
+}
+
+// New checks EXEC_HOOK before anything runs: a hook that others could
+// rewrite would run their code as root.
+func New(cfg *config.Config) (plan.Backend, error) {
+	hook := cfg.Get(hookKey)
+	if hook == "" {
+		return nil, sysexits.New(sysexits.Config, "BACKEND=exec needs EXEC_HOOK, the absolute path of the executable to call")
+	}
+	if err := checkHook(hook); err != nil {
+		return nil, cfg.Errorf(hookKey, "%v", err)
+	}
+	return &Backend{hook: filepath.Clean(hook), cfg: cfg}, nil
+}
+
+func checkHook(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("%s is not an executable file", path)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%s is writable by group or others (mode %04o): chmod go-w it", path, fi.Mode().Perm())
+	}
+	if uid, ok := ownerUID(fi); ok && uid != 0 {
+		return fmt.Errorf("%s is owned by uid %d, not root: chown root it", path, uid)
+	}
+	return nil
+}
+
+// Argv is the hook command for verb.
+func (b *Backend) Argv(env *environment.Env, roles []environment.Role, verb string) []string {
+	argv := []string{b.hook, "-d", env.Dir(environment.Data)}
+	if f := env.Dir(environment.Fstab); f != "" {
+		argv = append(argv, "-f", f)
+	}
+	argv = append(argv, "-j", env.Name)
+	if r := env.Dir(environment.RCConf); r != "" {
+		argv = append(argv, "-r", r)
+	}
+	return append(argv, "-s", env.Dir(environment.System), verb)
+}
+
+func (b *Backend) Steps(env *environment.Env, roles []environment.Role) ([]plan.Step, error) {
+	return []plan.Step{&plan.Command{
+		ID:       "exec:" + b.hook,
+		What:     fmt.Sprintf("run %s start for %s", b.hook, env.Name),
+		Cmd:      run.Cmd{Argv: b.Argv(env, roles, "start"), Timeout: b.cfg.Seconds(timeoutKey)},
+		UndoArgv: b.Argv(env, roles, "stop"),
+	}}, nil
+}

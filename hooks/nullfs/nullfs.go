@@ -1,0 +1,94 @@
+// Package nullfs attaches an environment's directories from a directory tree
+// that is already visible on this node (local disk, or a shared filesystem
+// mounted node-wide) with nullfs on FreeBSD and bind mounts on Linux. The
+// tree has the shared layout: NULLFS_ROOT/{data,system,rcconf,fstab}/<jname>.
+package nullfs
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/environment"
+	"github.com/envhooks/envhooks/lib/plan"
+	"github.com/envhooks/envhooks/lib/sysexits"
+)
+
+var rootKey = config.Define(config.Key{Name: "NULLFS_ROOT", Doc: "nullfs/bind backend: the directory holding data/ system/ rcconf/ fstab/, one folder per environment in each", Check: config.IsAbsPath})
+
+// Backend is the nullfs/bind backend.
+type Backend struct {
+	root    string
+	timeout time.Duration
+}
+
+// New reads NULLFS_ROOT.
+func New(cfg *config.Config) (plan.Backend, error) {
+	root := cfg.Get(rootKey)
+	if root == "" {
+		return nil, sysexits.New(sysexits.Config, "BACKEND=nullfs needs NULLFS_ROOT, the directory that holds data/ system/ rcconf/ fstab/")
+	}
+	return &Backend{root: filepath.Clean(root), timeout: cfg.Seconds(config.CommandTimeout)}, nil
+}
+
+// Source is the directory that role of jname comes from.
+func (b *Backend) Source(jname string, role environment.Role) string {
+	return filepath.Join(b.root, string(role), jname)
+}
+
+func (b *Backend) Steps(env *environment.Env, roles []environment.Role) ([]plan.Step, error) {
+	var steps []plan.Step
+	for _, role := range roles {
+		src, target := b.Source(env.Name, role), env.Dir(role)
+		steps = append(steps, sourceExists(src, b.timeout), &plan.Mount{
+			Target:      target,
+			Want:        want(src),
+			Argv:        mountArgv(src, target),
+			UnmountArgv: []string{"umount", target},
+			ForceArgv:   []string{"umount", "-f", target},
+			What:        plan.Describe("bind", src, target),
+		})
+	}
+	return steps, nil
+}
+
+// LinuxMountArgv and FreeBSDMountArgv are kept on every OS so that each
+// syntax is tested everywhere; mountArgv picks this OS's.
+func LinuxMountArgv(src, target string) []string {
+	return []string{"mount", "--bind", src, target}
+}
+
+func FreeBSDMountArgv(src, target string) []string {
+	return []string{"mount", "-t", "nullfs", src, target}
+}
+
+// sourceExists fails early, and within a deadline (the tree may itself sit
+// on a network filesystem), when a source directory is missing.
+func sourceExists(dir string, timeout time.Duration) plan.Step {
+	return &plan.Check{What: "check that " + dir + " exists", Fn: func(ctx context.Context, _ *plan.System) error {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() {
+			fi, err := os.Stat(dir)
+			if err == nil && !fi.IsDir() {
+				err = errNotDir
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				return sysexits.New(sysexits.Unavailable, "source %s is not available: %v (is the storage under NULLFS_ROOT attached, and the environment created there?)", dir, err)
+			}
+			return nil
+		case <-ctx.Done():
+			return sysexits.New(sysexits.Unavailable, "source %s did not answer within %s (is the storage under NULLFS_ROOT hung?)", dir, timeout)
+		}
+	}}
+}
+
+var errNotDir = errors.New("not a directory")

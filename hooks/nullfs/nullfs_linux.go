@@ -1,0 +1,9 @@
+package nullfs
+
+import "github.com/envhooks/envhooks/lib/mounttab"
+
+var mountArgv = LinuxMountArgv
+
+// want matches a bind mount by the directory it shows: mountinfo records
+// the underlying filesystem's type, so no type is required.
+func want(src string) mounttab.Want { return mounttab.Want{BindOf: src} }

@@ -1,0 +1,147 @@
+// Package attach is what mnt-start, mnt-stop and envctl share: pick the
+// backend, decide which directories to attach, take the local lock, and run
+// the engine with the configured deadlines.
+package attach
+
+import (
+	"context"
+	"io"
+	"os"
+
+	"github.com/envhooks/envhooks/hooks"
+	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/environment"
+	"github.com/envhooks/envhooks/lib/locallock"
+	"github.com/envhooks/envhooks/lib/logging"
+	"github.com/envhooks/envhooks/lib/plan"
+	"github.com/envhooks/envhooks/lib/run"
+	"github.com/envhooks/envhooks/lib/state"
+	"github.com/envhooks/envhooks/lib/sysexits"
+)
+
+// Session is one run against one environment.
+type Session struct {
+	Env    *environment.Env
+	Config *config.Config
+	Log    *logging.Logger
+	DryRun bool
+	Out    io.Writer  // dry-run output; stdout when nil
+	Runner run.Runner // nil: the OS (or a printer in a dry run)
+}
+
+// BackendName resolves BACKEND, defaulting to nfs when NFS_SERVER is set,
+// as CBSD's sample config implies.
+func BackendName(cfg *config.Config) (string, error) {
+	if b := cfg.Get(config.Backend); b != "" {
+		return b, nil
+	}
+	if cfg.IsSet("NFS_SERVER") {
+		return "nfs", nil
+	}
+	return "", sysexits.New(sysexits.Config, "no storage backend configured: set BACKEND (one of %v) or NFS_SERVER", hooks.Names())
+}
+
+// Roles returns the directories to attach: data and system always, fstab
+// when -f was given and MOUNT_FSTAB=1, rcconf only with MOUNT_RCCONF=1.
+func Roles(env *environment.Env, cfg *config.Config, log *logging.Logger) []environment.Role {
+	roles := []environment.Role{environment.Data, environment.System}
+	if env.Dir(environment.Fstab) != "" && cfg.Bool(config.MountFstab) {
+		roles = append(roles, environment.Fstab)
+	}
+	if cfg.Bool(config.MountRCConf) && env.Dir(environment.RCConf) != "" {
+		log.Warn("MOUNT_RCCONF=1: mounting on %s, which CBSD uses for EVERY environment on this node; the other environments' rc.conf files are hidden while %s is mounted", env.Dir(environment.RCConf), env.Name)
+		roles = append(roles, environment.RCConf)
+	}
+	return roles
+}
+
+// NodeName is NODE_NAME or the host name.
+func NodeName(cfg *config.Config) string {
+	if n := cfg.Get(config.NodeName); n != "" {
+		return n
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+func (s *Session) engine() *plan.Engine {
+	runner := s.Runner
+	out := s.Out
+	if out == nil {
+		out = os.Stdout
+	}
+	if runner == nil {
+		runner = run.OS{}
+		if s.DryRun {
+			runner = run.DryRun{Out: out}
+		}
+	}
+	cfg := s.Config
+	return &plan.Engine{
+		Sys: &plan.System{
+			Run:            runner,
+			Log:            s.Log,
+			DryRun:         s.DryRun,
+			Out:            out,
+			CommandTimeout: cfg.Seconds(config.CommandTimeout),
+			UnmountTimeout: cfg.Seconds(config.UnmountTimeout),
+			ForceUnmount:   cfg.Bool(config.ForceUnmount),
+			AllowNonEmpty:  cfg.Bool(config.AllowNonEmpty),
+		},
+		Store: state.Store{Dir: cfg.Get(config.StateDir)},
+	}
+}
+
+// lock serialises runs on this environment; a dry run changes nothing, so
+// it takes no lock.
+func (s *Session) lock(ctx context.Context) (func(), error) {
+	if s.DryRun {
+		return func() {}, nil
+	}
+	l, err := locallock.Acquire(ctx, s.Config.Get(config.StateDir), s.Env.Name, s.Config.Seconds(config.LockTimeout))
+	if err != nil {
+		return nil, err
+	}
+	return func() { l.Release() }, nil
+}
+
+// Start attaches the environment's storage.
+func (s *Session) Start(ctx context.Context) error {
+	name, err := BackendName(s.Config)
+	if err != nil {
+		return err
+	}
+	factory, ok := hooks.Lookup(name)
+	if !ok {
+		return s.Config.Errorf(config.Backend, "backend %q is not available; choose one of %v", name, hooks.Names())
+	}
+	backend, err := factory(s.Config)
+	if err != nil {
+		return sysexits.Wrap(sysexits.Config, err)
+	}
+	steps, err := backend.Steps(s.Env, Roles(s.Env, s.Config, s.Log))
+	if err != nil {
+		return sysexits.Wrap(sysexits.Config, err)
+	}
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return s.engine().Attach(ctx, state.Record{JName: s.Env.Name, Backend: name, Node: NodeName(s.Config)}, steps)
+}
+
+// Stop undoes what Start recorded.
+func (s *Session) Stop(ctx context.Context) error {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return s.engine().Detach(ctx, s.Env.Name)
+}
+
+// Record returns what is recorded as attached (nil: nothing).
+func (s *Session) Record() (*state.Record, error) {
+	return state.Store{Dir: s.Config.Get(config.StateDir)}.Load(s.Env.Name)
+}

@@ -1,0 +1,263 @@
+// Package config reads envhooks' layered configuration: shell-style KEY="value"
+// files parsed with godotenv (so CBSD's env_start_nfs.conf works unchanged),
+// then the process environment. Every key is declared with Define, checked
+// when loaded, and reported with the file and line it came from.
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/joho/godotenv"
+
+	"github.com/envhooks/envhooks/lib/sysexits"
+)
+
+// Key declares one configuration key.
+type Key struct {
+	Name    string
+	Default string
+	Doc     string               // one line for the README and the man pages
+	Check   func(v string) error // nil accepts anything
+}
+
+var (
+	registryMu sync.Mutex
+	registry   = map[string]Key{}
+)
+
+// Define declares a key and returns its name, so packages can keep typed
+// handles: var rootKey = config.Define(config.Key{Name: "ZFS_ROOT", ...}).
+func Define(k Key) string {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[k.Name]; dup {
+		panic("config: key defined twice: " + k.Name)
+	}
+	registry[k.Name] = k
+	return k.Name
+}
+
+// Keys returns every declared key, sorted by name.
+func Keys() []Key {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	out := make([]Key, 0, len(registry))
+	for _, k := range registry {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func lookup(name string) (Key, bool) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	k, ok := registry[name]
+	return k, ok
+}
+
+// Sources says where the layers come from; empty paths are skipped.
+type Sources struct {
+	Global     string   // the global file (or -c FILE)
+	GlobalMust bool     // -c was given: a missing file is an error
+	CBSDSample string   // CBSD's sample config path, read if present
+	PerEnv     string   // envhooks.d/<jname>.conf beside the global file
+	Environ    []string // the process environment, KEY=value
+}
+
+// DefaultSources returns the layers for jname as DESIGN.md lays them out;
+// configFile is -c FILE or "".
+func DefaultSources(configFile, jname string) Sources {
+	s := Sources{Global: GlobalPath, CBSDSample: CBSDSamplePath, Environ: os.Environ()}
+	if configFile != "" {
+		s.Global, s.GlobalMust = configFile, true
+	}
+	if jname != "" {
+		s.PerEnv = filepath.Join(filepath.Dir(s.Global), "envhooks.d", jname+".conf")
+	}
+	return s
+}
+
+// CBSDSamplePath is where CBSD's NFSv4 sample hook keeps its settings.
+const CBSDSamplePath = "/root/etc/env_start_nfs.conf"
+
+// Origin tells where a value came from.
+type Origin struct {
+	File string // "" for defaults and the environment
+	Line int
+	Env  bool
+}
+
+func (o Origin) String() string {
+	switch {
+	case o.Env:
+		return "the environment"
+	case o.File == "":
+		return "the built-in default"
+	case o.Line > 0:
+		return fmt.Sprintf("%s:%d", o.File, o.Line)
+	default:
+		return o.File
+	}
+}
+
+// Config is a loaded, checked configuration.
+type Config struct {
+	values   map[string]string
+	origins  map[string]Origin
+	Warnings []string // unknown keys and other things an operator should see
+}
+
+// Load reads the layers in order, later wins, and checks every value.
+func Load(src Sources) (*Config, error) {
+	c := &Config{values: map[string]string{}, origins: map[string]Origin{}}
+	for _, k := range Keys() {
+		c.values[k.Name] = k.Default
+	}
+	files := []struct {
+		path string
+		must bool
+	}{{src.Global, src.GlobalMust}, {src.CBSDSample, false}, {src.PerEnv, false}}
+	for _, f := range files {
+		if f.path == "" {
+			continue
+		}
+		if err := c.loadFile(f.path, f.must); err != nil {
+			return nil, err
+		}
+	}
+	for _, kv := range src.Environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
+		}
+		// Only declared keys are taken from the environment: it holds many
+		// unrelated variables, so unknown ones are not typos here.
+		if k, known := lookup(name); known {
+			if err := c.set(k, value, Origin{Env: true}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return c, nil
+}
+
+// LoadFile is Load for a single file, used by tests and tools.
+func LoadFile(path string) (*Config, error) {
+	return Load(Sources{Global: path, GlobalMust: true})
+}
+
+func (c *Config) loadFile(path string, must bool) error {
+	raw, err := os.ReadFile(path)
+	if os.IsNotExist(err) && !must {
+		return nil
+	}
+	if err != nil {
+		return sysexits.New(sysexits.Config, "cannot read config file %s: %v", path, err)
+	}
+	parsed, err := godotenv.UnmarshalBytes(raw)
+	if err != nil {
+		return sysexits.New(sysexits.Config, "config file %s: %v", path, err)
+	}
+	lines := keyLines(raw)
+	names := make([]string, 0, len(parsed))
+	for name := range parsed {
+		names = append(names, name)
+	}
+	sort.Slice(names, func(i, j int) bool { return lines[names[i]] < lines[names[j]] })
+	for _, name := range names {
+		at := Origin{File: path, Line: lines[name]}
+		k, known := lookup(name)
+		if !known {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: unknown key %s ignored (a typo?)", at, name))
+			continue
+		}
+		if err := c.set(k, parsed[name], at); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Config) set(k Key, value string, at Origin) error {
+	if k.Check != nil {
+		if err := k.Check(value); err != nil {
+			return sysexits.New(sysexits.Config, "%s: %s=%q: %v", at, k.Name, value, err)
+		}
+	}
+	c.values[k.Name] = value
+	c.origins[k.Name] = at
+	return nil
+}
+
+var assignment = regexp.MustCompile(`^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*[=:]`)
+
+// keyLines finds the line of the last assignment of each key, which is the
+// one godotenv keeps, so errors can point at it.
+func keyLines(raw []byte) map[string]int {
+	lines := map[string]int{}
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for n := 1; sc.Scan(); n++ {
+		if m := assignment.FindStringSubmatch(sc.Text()); m != nil {
+			lines[m[1]] = n
+		}
+	}
+	return lines
+}
+
+// Get returns a key's value. Asking for an undeclared key is a bug.
+func (c *Config) Get(name string) string {
+	v, ok := c.values[name]
+	if !ok {
+		if _, known := lookup(name); !known {
+			panic("config: undeclared key " + name)
+		}
+	}
+	return v
+}
+
+// Set overrides a value after loading (flags that mirror keys); it is
+// checked like any other value.
+func (c *Config) Set(name, value string) error {
+	k, ok := lookup(name)
+	if !ok {
+		return sysexits.New(sysexits.Config, "unknown configuration key %s", name)
+	}
+	return c.set(k, value, Origin{Env: true})
+}
+
+// IsSet reports whether a key was given by any layer, not just defaulted.
+func (c *Config) IsSet(name string) bool { _, ok := c.origins[name]; return ok }
+
+// Where tells where a key's value came from.
+func (c *Config) Where(name string) Origin { return c.origins[name] }
+
+// Bool reads a key checked with IsBool.
+func (c *Config) Bool(name string) bool { return parseBool(c.Get(name)) }
+
+// Int reads a key checked with IsInt or IsSeconds.
+func (c *Config) Int(name string) int { n, _ := strconv.Atoi(strings.TrimSpace(c.Get(name))); return n }
+
+// Seconds reads a key checked with IsSeconds as a duration.
+func (c *Config) Seconds(name string) time.Duration {
+	return time.Duration(c.Int(name)) * time.Second
+}
+
+// Words splits a key's value on white space.
+func (c *Config) Words(name string) []string { return strings.Fields(c.Get(name)) }
+
+// Errorf builds a configuration error that points at where key was set.
+func (c *Config) Errorf(name, format string, args ...any) error {
+	return sysexits.New(sysexits.Config, "%s: %s: %s", c.Where(name), name, fmt.Sprintf(format, args...))
+}

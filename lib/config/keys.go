@@ -1,0 +1,18 @@
+package config
+
+// Keys every backend shares. Backends declare their own in their packages.
+var (
+	Backend        = Define(Key{Name: "BACKEND", Doc: "storage backend: nfs (the default when NFS_SERVER is set), nullfs, zfs, iscsi, exec", Check: OneOf("", "nfs", "nullfs", "zfs", "iscsi", "exec")})
+	MountRCConf    = Define(Key{Name: "MOUNT_RCCONF", Default: "0", Doc: "1: also mount the rcconf directory on -r (CBSD's node-wide jails-rcconf: this hides every other environment's file)", Check: IsBool})
+	MountFstab     = Define(Key{Name: "MOUNT_FSTAB", Default: "1", Doc: "1: also mount the fstab directory on -f when -f is given", Check: IsBool})
+	AllowNonEmpty  = Define(Key{Name: "ALLOW_NONEMPTY", Default: "0", Doc: "1: allow mounting over a directory that already holds files (they are hidden, not lost)", Check: IsBool})
+	CommandTimeout = Define(Key{Name: "COMMAND_TIMEOUT", Default: "30", Doc: "seconds any one external command may take before its process group is killed", Check: IsSeconds})
+	HookTimeout    = Define(Key{Name: "HOOK_TIMEOUT", Default: "120", Doc: "seconds a whole mnt-start or mnt-stop run may take", Check: IsSeconds})
+	LockTimeout    = Define(Key{Name: "LOCK_TIMEOUT", Default: "30", Doc: "seconds to wait for another run on the same environment before giving up with 75", Check: IsSeconds})
+	UnmountTimeout = Define(Key{Name: "UNMOUNT_TIMEOUT", Default: "10", Doc: "seconds to keep retrying a busy unmount before giving up with 75", Check: IsSeconds})
+	ForceUnmount   = Define(Key{Name: "FORCE_UNMOUNT", Default: "0", Doc: "1: when an unmount stays busy, force it (umount -f); open files in the environment lose their writes", Check: IsBool})
+	StateDir       = Define(Key{Name: "STATE_DIR", Default: DefaultStateDir, Doc: "where mnt-start records what it attached, so mnt-stop can undo exactly that, after a reboot too", Check: IsAbsPath})
+	NodeName       = Define(Key{Name: "NODE_NAME", Doc: "this node's name in leases (default: the host name)", Check: IsName})
+	Workdir        = Define(Key{Name: "WORKDIR", Default: "/usr/jails", Doc: "CBSD's workdir; envctl derives an environment's directories from it as CBSD does", Check: IsAbsPath})
+	SyslogTag      = Define(Key{Name: "SYSLOG", Default: "1", Doc: "1: also log to syslog when stderr is not a terminal", Check: IsBool})
+)

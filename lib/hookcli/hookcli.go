@@ -1,0 +1,81 @@
+// Package hookcli is the whole of mnt-start and mnt-stop: parse the hook
+// flags, load the layered config, run the session under the hook deadline,
+// and turn any failure into one line on stderr and a sysexits code.
+package hookcli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/envhooks/envhooks/lib/args"
+	"github.com/envhooks/envhooks/lib/attach"
+	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/logging"
+	"github.com/envhooks/envhooks/lib/sysexits"
+)
+
+// Verb is what a hook program does with a session.
+type Verb func(s *attach.Session, ctx context.Context) error
+
+// Start and Stop are the verbs of mnt-start and mnt-stop.
+var (
+	Start Verb = (*attach.Session).Start
+	Stop  Verb = (*attach.Session).Stop
+)
+
+// Main runs a hook program and returns its exit code.
+func Main(argv []string, req args.Required, verb Verb, stdout, stderr io.Writer) int {
+	prog := "envhooks"
+	if len(argv) > 0 {
+		prog = baseName(argv[0])
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "%s: error: %v\n", prog, err)
+		return sysexits.Code(err)
+	}
+	opts, err := args.Parse(argv, req)
+	if err != nil {
+		return fail(err)
+	}
+	switch {
+	case opts.Help:
+		opts.PrintHelp(stdout)
+		return sysexits.OK
+	case opts.ShowVersion:
+		fmt.Fprintf(stdout, "%s %s\n", prog, args.Version)
+		return sysexits.OK
+	}
+	cfg, err := config.Load(config.DefaultSources(opts.ConfigFile, opts.JName))
+	if err != nil {
+		return fail(err)
+	}
+	log := logging.New(prog, opts.Verbose, cfg.Bool(config.SyslogTag))
+	defer log.Close()
+	for _, w := range cfg.Warnings {
+		log.Warn("%s", w)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Seconds(config.HookTimeout))
+	defer cancel()
+	// An interrupted run still rolls back: the signal only cancels ctx.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s := &attach.Session{Env: opts.Env(), Config: cfg, Log: log, DryRun: opts.DryRun, Out: stdout}
+	if err := verb(s, ctx); err != nil {
+		log.Error("%s: %v", opts.JName, err)
+		return sysexits.Code(err)
+	}
+	return sysexits.OK
+}
+
+func baseName(p string) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' {
+			return p[i+1:]
+		}
+	}
+	return p
+}

@@ -1,0 +1,143 @@
+package plan
+
+import (
+	"context"
+	"time"
+
+	"github.com/envhooks/envhooks/lib/state"
+	"github.com/envhooks/envhooks/lib/sysexits"
+)
+
+// rollbackBudget bounds the undo of a failed run, which must happen even
+// when the run's own deadline is what failed it.
+const rollbackBudget = 30 * time.Second
+
+// Engine applies plans and keeps their records.
+type Engine struct {
+	Sys   *System
+	Store state.Store
+}
+
+// Attach brings every step into place for the environment rec names. It is
+// idempotent: steps already in place are only recorded. On failure it undoes
+// what this run did, in reverse, and returns the step's error.
+func (e *Engine) Attach(ctx context.Context, base state.Record, steps []Step) error {
+	rec, err := e.Store.Load(base.JName)
+	if err != nil {
+		return sysexits.Wrap(sysexits.CantCreat, err)
+	}
+	if rec == nil {
+		rec = &base
+	} else {
+		rec.Backend, rec.Node = base.Backend, base.Node
+		if base.Generation != 0 {
+			rec.Generation = base.Generation
+		}
+	}
+	var made []state.Action // undo actions this run created, in order
+	dirty := false
+	fail := func(err error) error {
+		e.rollback(ctx, rec, made)
+		return err
+	}
+	for _, st := range steps {
+		if err := ctx.Err(); err != nil {
+			return fail(sysexits.New(sysexits.Unavailable, "out of time before %s: %v", st, err))
+		}
+		done, err := st.Done(ctx, e.Sys)
+		if err != nil {
+			return fail(err)
+		}
+		undo := st.Undo()
+		if done {
+			e.Sys.Log.Debug("already in place: %s", st)
+			if undo != nil && !rec.Has(undo.ID) {
+				rec.Actions = append(rec.Actions, *undo)
+				dirty = true
+			}
+			continue
+		}
+		e.Sys.Log.Debug("doing: %s", st)
+		if err := st.Apply(ctx, e.Sys); err != nil {
+			return fail(err)
+		}
+		if e.Sys.DryRun {
+			continue
+		}
+		if undo == nil {
+			e.Sys.Log.Debug("done: %s", st)
+			continue
+		}
+		e.Sys.Log.Action("%s", st)
+		{
+			rec.Remove(undo.ID)
+			rec.Actions = append(rec.Actions, *undo)
+			made = append(made, *undo)
+			// Persist at once: a crash between two steps must still leave
+			// mnt-stop a record of what is attached.
+			if err := e.Store.Save(rec); err != nil {
+				return fail(sysexits.New(sysexits.CantCreat, "cannot record what was attached in %s: %v", e.Store.Dir, err))
+			}
+			dirty = false
+		}
+	}
+	if dirty && !e.Sys.DryRun {
+		if err := e.Store.Save(rec); err != nil {
+			return sysexits.New(sysexits.CantCreat, "cannot record what was attached in %s: %v", e.Store.Dir, err)
+		}
+	}
+	return nil
+}
+
+// rollback undoes made in reverse. Failures are logged, not returned: the
+// caller reports the error that caused the rollback.
+func (e *Engine) rollback(ctx context.Context, rec *state.Record, made []state.Action) {
+	if len(made) == 0 || e.Sys.DryRun {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackBudget)
+	defer cancel()
+	for i := len(made) - 1; i >= 0; i-- {
+		a := made[i]
+		if err := e.Sys.undo(ctx, a); err != nil {
+			e.Sys.Log.Error("rollback: could not undo %s: %v", a.What, err)
+			continue
+		}
+		e.Sys.Log.Action("rolled back: %s", a.What)
+		rec.Remove(a.ID)
+	}
+	if err := e.Store.Save(rec); err != nil {
+		e.Sys.Log.Error("rollback: cannot update the record in %s: %v", e.Store.Dir, err)
+	}
+}
+
+// Detach undoes everything recorded for jname, last attached first. A
+// missing record means nothing is attached: success.
+func (e *Engine) Detach(ctx context.Context, jname string) error {
+	rec, err := e.Store.Load(jname)
+	if err != nil {
+		return sysexits.Wrap(sysexits.CantCreat, err)
+	}
+	if rec == nil || len(rec.Actions) == 0 {
+		e.Sys.Log.Debug("nothing recorded as attached for %s", jname)
+		return nil
+	}
+	for i := len(rec.Actions) - 1; i >= 0; i-- {
+		a := rec.Actions[i]
+		if err := e.Sys.undo(ctx, a); err != nil {
+			return err
+		}
+		if e.Sys.DryRun {
+			continue
+		}
+		e.Sys.Log.Action("undone: %s", a.What)
+		rec.Remove(a.ID)
+		if err := e.Store.Save(rec); err != nil {
+			return sysexits.New(sysexits.CantCreat, "cannot update the record in %s: %v", e.Store.Dir, err)
+		}
+	}
+	return nil
+}
+
+// Record returns what is recorded as attached for jname (nil: nothing).
+func (e *Engine) Record(jname string) (*state.Record, error) { return e.Store.Load(jname) }

@@ -1,0 +1,79 @@
+// Package plan is the mount engine. A backend turns an environment into an
+// ordered list of steps; Attach compares each with the mount table, does only
+// what is missing, records how to undo what it did, and undoes this run's
+// work if a later step fails. Detach undoes a record in reverse.
+package plan
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/envhooks/envhooks/lib/logging"
+	"github.com/envhooks/envhooks/lib/mounttab"
+	"github.com/envhooks/envhooks/lib/run"
+	"github.com/envhooks/envhooks/lib/state"
+)
+
+// Step is one thing an environment needs attached.
+type Step interface {
+	// String says what the step does, for logs and errors.
+	String() string
+	// Done reports whether the step's effect is already in place. An error
+	// means something conflicting is (another source at the target).
+	Done(ctx context.Context, s *System) (bool, error)
+	// Apply makes the effect happen.
+	Apply(ctx context.Context, s *System) error
+	// Undo is the action that reverses the step, recorded once the step is
+	// in place; nil when there is nothing to undo.
+	Undo() *state.Action
+}
+
+// System is what steps work with: the runner, the mount table, and the
+// settings that shape every step.
+type System struct {
+	Run            run.Runner
+	Log            *logging.Logger
+	DryRun         bool
+	Out            io.Writer // dry-run lines
+	CommandTimeout time.Duration
+	UnmountTimeout time.Duration
+	ForceUnmount   bool
+	AllowNonEmpty  bool
+	// ReadMounts reads the mount table; tests replace it.
+	ReadMounts func() (mounttab.Table, error)
+
+	table mounttab.Table
+}
+
+// Mounts returns the mount table, read once and reused until a step changes it.
+func (s *System) Mounts() (mounttab.Table, error) {
+	if s.table != nil {
+		return s.table, nil
+	}
+	read := s.ReadMounts
+	if read == nil {
+		read = mounttab.Read
+	}
+	t, err := read()
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the mount table: %v", err)
+	}
+	s.table = t
+	return t, nil
+}
+
+// Changed forgets the cached mount table after something was mounted or
+// unmounted.
+func (s *System) Changed() { s.table = nil }
+
+// Command runs argv under the command deadline.
+func (s *System) Command(ctx context.Context, argv ...string) (run.Result, error) {
+	return s.Run.Run(ctx, run.Cmd{Argv: argv, Timeout: s.CommandTimeout})
+}
+
+// Say prints a dry-run line: what would be done that is not a command.
+func (s *System) Say(format string, args ...any) {
+	fmt.Fprintf(s.Out, format+"\n", args...)
+}

@@ -1,0 +1,133 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/envhooks/envhooks/lib/run"
+	"github.com/envhooks/envhooks/lib/state"
+	"github.com/envhooks/envhooks/lib/sysexits"
+)
+
+func (s *System) undo(ctx context.Context, a state.Action) error {
+	switch a.Kind {
+	case state.KindUnmount:
+		return s.unmount(ctx, a)
+	case state.KindCommand:
+		if s.DryRun {
+			s.Run.Run(ctx, run.Cmd{Argv: a.Argv})
+			return nil
+		}
+		_, err := s.Command(ctx, a.Argv...)
+		if err == nil || alreadyUndone(err, a) {
+			return nil
+		}
+		return sysexits.New(sysexits.Unavailable, "cannot undo %s: %v", a.What, err)
+	}
+	return sysexits.New(sysexits.Software, "unknown action kind %q in the state record for %s", a.Kind, a.What)
+}
+
+func alreadyUndone(err error, a state.Action) bool {
+	var re *run.Error
+	if !errors.As(err, &re) || re.TimedOut {
+		return false
+	}
+	if slices.Contains(a.OKExit, re.ExitCode) {
+		return true
+	}
+	for _, s := range a.OKStderr {
+		if strings.Contains(re.Stderr, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// unmount removes the recorded mount: "not mounted" is success, a busy mount
+// is retried with backoff up to UnmountTimeout and then reported with the
+// processes that hold it, and forced only when configured.
+func (s *System) unmount(ctx context.Context, a state.Action) error {
+	t, err := s.Mounts()
+	if err != nil {
+		return sysexits.Wrap(sysexits.OSErr, err)
+	}
+	top, mounted := t.Top(a.Target)
+	if !mounted {
+		s.Log.Debug("%s is not mounted: nothing to undo", a.Target)
+		return nil
+	}
+	if !t.Matches(top, a.Want) {
+		for _, m := range t.At(a.Target) {
+			if t.Matches(m, a.Want) {
+				return sysexits.New(sysexits.TempFail, "%s has %s mounted on top of %s; unmount that first", a.Target, top.Describe(), a.Want)
+			}
+		}
+		s.Log.Warn("%s now shows %s, not %s: leaving it alone", a.Target, top.Describe(), a.Want)
+		return nil
+	}
+	if s.DryRun {
+		s.Run.Run(ctx, run.Cmd{Argv: a.Argv})
+		return nil
+	}
+	deadline := time.Now().Add(s.UnmountTimeout)
+	wait := 50 * time.Millisecond
+	for {
+		_, err := s.Command(ctx, a.Argv...)
+		s.Changed()
+		if gone, terr := s.gone(a); terr == nil && gone {
+			return nil
+		} else if terr != nil {
+			return sysexits.Wrap(sysexits.OSErr, terr)
+		}
+		if err != nil && !isBusy(err) {
+			return sysexits.New(sysexits.Unavailable, "cannot unmount %s: %v", a.Target, err)
+		}
+		if time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+		}
+		wait = min(2*wait, time.Second)
+	}
+	if s.ForceUnmount && len(a.Force) > 0 {
+		s.Log.Warn("%s stayed busy for %s: forcing the unmount (FORCE_UNMOUNT=1)", a.Target, s.UnmountTimeout)
+		_, err := s.Command(ctx, a.Force...)
+		s.Changed()
+		if gone, _ := s.gone(a); gone {
+			return nil
+		}
+		return sysexits.New(sysexits.TempFail, "forced unmount of %s failed: %v", a.Target, err)
+	}
+	who := "no process found holding it"
+	if h := holders(ctx, s, a.Target); len(h) > 0 {
+		who = "held by " + strings.Join(h, ", ")
+	}
+	return sysexits.New(sysexits.TempFail, "%s is busy (%s); still busy after %s: stop those processes or set FORCE_UNMOUNT=1", a.Target, who, s.UnmountTimeout)
+}
+
+func (s *System) gone(a state.Action) (bool, error) {
+	t, err := s.Mounts()
+	if err != nil {
+		return false, err
+	}
+	for _, m := range t.At(a.Target) {
+		if t.Matches(m, a.Want) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func isBusy(err error) bool {
+	var re *run.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	msg := strings.ToLower(re.Stderr)
+	return strings.Contains(msg, "busy")
+}

@@ -1,0 +1,175 @@
+// Package testenv is what the integration tests share: they run as root in a
+// private mount namespace (so nothing they mount is seen outside, and all of
+// it vanishes with them), build the real binaries once, and treat a missing
+// dependency as a failure under CI=true and a skip elsewhere.
+package testenv
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const nsMarker = "ENVHOOKS_TEST_PRIVATE_NS"
+
+// CI reports whether the tests run under CI, where nothing may be skipped.
+func CI() bool { return os.Getenv("CI") == "true" }
+
+// Main runs the package's tests as root in a private mount namespace,
+// re-executing the test binary under unshare(1) when needed. Use it as
+// func TestMain(m *testing.M) { testenv.Main(m) }.
+func Main(m *testing.M) {
+	if os.Getenv(nsMarker) == "" {
+		if os.Geteuid() != 0 {
+			if CI() {
+				fmt.Fprintln(os.Stderr, "integration tests need root under CI=true")
+				os.Exit(1)
+			}
+			fmt.Fprintln(os.Stderr, "integration tests need root: skipped")
+			os.Exit(0)
+		}
+		unshare, err := exec.LookPath("unshare")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "integration tests need unshare(1) from util-linux:", err)
+			os.Exit(1)
+		}
+		cmd := exec.Command(unshare, append([]string{"--mount", "--propagation", "private", "--", os.Args[0]}, os.Args[1:]...)...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		cmd.Env = append(os.Environ(), nsMarker+"=1")
+		if err := cmd.Run(); err != nil {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				os.Exit(ee.ExitCode())
+			}
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// Require fails (under CI) or skips the test when a command is missing.
+func Require(t testing.TB, commands ...string) {
+	t.Helper()
+	for _, c := range commands {
+		if _, err := exec.LookPath(c); err != nil {
+			if CI() {
+				t.Fatalf("%s is required under CI=true but is not installed (make test installs it)", c)
+			}
+			t.Skipf("%s is not installed", c)
+		}
+	}
+}
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// Bin returns the path of a freshly built envhooks program (mnt-start,
+// mnt-stop, envctl), built once per test binary.
+func Bin(t testing.TB, name string) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "envhooks-bin-")
+		if buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", binDir+"/", "./cmd/...")
+		cmd.Dir = RepoRoot()
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/...: %v\n%s", err, out.String())
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, name)
+}
+
+// RepoRoot is the module's top directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
+}
+
+// Result is what a program run left.
+type Result struct {
+	Code           int
+	Stdout, Stderr string
+	Took           time.Duration
+}
+
+// Run runs a program with args and extra environment, with a generous
+// safety deadline so a hung program fails the test instead of the run.
+func Run(t testing.TB, env []string, prog string, args ...string) Result {
+	t.Helper()
+	cmd := exec.Command(prog, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", prog, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(3 * time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("%s %s did not finish in 3 minutes", prog, strings.Join(args, " "))
+	}
+	r := Result{Stdout: stdout.String(), Stderr: stderr.String(), Took: time.Since(start)}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.Code = ee.ExitCode()
+	default:
+		t.Fatalf("%s: %v", prog, err)
+	}
+	return r
+}
+
+// MountsUnder returns the lines of /proc/self/mountinfo whose mount point
+// lies under dir.
+func MountsUnder(t testing.TB, dir string) []string {
+	t.Helper()
+	raw, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// WriteFile writes content to path, creating parents, failing the test on error.
+func WriteFile(t testing.TB, path, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+}
