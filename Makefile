@@ -1,0 +1,34 @@
+# envhooks: build, test, demo, bench. Run as root on Debian for test/demo/bench.
+GO      ?= go
+BIN     ?= bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/envhooks/envhooks/lib/args.Version=$(VERSION)
+
+.PHONY: build test unit demo bench freebsd lint
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+# Installs what the tests need, then runs every test (integration tests
+# included) with the race detector off to keep CI inside its time.
+test: lint
+	./tests/install-deps
+	$(GO) test -count=1 -timeout 25m ./...
+
+unit:
+	$(GO) test -count=1 ./lib/... ./hooks/...
+
+lint: freebsd
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+freebsd:
+	GOOS=freebsd $(GO) build ./...
+	GOOS=freebsd $(GO) vet ./...
+
+demo: build
+	./tests/install-deps
+	./examples/demo/run $(BIN)
+
+bench: build
+	./tests/install-deps
+	@for d in tests/bench/*/; do $(GO) run ./$$d || exit 1; done
