@@ -40,10 +40,13 @@ func (b *Backend) Source(jname string, role environment.Role) string {
 }
 
 func (b *Backend) Steps(env *environment.Env, roles []environment.Role) ([]plan.Step, error) {
-	var steps []plan.Step
+	// Every source is checked before anything is mounted, so a missing
+	// one costs no mount and no rollback.
+	var checks, mounts []plan.Step
 	for _, role := range roles {
 		src, target := b.Source(env.Name, role), env.Dir(role)
-		steps = append(steps, sourceExists(src, b.timeout), &plan.Mount{
+		checks = append(checks, sourceExists(src, b.timeout))
+		mounts = append(mounts, &plan.Mount{
 			Target:      target,
 			Want:        want(src),
 			Argv:        mountArgv(src, target),
@@ -52,7 +55,7 @@ func (b *Backend) Steps(env *environment.Env, roles []environment.Role) ([]plan.
 			What:        plan.Describe("bind", src, target),
 		})
 	}
-	return steps, nil
+	return append(checks, mounts...), nil
 }
 
 // LinuxMountArgv and FreeBSDMountArgv are kept on every OS so that each

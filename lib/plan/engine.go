@@ -22,6 +22,7 @@ type Engine struct {
 // idempotent: steps already in place are only recorded. On failure it undoes
 // what this run did, in reverse, and returns the step's error.
 func (e *Engine) Attach(ctx context.Context, base state.Record, steps []Step) error {
+	e.Sys.Changed() // the table may have changed since the last operation
 	rec, err := e.Store.Load(base.JName)
 	if err != nil {
 		return sysexits.Wrap(sysexits.CantCreat, err)
@@ -114,6 +115,7 @@ func (e *Engine) rollback(ctx context.Context, rec *state.Record, made []state.A
 // Detach undoes everything recorded for jname, last attached first. A
 // missing record means nothing is attached: success.
 func (e *Engine) Detach(ctx context.Context, jname string) error {
+	e.Sys.Changed()
 	rec, err := e.Store.Load(jname)
 	if err != nil {
 		return sysexits.Wrap(sysexits.CantCreat, err)

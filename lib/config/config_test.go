@@ -1,0 +1,126 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/envhooks/envhooks/lib/sysexits"
+)
+
+var (
+	testServer = Define(Key{Name: "TEST_SERVER", Default: "none"})
+	testBool   = Define(Key{Name: "TEST_FLAG", Default: "0", Check: IsBool})
+	testSecs   = Define(Key{Name: "TEST_SECONDS", Default: "5", Check: IsSeconds})
+)
+
+func write(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+	return p
+}
+
+func TestLayersLaterWins(t *testing.T) {
+	dir := t.TempDir()
+	global := write(t, dir, "envhooks.conf", "TEST_SERVER=global\nTEST_FLAG=1\nTEST_SECONDS=7\n")
+	sample := write(t, dir, "env_start_nfs.conf", "# CBSD sample\nTEST_SERVER=\"sample\"\n")
+	perEnv := write(t, dir, "envhooks.d/web1.conf", "export TEST_SECONDS='9'\n")
+	c, err := Load(Sources{Global: global, CBSDSample: sample, PerEnv: perEnv, Environ: []string{"TEST_FLAG=0", "PATH=/bin"}})
+	require.NoError(t, err)
+	assert.Equal(t, "sample", c.Get(testServer))
+	assert.Equal(t, 9*time.Second, c.Seconds(testSecs))
+	assert.False(t, c.Bool(testBool), "the environment wins over files")
+	assert.Equal(t, "the environment", c.Where(testBool).String())
+	assert.Equal(t, sample+":2", c.Where(testServer).String())
+	assert.Empty(t, c.Warnings, "unrelated environment variables are not typos")
+}
+
+func TestDefaultsAndMissingOptionalFiles(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Load(Sources{Global: filepath.Join(dir, "nope.conf"), CBSDSample: filepath.Join(dir, "nope2")})
+	require.NoError(t, err)
+	assert.Equal(t, "none", c.Get(testServer))
+	assert.Equal(t, 5*time.Second, c.Seconds(testSecs))
+	assert.False(t, c.IsSet(testServer))
+}
+
+func TestExplicitFileMustExist(t *testing.T) {
+	_, err := Load(Sources{Global: filepath.Join(t.TempDir(), "missing.conf"), GlobalMust: true})
+	require.Error(t, err)
+	assert.Equal(t, sysexits.Config, sysexits.Code(err))
+	assert.Contains(t, err.Error(), "missing.conf")
+}
+
+func TestUnknownKeyWarnsWithLine(t *testing.T) {
+	p := write(t, t.TempDir(), "c.conf", "TEST_SERVER=x\n\nNFS_SEVRER=typo\n")
+	c, err := LoadFile(p)
+	require.NoError(t, err)
+	require.Len(t, c.Warnings, 1)
+	assert.Contains(t, c.Warnings[0], p+":3")
+	assert.Contains(t, c.Warnings[0], "NFS_SEVRER")
+}
+
+func TestBadValueNamesFileAndLine(t *testing.T) {
+	for _, content := range []string{"TEST_FLAG=maybe\n", "# c\nTEST_SECONDS=0\n", "TEST_SECONDS=-3\n", "TEST_SECONDS=1e9\n"} {
+		p := write(t, t.TempDir(), "c.conf", content)
+		_, err := LoadFile(p)
+		if assert.Error(t, err, content) {
+			assert.Equal(t, sysexits.Config, sysexits.Code(err))
+			assert.Regexp(t, `c\.conf:\d+: TEST_`, err.Error())
+			assert.NotContains(t, err.Error(), "\n")
+		}
+	}
+	_, err := Load(Sources{Environ: []string{"TEST_FLAG=2"}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the environment")
+}
+
+func TestSyntaxErrorIsConfigError(t *testing.T) {
+	p := write(t, t.TempDir(), "c.conf", "TEST_SERVER=\"unterminated\n")
+	_, err := LoadFile(p)
+	require.Error(t, err)
+	assert.Equal(t, sysexits.Config, sysexits.Code(err))
+}
+
+// CBSD's sample file, as its guide prints it, loads unchanged: values with
+// quotes and several -o words stay one value.
+func TestCBSDSampleSyntax(t *testing.T) {
+	p := write(t, t.TempDir(), "env_start_nfs.conf", `NFS_SERVER="172.16.0.1"
+TEST_SERVER="-orw -overs=4 -ointr -orsize=32768 -ohard -oproto=tcp -otimeout=300"
+MOUNT_RCCONF=0
+MOUNT_FSTAB=1
+`)
+	c, err := LoadFile(p)
+	require.NoError(t, err)
+	assert.Len(t, c.Words(testServer), 7)
+	assert.False(t, c.Bool(MountRCConf))
+	assert.True(t, c.Bool(MountFstab))
+}
+
+func TestDefaultSourcesPutsPerEnvBesideGlobal(t *testing.T) {
+	s := DefaultSources("/tmp/x/my.conf", "web1")
+	assert.Equal(t, "/tmp/x/my.conf", s.Global)
+	assert.True(t, s.GlobalMust)
+	assert.Equal(t, "/tmp/x/envhooks.d/web1.conf", s.PerEnv)
+	assert.Equal(t, CBSDSamplePath, s.CBSDSample)
+	s = DefaultSources("", "web1")
+	assert.Equal(t, GlobalPath, s.Global)
+	assert.False(t, s.GlobalMust)
+}
+
+func TestChecks(t *testing.T) {
+	assert.NoError(t, IsAbsPath("/a/b"))
+	assert.Error(t, IsAbsPath("a/b"))
+	assert.Error(t, IsAbsPath("/a\nb"))
+	assert.NoError(t, IsName("node-1.example"))
+	assert.Error(t, IsName("node 1"))
+	assert.NoError(t, OneOf("a", "b")("b"))
+	assert.Error(t, OneOf("a", "b")("c"))
+	assert.Error(t, IsInt("x"))
+}
