@@ -27,6 +27,9 @@ var (
 	Stop  Verb = (*attach.Session).Stop
 )
 
+// ConfigEnv names the environment variable that stands in for -c FILE.
+const ConfigEnv = "ENVHOOKS_CONFIG"
+
 // Main runs a hook program and returns its exit code.
 func Main(argv []string, req args.Required, verb Verb, stdout, stderr io.Writer) int {
 	prog := "envhooks"
@@ -49,7 +52,12 @@ func Main(argv []string, req args.Required, verb Verb, stdout, stderr io.Writer)
 		fmt.Fprintf(stdout, "%s %s\n", prog, args.Version)
 		return sysexits.OK
 	}
-	cfg, err := config.Load(config.DefaultSources(opts.ConfigFile, opts.JName))
+	configFile := opts.ConfigFile
+	if configFile == "" {
+		// Scripts CBSD runs cannot pass -c; they can set this.
+		configFile = os.Getenv(ConfigEnv)
+	}
+	cfg, err := config.Load(config.DefaultSources(configFile, opts.JName))
 	if err != nil {
 		return fail(err)
 	}
