@@ -18,6 +18,7 @@ type Logger struct {
 	prog    string
 	out     io.Writer
 	sys     sysWriter
+	sysOpen func() sysWriter // connects on first use: a run that logs nothing pays nothing
 	verbose bool
 }
 
@@ -34,7 +35,7 @@ type sysWriter interface {
 func New(prog string, verbose, useSyslog bool) *Logger {
 	l := &Logger{prog: prog, out: os.Stderr, verbose: verbose}
 	if useSyslog && !term.IsTerminal(int(os.Stderr.Fd())) {
-		l.sys = openSyslog(prog)
+		l.sysOpen = func() sysWriter { return openSyslog(prog) }
 	}
 	return l
 }
@@ -51,7 +52,10 @@ func (l *Logger) line(level string, format string, args []any) string {
 	msg := fmt.Sprintf(format, args...)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if level == "" {
+	if l.sysOpen != nil && level != "debug" {
+		l.sys, l.sysOpen = l.sysOpen(), nil
+	}
+	if level == "" || level == "debug" {
 		fmt.Fprintf(l.out, "%s: %s\n", l.prog, msg)
 	} else {
 		fmt.Fprintf(l.out, "%s: %s: %s\n", l.prog, level, msg)
@@ -70,7 +74,7 @@ func (l *Logger) Action(format string, args ...any) {
 // Debug logs only with -v.
 func (l *Logger) Debug(format string, args ...any) {
 	if l.verbose {
-		l.line("", format, args)
+		l.line("debug", format, args)
 	}
 }
 
