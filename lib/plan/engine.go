@@ -41,9 +41,18 @@ func (e *Engine) Attach(ctx context.Context, base state.Record, steps []Step) er
 		e.rollback(ctx, rec, made)
 		return err
 	}
-	for _, st := range steps {
+	for i := 0; i < len(steps); i++ {
+		st := steps[i]
 		if err := ctx.Err(); err != nil {
 			return fail(sysexits.New(sysexits.Unavailable, "out of time before %s: %v", st, err))
+		}
+		if x, ok := st.(Expander); ok {
+			more, err := x.Expand(ctx, e.Sys)
+			if err != nil {
+				return fail(err)
+			}
+			steps = append(steps[:i+1:i+1], append(more, steps[i+1:]...)...)
+			continue
 		}
 		done, err := st.Done(ctx, e.Sys)
 		if err != nil {
