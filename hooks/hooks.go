@@ -6,7 +6,9 @@ import (
 	"sort"
 
 	"github.com/envhooks/envhooks/hooks/exec"
+	"github.com/envhooks/envhooks/hooks/iscsi"
 	"github.com/envhooks/envhooks/hooks/nullfs"
+	"github.com/envhooks/envhooks/hooks/zfs"
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/plan"
 )
@@ -17,6 +19,8 @@ type Factory func(cfg *config.Config) (plan.Backend, error)
 var backends = map[string]Factory{
 	"nullfs": nullfs.New,
 	"exec":   exec.New,
+	"zfs":    zfs.New,
+	"iscsi":  iscsi.New,
 }
 
 // Lookup returns the factory for a backend name.

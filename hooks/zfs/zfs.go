@@ -1,0 +1,544 @@
+// Package zfs attaches an environment's directories from local ZFS datasets:
+// each role (data, system, fstab, rcconf) is the dataset
+// <ZFS_ROOT>/<jname>/<role>, mounted on the directory CBSD passes for that
+// role together with the datasets below it. Missing datasets can be cloned
+// from an image snapshot (ZFS_CLONE_FROM), and a pool that lives on shared
+// block devices can be imported by mnt-start and exported by mnt-stop
+// (ZFS_POOL). Nothing is ever destroyed: mnt-stop and rollback only unmount
+// and export.
+package zfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/environment"
+	"github.com/envhooks/envhooks/lib/mounttab"
+	"github.com/envhooks/envhooks/lib/plan"
+	"github.com/envhooks/envhooks/lib/run"
+	"github.com/envhooks/envhooks/lib/state"
+	"github.com/envhooks/envhooks/lib/sysexits"
+	"github.com/envhooks/envhooks/lib/zfs"
+)
+
+// jnameToken in ZFS_ROOT and ZFS_POOL is replaced by the environment's name.
+const jnameToken = "%j"
+
+var (
+	rootKey = config.Define(config.Key{Name: "ZFS_ROOT", Check: templateOf(zfs.CheckDataset),
+		Doc: "zfs backend: the parent dataset; role <role> of environment <jname> is <ZFS_ROOT>/<jname>/<role> (%j is replaced by the jname)"})
+	cloneKey = config.Define(config.Key{Name: "ZFS_CLONE_FROM", Check: emptyOr(zfs.CheckSnapshot),
+		Doc: "zfs backend: a snapshot pool/images/base@snap; a missing <role> dataset is cloned from <base>/<role>@snap when that exists, the data dataset from the snapshot itself, and any other missing role is created empty. Empty: never create datasets"})
+	noautoKey = config.Define(config.Key{Name: "ZFS_MOUNT_NOAUTO", Default: "0", Check: config.IsBool,
+		Doc: "zfs backend: 1 also mounts datasets with canmount=noauto (canmount=off datasets are never mounted)"})
+	legacyKey = config.Define(config.Key{Name: "ZFS_MOUNT_LEGACY", Default: "1", Check: config.IsBool,
+		Doc: "zfs backend: 1 mounts mountpoint=legacy datasets with mount -t zfs on their place in the tree; 0 leaves them to fstab"})
+	poolKey = config.Define(config.Key{Name: "ZFS_POOL", Check: templateOf(zfs.CheckPool),
+		Doc: "zfs backend: a pool on shared block devices that mnt-start imports if it is not imported (%j is replaced by the jname) and mnt-stop exports if this node's mnt-start imported it. Empty: no import or export"})
+	forceKey = config.Define(config.Key{Name: "ZFS_IMPORT_FORCE", Default: "0", Check: config.IsBool,
+		Doc: "zfs backend: 1 imports with zpool import -f, overriding the guard against a pool still imported by another host; only when that host is known to be down"})
+	importDirKey = config.Define(config.Key{Name: "ZFS_IMPORT_DIR", Check: absPaths,
+		Doc: "zfs backend: directories to search for the pool's devices (zpool import -d), separated by spaces. Empty: zpool's default"})
+	noMountKey = config.Define(config.Key{Name: "ZFS_IMPORT_NOMOUNT", Default: "1", Check: config.IsBool,
+		Doc: "zfs backend: 1 imports with -N so the import itself mounts nothing; 0 only for zpool versions without -N (zfs-fuse)"})
+)
+
+// Backend is the local ZFS backend.
+type Backend struct {
+	root, pool  string // templates
+	cloneFrom   string
+	mountNoauto bool
+	mountLegacy bool
+	importOpts  zfs.ImportOptions
+}
+
+// New reads the ZFS_* keys.
+func New(cfg *config.Config) (plan.Backend, error) {
+	if cfg.Get(rootKey) == "" {
+		return nil, sysexits.New(sysexits.Config, "BACKEND=zfs needs ZFS_ROOT, the parent dataset of the environments (such as tank/envs)")
+	}
+	return &Backend{
+		root:        cfg.Get(rootKey),
+		pool:        cfg.Get(poolKey),
+		cloneFrom:   cfg.Get(cloneKey),
+		mountNoauto: cfg.Bool(noautoKey),
+		mountLegacy: cfg.Bool(legacyKey),
+		importOpts: zfs.ImportOptions{
+			NoMount: cfg.Bool(noMountKey),
+			Force:   cfg.Bool(forceKey),
+			Dirs:    cfg.Words(importDirKey),
+		},
+	}, nil
+}
+
+// Dataset is the dataset that holds role of jname.
+func (b *Backend) Dataset(jname string, role environment.Role) string {
+	return envDataset(expand(b.root, jname), jname) + "/" + string(role)
+}
+
+func envDataset(root, jname string) string { return root + "/" + jname }
+
+func expand(template, jname string) string { return strings.ReplaceAll(template, jnameToken, jname) }
+
+// Steps plans the pool import (when ZFS_POOL is set) and then the dataset
+// tree. Both are expanders: what they do depends on what zfs reports when
+// they are reached, and the tree can only be listed once the pool is in.
+func (b *Backend) Steps(env *environment.Env, roles []environment.Role) ([]plan.Step, error) {
+	root := expand(b.root, env.Name)
+	if err := zfs.CheckDataset(root); err != nil {
+		return nil, sysexits.New(sysexits.Config, "ZFS_ROOT=%q for %s: %v", b.root, env.Name, err)
+	}
+	var steps []plan.Step
+	if b.pool != "" {
+		pool := expand(b.pool, env.Name)
+		if err := zfs.CheckPool(pool); err != nil {
+			return nil, sysexits.New(sysexits.Config, "ZFS_POOL=%q for %s: %v", b.pool, env.Name, err)
+		}
+		steps = append(steps, &poolImport{pool: pool, opts: b.importOpts})
+	}
+	var want []environment.Role
+	for _, r := range roles {
+		if env.Dir(r) != "" {
+			want = append(want, r)
+		}
+	}
+	return append(steps, &tree{b: b, env: env, roles: want, root: root}), nil
+}
+
+// poolImport imports the pool if it is not imported. A pool that is already
+// imported is left alone and not recorded, so mnt-stop exports only a pool
+// that a start on this node imported.
+type poolImport struct {
+	pool string
+	opts zfs.ImportOptions
+}
+
+func (p *poolImport) String() string                                   { return "import ZFS pool " + p.pool }
+func (p *poolImport) Done(context.Context, *plan.System) (bool, error) { return false, nil }
+func (p *poolImport) Apply(context.Context, *plan.System) error        { return nil }
+func (p *poolImport) Undo() *state.Action                              { return nil }
+
+func (p *poolImport) Expand(ctx context.Context, s *plan.System) ([]plan.Step, error) {
+	_, err := query(ctx, s, zfs.PoolImportedArgv(p.pool))
+	if err == nil {
+		s.Log.Debug("ZFS pool %s is imported already: left as it is", p.pool)
+		return nil, nil
+	}
+	if !notExist(err) {
+		return nil, sysexits.New(sysexits.Unavailable, "cannot tell whether ZFS pool %s is imported: %v", p.pool, err)
+	}
+	argv := zfs.ImportArgv(p.pool, p.opts)
+	return []plan.Step{&plan.Command{
+		ID:        "zpool-import:" + p.pool,
+		What:      "import ZFS pool " + p.pool,
+		Cmd:       run.Cmd{Argv: argv},
+		UndoArgv:  zfs.ExportArgv(p.pool),
+		OKStderr:  []string{"no such pool"},
+		ErrorCode: sysexits.Unavailable,
+	}}, nil
+}
+
+// tree plans the mounts of every role's dataset tree. It looks at
+// everything (datasets, mount table, image snapshot) before it returns a
+// single step, so that a conflict anywhere changes nothing anywhere.
+type tree struct {
+	b     *Backend
+	env   *environment.Env
+	roles []environment.Role
+	root  string
+}
+
+func (t *tree) String() string                                   { return "plan the ZFS datasets of " + t.env.Name }
+func (t *tree) Done(context.Context, *plan.System) (bool, error) { return false, nil }
+func (t *tree) Apply(context.Context, *plan.System) error        { return nil }
+func (t *tree) Undo() *state.Action                              { return nil }
+
+func (t *tree) Expand(ctx context.Context, s *plan.System) ([]plan.Step, error) {
+	envDS := envDataset(t.root, t.env.Name)
+	datasets, visible, err := t.list(ctx, s, envDS)
+	if err != nil || !visible {
+		return nil, err
+	}
+	byName := map[string]zfs.Dataset{}
+	for _, d := range datasets {
+		byName[d.Name] = d
+	}
+	table, err := s.Mounts()
+	if err != nil {
+		return nil, sysexits.Wrap(sysexits.OSErr, err)
+	}
+	var steps []plan.Step
+	var prov *provisioner
+	for _, role := range t.roles {
+		ds, target := envDS+"/"+string(role), filepath.Clean(t.env.Dir(role))
+		if _, ok := byName[ds]; !ok {
+			if t.b.cloneFrom == "" {
+				return nil, sysexits.New(sysexits.Unavailable, "dataset %s for the %s directory of %s does not exist: create it (zfs create %s) or set ZFS_CLONE_FROM to clone it from an image snapshot", ds, role, t.env.Name, ds)
+			}
+			if prov == nil {
+				prov = &provisioner{image: t.b.cloneFrom}
+				if err := prov.check(ctx, s); err != nil {
+					return nil, err
+				}
+				if len(datasets) == 0 {
+					steps = append(steps, &plan.Command{
+						What:      "create dataset " + envDS + " (canmount=off) to hold " + t.env.Name + "'s datasets",
+						Cmd:       run.Cmd{Argv: zfs.CreateArgv(envDS, "canmount=off")},
+						ErrorCode: sysexits.CantCreat,
+					})
+				}
+			}
+			more, err := prov.steps(ctx, s, role, ds, target)
+			if err != nil {
+				return nil, err
+			}
+			steps = append(steps, more...)
+			continue
+		}
+		more, err := t.planRole(s, table, subtree(datasets, ds), target)
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, more...)
+	}
+	return steps, nil
+}
+
+// list returns the environment's datasets, none when its parent dataset
+// does not exist yet, and a configuration error when ZFS_ROOT does not.
+// visible is false only in a dry run that cannot see ZFS_ROOT because the
+// pool it would import is not imported.
+func (t *tree) list(ctx context.Context, s *plan.System, envDS string) (ds []zfs.Dataset, visible bool, err error) {
+	out, err := query(ctx, s, zfs.TreeArgv(envDS))
+	if err == nil {
+		ds, perr := zfs.ParseTree(out)
+		if perr != nil {
+			return nil, false, sysexits.New(sysexits.Unavailable, "cannot read the datasets under %s: %v", envDS, perr)
+		}
+		return ds, true, nil
+	}
+	if !notExist(err) {
+		return nil, false, sysexits.New(sysexits.Unavailable, "cannot list the datasets under %s: %v", envDS, err)
+	}
+	if _, rerr := query(ctx, s, zfs.ExistsArgv(t.root)); rerr != nil {
+		if !notExist(rerr) {
+			return nil, false, sysexits.New(sysexits.Unavailable, "cannot look up ZFS_ROOT dataset %s: %v", t.root, rerr)
+		}
+		if s.DryRun && t.b.pool != "" {
+			s.Say("# ZFS_ROOT %s is not visible until pool %s is imported: its mounts are not listed", t.root, expand(t.b.pool, t.env.Name))
+			return nil, false, nil
+		}
+		return nil, false, sysexits.New(sysexits.Config, "ZFS_ROOT dataset %s does not exist: create it (zfs create %s), fix ZFS_ROOT, or set ZFS_POOL if its pool must be imported first", t.root, t.root)
+	}
+	return nil, true, nil
+}
+
+// subtree returns ds and the filesystems below it.
+func subtree(all []zfs.Dataset, ds string) []zfs.Dataset {
+	var out []zfs.Dataset
+	for _, d := range all {
+		if (d.Name == ds || strings.HasPrefix(d.Name, ds+"/")) && d.Type == "filesystem" {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// planned is one dataset of a role's tree and where it goes.
+type planned struct {
+	zfs.Dataset
+	target string
+	legacy bool
+}
+
+// planRole mounts the role's dataset on target and every dataset below it
+// on the matching directory below target, parents first. The role's dataset
+// gets mountpoint=target so the datasets below it that inherit their
+// mountpoint follow; a dataset with a mountpoint of its own elsewhere is an
+// error, because mounting it there would put the environment's data outside
+// the environment.
+func (t *tree) planRole(s *plan.System, table mounttab.Table, tree []zfs.Dataset, target string) ([]plan.Step, error) {
+	top := tree[0]
+	effective := map[string]string{} // dataset -> the mountpoint it will have
+	var mounts []planned
+	for _, d := range tree {
+		rel := strings.TrimPrefix(d.Name, top.Name)
+		place := filepath.Clean(target + rel)
+		var mp string
+		switch {
+		case d.Name == top.Name && d.Mountpoint == "legacy":
+			mp = "legacy"
+		case d.Name == top.Name:
+			mp = target
+		case d.MountpointLocal:
+			mp = d.Mountpoint
+		default:
+			parent := effective[d.Name[:strings.LastIndex(d.Name, "/")]]
+			if parent == "legacy" || parent == "none" {
+				mp = parent
+			} else {
+				mp = filepath.Join(parent, d.Name[strings.LastIndex(d.Name, "/")+1:])
+			}
+		}
+		effective[d.Name] = mp
+		switch {
+		case mp == "none":
+			s.Log.Debug("%s has mountpoint=none: not mounted", d.Name)
+			continue
+		case mp == "legacy" && !t.b.mountLegacy:
+			s.Log.Debug("%s has mountpoint=legacy and ZFS_MOUNT_LEGACY=0: left to fstab", d.Name)
+			continue
+		case mp != "legacy" && filepath.Clean(mp) != place:
+			return nil, sysexits.New(sysexits.DataErr, "dataset %s has its own mountpoint %s, outside %s where its environment is mounted: set it to inherit (zfs inherit mountpoint %s) or to legacy", d.Name, mp, place, d.Name)
+		}
+		switch d.CanMount {
+		case "off":
+			s.Log.Debug("%s has canmount=off: not mounted", d.Name)
+			continue
+		case "noauto":
+			if !t.b.mountNoauto {
+				s.Log.Debug("%s has canmount=noauto and ZFS_MOUNT_NOAUTO=0: not mounted", d.Name)
+				continue
+			}
+		}
+		if elsewhere := mountedElsewhere(table, d.Name, place); elsewhere != "" {
+			return nil, sysexits.New(sysexits.CantCreat, "dataset %s is mounted on %s, not on %s where %s needs it: unmount it there (umount %s) or fix ZFS_ROOT", d.Name, elsewhere, place, t.env.Name, elsewhere)
+		}
+		mounts = append(mounts, planned{Dataset: d, target: place, legacy: mp == "legacy"})
+	}
+	sort.SliceStable(mounts, func(i, j int) bool { return pathLess(mounts[i].target, mounts[j].target) })
+
+	var steps []plan.Step
+	if top.Mountpoint != "legacy" && top.Mountpoint != target {
+		// Setting the mountpoint of an unmounted dataset whose mountpoint was
+		// none mounts it at once, before the mount step could check the
+		// target: check it first.
+		steps = append(steps, readyTarget(target), &plan.Command{
+			What:      fmt.Sprintf("set mountpoint=%s on %s", target, top.Name),
+			Cmd:       run.Cmd{Argv: zfs.SetMountpointArgv(top.Name, target)},
+			ErrorCode: sysexits.CantCreat,
+		})
+	}
+	for _, m := range mounts {
+		steps = append(steps, mountStep(m.Name, m.target, m.legacy))
+	}
+	return steps, nil
+}
+
+// pathLess orders mount points so that a directory comes before everything
+// below it (compare component by component, as zfs mount -a does).
+func pathLess(a, b string) bool {
+	pa, pb := strings.Split(a, "/"), strings.Split(b, "/")
+	for i := 0; i < len(pa) && i < len(pb); i++ {
+		if pa[i] != pb[i] {
+			return pa[i] < pb[i]
+		}
+	}
+	return len(pa) < len(pb)
+}
+
+// mountStep mounts one dataset. Its undo unmounts it only while the mount
+// table still shows that dataset there.
+func mountStep(ds, target string, legacy bool) *plan.Mount {
+	m := &plan.Mount{
+		Target:      target,
+		Want:        want(ds),
+		Argv:        zfs.MountArgv(ds),
+		UnmountArgv: unmountArgv(ds, target, legacy, false),
+		ForceArgv:   unmountArgv(ds, target, legacy, true),
+		What:        plan.Describe("mount ZFS dataset", ds, target),
+		ErrorCode:   sysexits.Unavailable,
+	}
+	if legacy {
+		m.Argv = legacyMountArgv(ds, target)
+		m.What = plan.Describe("mount legacy ZFS dataset", ds, target)
+	}
+	return m
+}
+
+// LinuxLegacyMountArgv and FreeBSDLegacyMountArgv mount a mountpoint=legacy
+// dataset; kept on every OS so both syntaxes are tested everywhere.
+func LinuxLegacyMountArgv(ds, target string) []string {
+	return []string{"mount", "-t", "zfs", ds, target}
+}
+
+func FreeBSDLegacyMountArgv(ds, target string) []string {
+	return []string{"mount", "-t", "zfs", ds, target}
+}
+
+// LinuxUnmountArgv unmounts through the kernel by mount point: OpenZFS and
+// zfs-fuse both accept it, and zfs-fuse's own "zfs umount" also unmounts
+// the datasets below, which the record undoes one by one itself.
+func LinuxUnmountArgv(_, target string, _, force bool) []string {
+	if force {
+		return []string{"umount", "-f", target}
+	}
+	return []string{"umount", target}
+}
+
+// FreeBSDUnmountArgv unmounts a zfs-mounted dataset with zfs umount (which
+// keeps ZFS's view in step) and a legacy one by its mount point.
+func FreeBSDUnmountArgv(ds, target string, legacy, force bool) []string {
+	if !legacy {
+		return zfs.UnmountArgv(ds, force)
+	}
+	if force {
+		return []string{"umount", "-f", target}
+	}
+	return []string{"umount", target}
+}
+
+// mountedElsewhere returns where the mount table shows dataset ds mounted
+// other than at place ("" when it is not).
+func mountedElsewhere(t mounttab.Table, ds, place string) string {
+	for _, m := range t {
+		if isZFS(m.FSType) && m.Source == ds && m.Target != place {
+			return m.Target
+		}
+	}
+	return ""
+}
+
+// readyTarget creates a missing mount point and refuses a non-empty one
+// (unless ALLOW_NONEMPTY=1), as the engine's mount step does, for steps that
+// can mount without it (setting a mountpoint, cloning). Looking at the
+// directory is safe: it is done only when nothing is mounted there.
+func readyTarget(target string) plan.Step {
+	return &plan.Check{What: "check mount point " + target, Fn: func(_ context.Context, s *plan.System) error {
+		t, err := s.Mounts()
+		if err != nil {
+			return sysexits.Wrap(sysexits.OSErr, err)
+		}
+		if _, mounted := t.Top(target); mounted {
+			return nil // the mount step decides whether it is the right one
+		}
+		fi, err := os.Lstat(target)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			if s.DryRun {
+				s.Say("%s", run.Quote([]string{"mkdir", "-p", target}))
+				return nil
+			}
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return sysexits.New(sysexits.CantCreat, "cannot create mount point %s: %v", target, err)
+			}
+			s.Log.Action("created mount point %s", target)
+			return nil
+		case err != nil:
+			return sysexits.New(sysexits.CantCreat, "cannot use mount point %s: %v", target, err)
+		case !fi.IsDir():
+			return sysexits.New(sysexits.CantCreat, "mount point %s is not a directory", target)
+		}
+		if s.AllowNonEmpty {
+			return nil
+		}
+		f, err := os.Open(target)
+		if err != nil {
+			return sysexits.New(sysexits.CantCreat, "cannot read mount point %s: %v", target, err)
+		}
+		defer f.Close()
+		if names, err := f.Readdirnames(1); len(names) > 0 {
+			return sysexits.New(sysexits.CantCreat, "refusing to mount over %s: it is not empty (it holds %q, which the mount would hide); move its contents away or set ALLOW_NONEMPTY=1", target, names[0])
+		} else if err != nil && !errors.Is(err, io.EOF) {
+			return sysexits.New(sysexits.CantCreat, "cannot read mount point %s: %v", target, err)
+		}
+		return nil
+	}}
+}
+
+// provisioner creates missing role datasets from the image snapshot
+// ZFS_CLONE_FROM=<base>@<snap>: role R is cloned from <base>/R@<snap> when
+// that snapshot exists (an image with one child per role), the data role
+// from <base>@<snap> itself otherwise (an image of a root filesystem), and
+// any other role is created empty. Clones share every block with the image:
+// nothing is copied.
+type provisioner struct {
+	image string
+}
+
+func (p *provisioner) check(ctx context.Context, s *plan.System) error {
+	_, err := query(ctx, s, zfs.SnapshotExistsArgv(p.image))
+	switch {
+	case err == nil:
+		return nil
+	case notExist(err):
+		return sysexits.New(sysexits.Config, "ZFS_CLONE_FROM snapshot %s does not exist: take it (zfs snapshot %s) or fix ZFS_CLONE_FROM", p.image, p.image)
+	default:
+		return sysexits.New(sysexits.Unavailable, "cannot look up ZFS_CLONE_FROM snapshot %s: %v", p.image, err)
+	}
+}
+
+func (p *provisioner) steps(ctx context.Context, s *plan.System, role environment.Role, ds, target string) ([]plan.Step, error) {
+	base, snap := zfs.SplitSnapshot(p.image)
+	perRole := base + "/" + string(role) + "@" + snap
+	var create *plan.Command
+	_, err := query(ctx, s, zfs.SnapshotExistsArgv(perRole))
+	switch {
+	case err == nil:
+		create = &plan.Command{What: "clone " + perRole + " as " + ds, Cmd: run.Cmd{Argv: zfs.CloneArgv(perRole, ds, target)}}
+	case !notExist(err):
+		return nil, sysexits.New(sysexits.Unavailable, "cannot look up snapshot %s: %v", perRole, err)
+	case role == environment.Data:
+		create = &plan.Command{What: "clone " + p.image + " as " + ds, Cmd: run.Cmd{Argv: zfs.CloneArgv(p.image, ds, target)}}
+	default:
+		create = &plan.Command{What: "create empty dataset " + ds + " (the image has no " + perRole + ")", Cmd: run.Cmd{Argv: zfs.CreateArgv(ds, "mountpoint="+target)}}
+	}
+	create.ErrorCode = sysexits.CantCreat
+	// zfs clone and zfs create mount the new dataset themselves; the mount
+	// step then only records it (or mounts it, where they did not).
+	return []plan.Step{readyTarget(target), create, mountStep(ds, target, false)}, nil
+}
+
+// query runs a zfs or zpool command that only looks. A dry run runs it for
+// real too: it changes nothing, and the plan printed must be the real one.
+func query(ctx context.Context, s *plan.System, argv []string) ([]byte, error) {
+	r := s.Run
+	if s.DryRun {
+		r = run.OS{}
+	}
+	res, err := r.Run(ctx, run.Cmd{Argv: argv, Timeout: s.CommandTimeout})
+	return res.Stdout, err
+}
+
+// notExist reports whether a failed query said "no such dataset/pool"
+// (rather than timing out or failing otherwise).
+func notExist(err error) bool {
+	var re *run.Error
+	return errors.As(err, &re) && !re.TimedOut && re.ExitCode > 0 && zfs.NotExist(re.Stderr)
+}
+
+// templateOf checks a value that may hold %j by checking it with a stand-in
+// jname (every valid jname is valid in a ZFS name).
+func templateOf(check func(string) error) func(string) error {
+	return func(v string) error {
+		if v == "" {
+			return nil
+		}
+		return check(strings.ReplaceAll(v, jnameToken, "j"))
+	}
+}
+
+func emptyOr(check func(string) error) func(string) error {
+	return func(v string) error {
+		if v == "" {
+			return nil
+		}
+		return check(v)
+	}
+}
+
+func absPaths(v string) error {
+	for _, p := range strings.Fields(v) {
+		if err := config.IsAbsPath(p); err != nil {
+			return fmt.Errorf("%q: %v", p, err)
+		}
+	}
+	return nil
+}

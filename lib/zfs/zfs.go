@@ -1,0 +1,262 @@
+// Package zfs builds the zfs(8) and zpool(8) command lines envhooks runs and
+// parses their script output (-H: tab-separated, no header). It runs nothing
+// itself: callers run the argv through lib/run, which gives every call a
+// deadline. mistifyio/go-zfs was not used because it has no pool import or
+// export and starts its processes without a deadline; the subset needed here
+// is small and its argv is tested exactly.
+//
+// Only options that the oldest zfs still in use here understands are used:
+// Debian's zfs-fuse (ZFS pool version 23) has no -p for list/get, no -t for
+// get, and no -N for zpool import (see ImportOptions.NoMount).
+package zfs
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// component is what ZFS allows between the slashes of a dataset name.
+var component = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
+
+// maxNameLen is ZFS_MAX_DATASET_NAME_LEN less the terminating NUL.
+const maxNameLen = 255
+
+// reservedPrefixes begin pool names zpool refuses because they are vdev
+// keywords ("log" is refused only as the whole name).
+var reservedPrefixes = []string{"mirror", "raidz", "draid", "spare"}
+
+// CheckPool accepts a valid pool name.
+func CheckPool(name string) error {
+	switch {
+	case name == "":
+		return errors.New("the pool name is empty")
+	case strings.ContainsAny(name, " \t\r\n"):
+		return fmt.Errorf("pool name %q contains white space, which ZFS does not allow", name)
+	case strings.ContainsAny(name, "/@#"):
+		return fmt.Errorf("pool name %q may not contain '/', '@' or '#'", name)
+	case !component.MatchString(name):
+		return fmt.Errorf("pool name %q has a character ZFS does not allow (letters, digits, '_', '-', '.', ':')", name)
+	case !(name[0] >= 'a' && name[0] <= 'z' || name[0] >= 'A' && name[0] <= 'Z'):
+		return fmt.Errorf("pool name %q must begin with a letter", name)
+	}
+	if name == "log" {
+		return fmt.Errorf("pool name %q is reserved by zpool", name)
+	}
+	for _, r := range reservedPrefixes {
+		if strings.HasPrefix(name, r) {
+			return fmt.Errorf("pool name %q is reserved by zpool (names beginning with %q are vdev keywords)", name, r)
+		}
+	}
+	return nil
+}
+
+// CheckDataset accepts a filesystem name: pool/a/b, never a snapshot
+// (pool/a@s) or a bookmark (pool/a#b).
+func CheckDataset(name string) error {
+	switch {
+	case name == "":
+		return errors.New("the dataset name is empty")
+	case len(name) > maxNameLen:
+		return fmt.Errorf("dataset name %.40q... is longer than %d bytes", name, maxNameLen)
+	case strings.ContainsAny(name, " \t\r\n"):
+		return fmt.Errorf("dataset name %q contains white space, which ZFS does not allow", name)
+	case strings.ContainsAny(name, "@#"):
+		return fmt.Errorf("%q is not a dataset name: '@' and '#' name snapshots and bookmarks", name)
+	}
+	parts := strings.Split(name, "/")
+	for _, p := range parts {
+		switch {
+		case p == "":
+			return fmt.Errorf("dataset name %q has an empty component (a leading, trailing or doubled '/')", name)
+		case p == "." || p == "..":
+			return fmt.Errorf("dataset name %q may not have a %q component", name, p)
+		case !component.MatchString(p):
+			return fmt.Errorf("dataset name %q has a character ZFS does not allow (letters, digits, '_', '-', '.', ':')", name)
+		}
+	}
+	if err := CheckPool(parts[0]); err != nil {
+		return fmt.Errorf("dataset name %q: %v", name, err)
+	}
+	return nil
+}
+
+// CheckSnapshot accepts dataset@snapshot.
+func CheckSnapshot(name string) error {
+	ds, snap, ok := strings.Cut(name, "@")
+	if !ok {
+		return fmt.Errorf("%q is not a snapshot: want dataset@snapshot, such as pool/images/base@2024-05", name)
+	}
+	if err := CheckDataset(ds); err != nil {
+		return err
+	}
+	if snap == "" || strings.Contains(snap, "@") || !component.MatchString(snap) {
+		return fmt.Errorf("%q: the snapshot part after '@' must be one word of letters, digits, '_', '-', '.', ':'", name)
+	}
+	if len(name) > maxNameLen {
+		return fmt.Errorf("snapshot name %.40q... is longer than %d bytes", name, maxNameLen)
+	}
+	return nil
+}
+
+// SplitSnapshot returns the dataset and snapshot parts of a checked
+// snapshot name.
+func SplitSnapshot(name string) (dataset, snap string) {
+	dataset, snap, _ = strings.Cut(name, "@")
+	return dataset, snap
+}
+
+// Pool returns the pool part of a dataset name.
+func Pool(dataset string) string {
+	p, _, _ := strings.Cut(dataset, "/")
+	return p
+}
+
+// TreeArgv lists the properties mounting needs for dataset and everything
+// below it: one call, whatever the size of the tree.
+func TreeArgv(dataset string) []string {
+	return []string{"zfs", "get", "-H", "-o", "name,property,value,source", "-r", "type,mountpoint,canmount", dataset}
+}
+
+// ExistsArgv succeeds when the dataset exists.
+func ExistsArgv(dataset string) []string {
+	return []string{"zfs", "list", "-H", "-o", "name", dataset}
+}
+
+// SnapshotExistsArgv succeeds when the snapshot exists.
+func SnapshotExistsArgv(snapshot string) []string {
+	return []string{"zfs", "list", "-H", "-o", "name", "-t", "snapshot", snapshot}
+}
+
+// SetMountpointArgv points dataset (and the children that inherit it) at dir.
+func SetMountpointArgv(dataset, dir string) []string {
+	return []string{"zfs", "set", "mountpoint=" + dir, dataset}
+}
+
+// MountArgv mounts a dataset at its mountpoint property.
+func MountArgv(dataset string) []string { return []string{"zfs", "mount", dataset} }
+
+// UnmountArgv unmounts a dataset mounted by zfs mount.
+func UnmountArgv(dataset string, force bool) []string {
+	if force {
+		return []string{"zfs", "umount", "-f", dataset}
+	}
+	return []string{"zfs", "umount", dataset}
+}
+
+// CloneArgv clones snapshot as dataset, mounted at dir.
+func CloneArgv(snapshot, dataset, dir string) []string {
+	return []string{"zfs", "clone", "-o", "mountpoint=" + dir, snapshot, dataset}
+}
+
+// CreateArgv creates an empty filesystem with the given properties
+// ("name=value"), in order.
+func CreateArgv(dataset string, props ...string) []string {
+	argv := []string{"zfs", "create"}
+	for _, p := range props {
+		argv = append(argv, "-o", p)
+	}
+	return append(argv, dataset)
+}
+
+// PoolImportedArgv succeeds when the pool is imported.
+func PoolImportedArgv(pool string) []string {
+	return []string{"zpool", "list", "-H", "-o", "name", pool}
+}
+
+// ImportOptions shape zpool import.
+type ImportOptions struct {
+	// NoMount passes -N: the import mounts nothing, so only what the
+	// environment needs is mounted, by steps that are recorded. zfs-fuse's
+	// zpool has no -N.
+	NoMount bool
+	// Force passes -f, which imports a pool another host may still have
+	// imported: only for a node known to be down.
+	Force bool
+	// Dirs are searched for the pool's devices (-d, repeated).
+	Dirs []string
+}
+
+// ImportArgv imports pool without recording it in a cache file, so that no
+// node imports it again by itself at boot: on shared devices, who imports a
+// pool is decided by mnt-start alone.
+func ImportArgv(pool string, o ImportOptions) []string {
+	argv := []string{"zpool", "import"}
+	if o.NoMount {
+		argv = append(argv, "-N")
+	}
+	argv = append(argv, "-o", "cachefile=none")
+	if o.Force {
+		argv = append(argv, "-f")
+	}
+	for _, d := range o.Dirs {
+		argv = append(argv, "-d", d)
+	}
+	return append(argv, pool)
+}
+
+// ExportArgv exports pool (unmounting its datasets).
+func ExportArgv(pool string) []string { return []string{"zpool", "export", pool} }
+
+// Dataset is one filesystem as TreeArgv reports it.
+type Dataset struct {
+	Name       string
+	Type       string // filesystem, volume, snapshot
+	Mountpoint string // a path, "legacy" or "none"
+	// MountpointLocal is true when the mountpoint is set on this dataset
+	// itself rather than inherited or defaulted.
+	MountpointLocal bool
+	CanMount        string // on, off, noauto
+}
+
+// ParseTree reads TreeArgv's output: one line per dataset and property,
+// "name<TAB>property<TAB>value<TAB>source". Datasets keep the order zfs
+// printed them in (parents before children).
+func ParseTree(out []byte) ([]Dataset, error) {
+	var order []string
+	byName := map[string]*Dataset{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if line == "" {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		if len(f) != 4 {
+			return nil, fmt.Errorf("zfs get output line %d: want 4 tab-separated fields, got %q", n, line)
+		}
+		d, ok := byName[f[0]]
+		if !ok {
+			d = &Dataset{Name: f[0]}
+			byName[f[0]] = d
+			order = append(order, f[0])
+		}
+		switch f[1] {
+		case "type":
+			d.Type = f[2]
+		case "mountpoint":
+			d.Mountpoint = f[2]
+			d.MountpointLocal = f[3] == "local" || f[3] == "received"
+		case "canmount":
+			d.CanMount = f[2]
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	out2 := make([]Dataset, 0, len(order))
+	for _, name := range order {
+		out2 = append(out2, *byName[name])
+	}
+	return out2, nil
+}
+
+// NotExist reports whether a zfs or zpool message says that the dataset,
+// snapshot or pool asked about does not exist.
+func NotExist(stderr string) bool {
+	return strings.Contains(stderr, "does not exist") || strings.Contains(stderr, "no such pool")
+}
