@@ -6,7 +6,6 @@ import (
 	"sort"
 
 	"github.com/envhooks/envhooks/hooks/exec"
-	"github.com/envhooks/envhooks/hooks/iscsi"
 	"github.com/envhooks/envhooks/hooks/nullfs"
 	"github.com/envhooks/envhooks/hooks/zfs"
 	"github.com/envhooks/envhooks/lib/config"
@@ -20,7 +19,6 @@ var backends = map[string]Factory{
 	"nullfs": nullfs.New,
 	"exec":   exec.New,
 	"zfs":    zfs.New,
-	"iscsi":  iscsi.New,
 }
 
 // Lookup returns the factory for a backend name.
