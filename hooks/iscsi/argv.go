@@ -1,0 +1,219 @@
+package iscsi
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/envhooks/envhooks/lib/iscsi"
+)
+
+// The argv builders for both initiators are kept on every OS, so the exact
+// FreeBSD and Linux syntax is tested on Linux; Backend.OS picks one.
+
+// LinuxDiscoveryArgv makes open-iscsi learn the portal's targets (its node
+// records), which --login needs.
+func LinuxDiscoveryArgv(portal string) []string {
+	return []string{"iscsiadm", "-m", "discovery", "-t", "sendtargets", "-p", portal}
+}
+
+// LinuxCHAPArgv sets one CHAP setting on the node record; the secret one
+// must run with run.Cmd{Secret: true}.
+func LinuxCHAPArgv(target, portal, name, value string) []string {
+	return []string{"iscsiadm", "-m", "node", "-T", target, "-p", portal, "--op", "update", "-n", name, "-v", value}
+}
+
+func LinuxLoginArgv(target, portal string) []string {
+	return []string{"iscsiadm", "-m", "node", "-T", target, "-p", portal, "--login"}
+}
+
+func LinuxLogoutArgv(target, portal string) []string {
+	return []string{"iscsiadm", "-m", "node", "-T", target, "-p", portal, "--logout"}
+}
+
+func LinuxSessionsArgv() []string { return []string{"iscsiadm", "-m", "session"} }
+
+func LinuxRescanArgv() []string { return []string{"iscsiadm", "-m", "session", "--rescan"} }
+
+// iscsiadm exit codes (open-iscsi include/iscsi_err.h).
+const (
+	linuxErrSessionExists = 15 // ISCSI_ERR_SESS_EXISTS: already logged in
+	linuxErrNoObjects     = 21 // ISCSI_ERR_NO_OBJS_FOUND: no such session
+)
+
+// LinuxByPathName is the name udev gives the LUN under /dev/disk/by-path.
+func LinuxByPathName(portal, target string, lun int) string {
+	return "ip-" + portal + "-iscsi-" + target + "-lun-" + strconv.Itoa(lun)
+}
+
+// LinuxFsckArgv checks the LUN's filesystem before it is mounted; xfs has
+// no boot-time check (its log is replayed at mount), so none runs.
+func LinuxFsckArgv(fstype, dev string) []string {
+	switch fstype {
+	case "ext4":
+		return []string{"fsck.ext4", "-p", dev}
+	}
+	return nil
+}
+
+func LinuxMountArgv(fstype, dev, target string) []string {
+	return []string{"mount", "-t", fstype, dev, target}
+}
+
+func LinuxBindArgv(src, target string) []string { return []string{"mount", "--bind", src, target} }
+
+// FreeBSDLoginArgv adds the session. With CHAP the secret is on the argv
+// (iscsictl has no other way short of an /etc/iscsi.conf nickname), so the
+// command runs with run.Cmd{Secret: true}.
+func FreeBSDLoginArgv(target, portal string, chap *iscsi.Credentials) []string {
+	argv := []string{"iscsictl", "-A", "-p", portal, "-t", target}
+	if chap != nil {
+		argv = append(argv, "-u", chap.User, "-s", chap.Secret)
+	}
+	return argv
+}
+
+func FreeBSDLogoutArgv(target, portal string) []string {
+	return []string{"iscsictl", "-R", "-p", portal, "-t", target}
+}
+
+func FreeBSDSessionsArgv() []string { return []string{"iscsictl", "-L"} }
+
+func FreeBSDSessionsVerboseArgv() []string { return []string{"iscsictl", "-L", "-v"} }
+
+func FreeBSDDevlistArgv() []string { return []string{"camcontrol", "devlist"} }
+
+func FreeBSDRescanArgv() []string { return []string{"camcontrol", "rescan", "all"} }
+
+// iscsictl reports kernel errors with warn(3): a duplicate session is
+// EBUSY from ISCSISADD, a missing one ESRCH from ISCSISREMOVE.
+const (
+	freebsdSessionExists = "Device busy"
+	freebsdNoSession     = "No such process"
+)
+
+func FreeBSDFsckArgv(fstype, dev string) []string {
+	if fstype == "ufs" {
+		return []string{"fsck", "-p", "-t", "ufs", dev}
+	}
+	return nil
+}
+
+func FreeBSDMountArgv(fstype, dev, target string) []string {
+	return []string{"mount", "-t", fstype, dev, target}
+}
+
+func FreeBSDBindArgv(src, target string) []string {
+	return []string{"mount", "-t", "nullfs", src, target}
+}
+
+// ZpoolImportArgv imports the pool from the LUN only (-d), under an
+// altroot (-R, which also keeps it out of the cache file so no other boot
+// imports it behind the owner's back).
+func ZpoolImportArgv(dev, altroot, pool string) []string {
+	return []string{"zpool", "import", "-d", dev, "-R", altroot, pool}
+}
+
+func ZpoolExportArgv(pool string) []string { return []string{"zpool", "export", pool} }
+
+func ZpoolListArgv(pool string) []string { return []string{"zpool", "list", "-H", "-o", "name", pool} }
+
+// Session is one logged-in session as an initiator lists it.
+type Session struct {
+	Target string
+	Portal string // host:port as the initiator shows it
+}
+
+// ParseLinuxSessions reads `iscsiadm -m session`:
+//
+//	tcp: [1] 127.0.0.1:3260,1 iqn.2026-01.org.example:web1 (non-flash)
+func ParseLinuxSessions(out string) []Session {
+	var ss []Session
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.HasPrefix(f[1], "[") {
+			continue
+		}
+		portal, _, _ := strings.Cut(f[2], ",")
+		ss = append(ss, Session{Target: f[3], Portal: portal})
+	}
+	return ss
+}
+
+// ParseFreeBSDSessions reads `iscsictl -L`:
+//
+//	Target name                          Target portal    State
+//	iqn.2026-01.org.example:web1         10.0.0.1         Connected: da0
+func ParseFreeBSDSessions(out string) []Session {
+	var ss []Session
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] == "Target" {
+			continue
+		}
+		ss = append(ss, Session{Target: f[0], Portal: f[1]})
+	}
+	return ss
+}
+
+// FreeBSDSessionState is what `iscsictl -L -v` says about one session.
+type FreeBSDSessionState struct {
+	Target    string
+	Portal    string
+	Connected bool
+	Reason    string   // "Failure reason:" when not connected
+	Devices   []string // "Device nodes:", e.g. da3 pass4
+}
+
+// ParseFreeBSDVerbose reads `iscsictl -L -v`: one block of "Key: value"
+// lines per session.
+func ParseFreeBSDVerbose(out string) []FreeBSDSessionState {
+	var ss []FreeBSDSessionState
+	cur := func() *FreeBSDSessionState {
+		if len(ss) == 0 {
+			ss = append(ss, FreeBSDSessionState{})
+		}
+		return &ss[len(ss)-1]
+	}
+	for _, line := range strings.Split(out, "\n") {
+		key, value, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+		switch key {
+		case "Session ID":
+			ss = append(ss, FreeBSDSessionState{})
+		case "Target name":
+			cur().Target = value
+		case "Target portal":
+			cur().Portal = value
+		case "Session state":
+			cur().Connected = value == "Connected"
+		case "Failure reason":
+			cur().Reason = value
+		case "Device nodes":
+			cur().Devices = strings.Fields(value)
+		}
+	}
+	return ss
+}
+
+var devlistLine = regexp.MustCompile(`\blun\s+(\d+)\s+\(([^)]*)\)`)
+
+// ParseDevlistLUNs maps peripheral names to LUNs from `camcontrol
+// devlist`: "<FreeBSD CTLDISK 0001> at scbus7 target 0 lun 1 (da3,pass4)".
+func ParseDevlistLUNs(out string) map[string]int {
+	luns := map[string]int{}
+	for _, line := range strings.Split(out, "\n") {
+		m := devlistLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		n, _ := strconv.Atoi(m[1])
+		for _, p := range strings.Split(m[2], ",") {
+			luns[strings.TrimSpace(p)] = n
+		}
+	}
+	return luns
+}

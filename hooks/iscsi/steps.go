@@ -1,0 +1,457 @@
+package iscsi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/envhooks/envhooks/lib/iscsi"
+	"github.com/envhooks/envhooks/lib/mounttab"
+	"github.com/envhooks/envhooks/lib/plan"
+	"github.com/envhooks/envhooks/lib/run"
+	"github.com/envhooks/envhooks/lib/state"
+	"github.com/envhooks/envhooks/lib/sysexits"
+)
+
+// attachment is what the steps of one plan learn as they run: the portal
+// the preflight chose and the device the login produced. Later steps build
+// their commands from it, which is why they are built when they run.
+type attachment struct {
+	b       *Backend
+	jname   string
+	target  string
+	portal  string // chosen by the preflight
+	dev     string // found by waitDevice
+	lunRoot string // where the LUN's filesystem (or pool altroot) goes
+}
+
+func (a *attachment) where() string {
+	if a.portal != "" {
+		return a.portal
+	}
+	return strings.Join(a.b.Portals, " ")
+}
+
+// preflight asks each portal, in order, for its targets, and picks the
+// first that offers ours. The OS initiators retry for minutes; this answers
+// in seconds and says what the portal does offer.
+func (a *attachment) preflight() plan.Step {
+	b := a.b
+	return &plan.Check{
+		What: fmt.Sprintf("ask iSCSI portal %s whether it offers %s", strings.Join(b.Portals, " "), a.target),
+		Fn: func(ctx context.Context, s *plan.System) error {
+			var why []string
+			authOnly := true
+			for _, p := range b.Portals {
+				ts, err := iscsi.Discover(ctx, p, iscsi.Options{InitiatorName: b.InitiatorName, CHAP: b.CHAP, Timeout: b.PreflightTimeout})
+				if err != nil {
+					var e *iscsi.Error
+					if !errors.As(err, &e) || !e.Auth {
+						authOnly = false
+					}
+					why = append(why, err.Error())
+					continue
+				}
+				authOnly = false
+				if slices.ContainsFunc(ts, func(t iscsi.Target) bool { return t.Name == a.target }) {
+					a.portal = p
+					s.Log.Debug("iSCSI portal %s offers %s", p, a.target)
+					return nil
+				}
+				offered := "no targets"
+				if len(ts) > 0 {
+					offered = strings.Join(iscsi.Names(ts), ", ")
+				}
+				why = append(why, fmt.Sprintf("portal %s offers %s", p, offered))
+			}
+			if authOnly {
+				return sysexits.New(sysexits.Config, "iSCSI discovery of %s refused: %s; check ISCSI_CHAP_FILE and the target's discovery authentication", a.target, strings.Join(why, "; "))
+			}
+			return sysexits.New(sysexits.Unavailable, "iSCSI target %s is not available: %s; check ISCSI_TARGET, ISCSI_PORTAL and the storage server", a.target, strings.Join(why, "; "))
+		},
+	}
+}
+
+// runStep runs one command built when the step runs; it has nothing to undo.
+type runStep struct {
+	what   string
+	argv   func() []string
+	secret bool
+}
+
+func (r *runStep) String() string                                   { return r.what }
+func (r *runStep) Done(context.Context, *plan.System) (bool, error) { return false, nil }
+func (r *runStep) Undo() *state.Action                              { return nil }
+
+func (r *runStep) Apply(ctx context.Context, s *plan.System) error {
+	if _, err := s.Run.Run(ctx, run.Cmd{Argv: r.argv(), Timeout: s.CommandTimeout, Secret: r.secret}); err != nil {
+		return sysexits.New(sysexits.Unavailable, "cannot %s: %v", r.what, err)
+	}
+	return nil
+}
+
+// linuxDiscovery makes open-iscsi create the node record --login uses.
+func (a *attachment) linuxDiscovery() plan.Step {
+	return &runStep{
+		what: "discover the targets of iSCSI portal " + a.where() + " with iscsiadm",
+		argv: func() []string { return LinuxDiscoveryArgv(a.portal) },
+	}
+}
+
+// linuxCHAP stores the CHAP credentials in the node record; the secret's
+// command is marked secret so it is never printed.
+func (a *attachment) linuxCHAP() []plan.Step {
+	set := func(name, value string, secret bool) plan.Step {
+		return &runStep{
+			what:   fmt.Sprintf("set %s for iSCSI target %s", name, a.target),
+			argv:   func() []string { return LinuxCHAPArgv(a.target, a.portal, name, value) },
+			secret: secret,
+		}
+	}
+	c := a.b.CHAP
+	return []plan.Step{
+		set("node.session.auth.authmethod", "CHAP", false),
+		set("node.session.auth.username", c.User, false),
+		set("node.session.auth.password", c.Secret, true),
+	}
+}
+
+// loginStep logs in to the target. A session that already exists is
+// success; its logout is what gets recorded.
+type loginStep struct {
+	a             *attachment
+	sessionPortal string
+}
+
+func (l *loginStep) String() string {
+	return fmt.Sprintf("log in to iSCSI target %s at %s", l.a.target, l.a.where())
+}
+
+func (l *loginStep) Done(ctx context.Context, s *plan.System) (bool, error) {
+	if s.DryRun {
+		return false, nil
+	}
+	b := l.a.b
+	argv, parse := LinuxSessionsArgv(), ParseLinuxSessions
+	if b.OS == FreeBSD {
+		argv, parse = FreeBSDSessionsArgv(), ParseFreeBSDSessions
+	}
+	// No sessions at all is an error exit for iscsiadm; any failure here
+	// only means "log in", whose own error is the one to report.
+	res, err := s.Command(ctx, argv...)
+	if err != nil {
+		return false, nil
+	}
+	for _, sess := range parse(string(res.Stdout)) {
+		if sess.Target == l.a.target {
+			l.sessionPortal = sess.Portal
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (l *loginStep) Apply(ctx context.Context, s *plan.System) error {
+	b := l.a.b
+	cmd := run.Cmd{Argv: b.loginArgv(l.a.target, l.a.portal), Timeout: s.CommandTimeout, Secret: b.CHAP != nil && b.OS == FreeBSD}
+	_, err := s.Run.Run(ctx, cmd)
+	if err == nil || sessionExists(b.OS, err) {
+		return nil
+	}
+	return sysexits.New(sysexits.Unavailable, "cannot log in to iSCSI target %s at portal %s: %v", l.a.target, l.a.portal, err)
+}
+
+func sessionExists(o OS, err error) bool {
+	var re *run.Error
+	if !errors.As(err, &re) || re.TimedOut {
+		return false
+	}
+	if o == FreeBSD {
+		return strings.Contains(re.Stderr, freebsdSessionExists)
+	}
+	return re.ExitCode == linuxErrSessionExists
+}
+
+func (l *loginStep) Undo() *state.Action {
+	portal := l.sessionPortal
+	if portal == "" {
+		portal = l.a.portal
+	}
+	return &state.Action{
+		ID:       "iscsi-session:" + l.a.target,
+		What:     fmt.Sprintf("iSCSI session to %s at %s", l.a.target, portal),
+		Kind:     state.KindCommand,
+		Argv:     l.a.b.logoutArgv(l.a.target, portal),
+		OKExit:   []int{linuxErrNoObjects},
+		OKStderr: []string{freebsdNoSession, "No matching sessions"},
+	}
+}
+
+// waitDevice waits, under ISCSI_DEVICE_TIMEOUT, for the LUN's device to
+// appear after the login; half-way it asks the initiator once to rescan.
+type waitDevice struct{ a *attachment }
+
+func (w *waitDevice) String() string {
+	return fmt.Sprintf("wait for LUN %d of iSCSI target %s", w.a.b.LUN, w.a.target)
+}
+func (w *waitDevice) Done(context.Context, *plan.System) (bool, error) { return false, nil }
+func (w *waitDevice) Undo() *state.Action                              { return nil }
+
+func (w *waitDevice) Apply(ctx context.Context, s *plan.System) error {
+	a, b := w.a, w.a.b
+	if s.DryRun {
+		a.dev = w.expected()
+		s.Say("# wait up to %s for %s", b.DeviceTimeout, a.dev)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.DeviceTimeout)
+	defer cancel()
+	start := time.Now()
+	rescanned := false
+	why := "looked for " + w.expected()
+	for {
+		dev, reason := w.find(ctx, s)
+		if dev != "" {
+			a.dev = dev
+			s.Log.Debug("LUN %d of %s is %s", b.LUN, a.target, dev)
+			return nil
+		}
+		if reason != "" {
+			why = reason
+		}
+		if !rescanned && time.Since(start) >= b.DeviceTimeout/2 {
+			rescanned = true
+			argv := LinuxRescanArgv()
+			if b.OS == FreeBSD {
+				argv = FreeBSDRescanArgv()
+			}
+			if _, err := s.Command(ctx, argv...); err != nil {
+				s.Log.Warn("rescan for LUN %d of %s failed: %v", b.LUN, a.target, err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return sysexits.New(sysexits.Unavailable, "logged in to iSCSI target %s at portal %s, but LUN %d gave no device within %s (%s); check that the target exports LUN %d to this initiator", a.target, a.portal, b.LUN, b.DeviceTimeout, why, b.LUN)
+		case <-time.After(b.Poll):
+		}
+	}
+}
+
+// expected names the device the wait looks for, for messages and the dry run.
+func (w *waitDevice) expected() string {
+	a, b := w.a, w.a.b
+	if b.OS == FreeBSD {
+		return fmt.Sprintf("%s/da* (LUN %d in iscsictl -L -v)", b.DeviceDir, b.LUN)
+	}
+	return filepath.Join(b.DeviceDir, LinuxByPathName(a.portal, a.target, b.LUN))
+}
+
+// find returns the device if it is there, or why it is not.
+func (w *waitDevice) find(ctx context.Context, s *plan.System) (dev, why string) {
+	if w.a.b.OS == FreeBSD {
+		return w.findFreeBSD(ctx, s)
+	}
+	return w.findLinux(), ""
+}
+
+func (w *waitDevice) findLinux() string {
+	a, b := w.a, w.a.b
+	candidates := []string{filepath.Join(b.DeviceDir, LinuxByPathName(a.portal, a.target, b.LUN))}
+	// udev writes the address the session connected to, which differs
+	// from the portal as configured for host names and IPv6.
+	suffix := "-iscsi-" + a.target + "-lun-" + strconv.Itoa(b.LUN)
+	if entries, err := os.ReadDir(b.DeviceDir); err == nil {
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), "ip-") && strings.HasSuffix(e.Name(), suffix) {
+				candidates = append(candidates, filepath.Join(b.DeviceDir, e.Name()))
+			}
+		}
+	}
+	for _, c := range candidates {
+		if dev, err := filepath.EvalSymlinks(c); err == nil {
+			return dev
+		}
+	}
+	return ""
+}
+
+func (w *waitDevice) findFreeBSD(ctx context.Context, s *plan.System) (string, string) {
+	a, b := w.a, w.a.b
+	res, err := s.Command(ctx, FreeBSDSessionsVerboseArgv()...)
+	if err != nil {
+		return "", fmt.Sprintf("iscsictl -L -v: %v", err)
+	}
+	var das []string
+	why := "iscsictl -L -v lists no session for the target"
+	for _, st := range ParseFreeBSDVerbose(string(res.Stdout)) {
+		if st.Target != a.target {
+			continue
+		}
+		why = "session not connected yet"
+		if !st.Connected && st.Reason != "" {
+			why = "session not connected: " + st.Reason
+		}
+		for _, d := range st.Devices {
+			if strings.HasPrefix(d, "da") {
+				das = append(das, d)
+			}
+		}
+	}
+	if len(das) == 0 {
+		return "", why
+	}
+	res, err = s.Command(ctx, FreeBSDDevlistArgv()...)
+	if err != nil {
+		return "", fmt.Sprintf("camcontrol devlist: %v", err)
+	}
+	luns := ParseDevlistLUNs(string(res.Stdout))
+	for _, d := range das {
+		if n, ok := luns[d]; ok && n == b.LUN {
+			dev := filepath.Join(b.DeviceDir, d)
+			if _, err := os.Stat(dev); err == nil {
+				return dev, ""
+			}
+		}
+	}
+	return "", fmt.Sprintf("the session has %s but none is LUN %d", strings.Join(das, ", "), b.LUN)
+}
+
+// lunMount mounts the LUN's filesystem on lunRoot. Its plan.Mount is built
+// when the step runs, because only then is the device known.
+type lunMount struct {
+	a *attachment
+	m *plan.Mount
+}
+
+func (l *lunMount) build() *plan.Mount {
+	a, b := l.a, l.a.b
+	dev := a.dev
+	return &plan.Mount{
+		Target:      a.lunRoot,
+		Want:        mounttab.Want{FSType: b.FSType, Source: dev},
+		Argv:        b.mountArgv(dev, a.lunRoot),
+		UnmountArgv: []string{"umount", a.lunRoot},
+		ForceArgv:   []string{"umount", "-f", a.lunRoot},
+		What:        fmt.Sprintf("mount LUN %d of %s (%s, %s) on %s", b.LUN, a.target, dev, b.FSType, a.lunRoot),
+	}
+}
+
+func (l *lunMount) String() string {
+	if l.m == nil {
+		return l.build().What
+	}
+	return l.m.What
+}
+
+func (l *lunMount) Done(ctx context.Context, s *plan.System) (bool, error) {
+	l.m = l.build()
+	return l.m.Done(ctx, s)
+}
+
+func (l *lunMount) Apply(ctx context.Context, s *plan.System) error { return l.m.Apply(ctx, s) }
+
+func (l *lunMount) Undo() *state.Action {
+	if l.m == nil {
+		l.m = l.build()
+	}
+	return l.m.Undo()
+}
+
+// fsckStep checks the filesystem before it is mounted, and never while it
+// is: a LUN already mounted here counts as checked. It is bounded by the
+// hook's deadline, not the per-command one, since a check can take long.
+type fsckStep struct {
+	a     *attachment
+	mount *lunMount
+}
+
+func (f *fsckStep) String() string {
+	return fmt.Sprintf("check the %s filesystem on LUN %d of %s", f.a.b.FSType, f.a.b.LUN, f.a.target)
+}
+
+func (f *fsckStep) Done(ctx context.Context, s *plan.System) (bool, error) {
+	return f.mount.Done(ctx, s)
+}
+
+func (f *fsckStep) Undo() *state.Action { return nil }
+
+func (f *fsckStep) Apply(ctx context.Context, s *plan.System) error {
+	b := f.a.b
+	argv := b.fsckArgv(f.a.dev)
+	_, err := s.Run.Run(ctx, run.Cmd{Argv: argv})
+	var re *run.Error
+	// e2fsck: 1 is "errors corrected", 2 "corrected, reboot" (which
+	// matters only for a root filesystem).
+	if err != nil && b.OS == Linux && errors.As(err, &re) && (re.ExitCode == 1 || re.ExitCode == 2) {
+		s.Log.Warn("%s repaired the filesystem on %s", argv[0], f.a.dev)
+		err = nil
+	}
+	if err != nil {
+		return sysexits.New(sysexits.Unavailable, "the filesystem on LUN %d of %s (%s) needs repair that %s -p cannot do: %v; run %s by hand before starting %s", b.LUN, f.a.target, f.a.dev, argv[0], err, argv[0], f.a.jname)
+	}
+	return nil
+}
+
+// zpoolImport imports the pool on the LUN under lunRoot; its export is
+// the undo.
+type zpoolImport struct {
+	a    *attachment
+	pool string
+}
+
+func (z *zpoolImport) String() string {
+	return fmt.Sprintf("import ZFS pool %s from LUN %d of %s", z.pool, z.a.b.LUN, z.a.target)
+}
+
+func (z *zpoolImport) Done(ctx context.Context, s *plan.System) (bool, error) {
+	if s.DryRun {
+		return false, nil
+	}
+	_, err := s.Command(ctx, ZpoolListArgv(z.pool)...)
+	return err == nil, nil
+}
+
+func (z *zpoolImport) Apply(ctx context.Context, s *plan.System) error {
+	if _, err := s.Command(ctx, ZpoolImportArgv(z.a.dev, z.a.lunRoot, z.pool)...); err != nil {
+		return sysexits.New(sysexits.Unavailable, "cannot %s (%s): %v", z, z.a.dev, err)
+	}
+	return nil
+}
+
+func (z *zpoolImport) Undo() *state.Action {
+	return &state.Action{
+		ID:       "zpool:" + z.pool,
+		What:     z.String(),
+		Kind:     state.KindCommand,
+		Argv:     ZpoolExportArgv(z.pool),
+		OKStderr: []string{"no such pool"},
+	}
+}
+
+// roleDirs creates the role folders on the LUN that are missing (a new
+// LUN starts empty). The LUN is a local block device by now, so looking at
+// it cannot hang.
+func roleDirs(dirs []string) plan.Step {
+	return &plan.Check{
+		What:    "create the missing role folders " + strings.Join(dirs, " "),
+		Changes: true,
+		Fn: func(_ context.Context, s *plan.System) error {
+			for _, d := range dirs {
+				if _, err := os.Stat(d); err == nil {
+					continue
+				}
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					return sysexits.New(sysexits.CantCreat, "cannot create %s on the LUN: %v", d, err)
+				}
+				s.Log.Action("created %s", d)
+			}
+			return nil
+		},
+	}
+}
