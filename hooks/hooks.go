@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/envhooks/envhooks/hooks/exec"
+	"github.com/envhooks/envhooks/hooks/iscsi"
 	"github.com/envhooks/envhooks/hooks/nullfs"
 	"github.com/envhooks/envhooks/hooks/zfs"
 	"github.com/envhooks/envhooks/lib/config"
@@ -19,6 +20,7 @@ var backends = map[string]Factory{
 	"nullfs": nullfs.New,
 	"exec":   exec.New,
 	"zfs":    zfs.New,
+	"iscsi":  iscsi.New,
 }
 
 // Lookup returns the factory for a backend name.
