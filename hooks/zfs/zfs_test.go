@@ -1,0 +1,413 @@
+package zfs
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/environment"
+	"github.com/envhooks/envhooks/lib/logging"
+	"github.com/envhooks/envhooks/lib/mounttab"
+	"github.com/envhooks/envhooks/lib/plan"
+	"github.com/envhooks/envhooks/lib/run"
+	"github.com/envhooks/envhooks/lib/state"
+	"github.com/envhooks/envhooks/lib/sysexits"
+)
+
+// fakeZFS answers the read-only queries from a scripted pool and records
+// everything else.
+type fakeZFS struct {
+	datasets  []string // "name type mountpoint mountpoint-source canmount", space separated
+	snapshots []string
+	pools     []string
+}
+
+func (f *fakeZFS) respond(c run.Cmd) (run.Result, error) {
+	a := c.Argv
+	missing := func(msg string) (run.Result, error) {
+		return run.Result{}, &run.Error{Cmd: c, ExitCode: 1, Stderr: msg}
+	}
+	switch {
+	case a[0] == "zpool" && a[1] == "list":
+		for _, p := range f.pools {
+			if p == a[len(a)-1] {
+				return run.Result{Stdout: []byte(p + "\n")}, nil
+			}
+		}
+		return missing(fmt.Sprintf("cannot open '%s': no such pool", a[len(a)-1]))
+	case a[0] == "zfs" && a[1] == "get":
+		root := a[len(a)-1]
+		var out strings.Builder
+		for _, d := range f.datasets {
+			w := strings.Fields(d)
+			if w[0] == root || strings.HasPrefix(w[0], root+"/") {
+				src := strings.ReplaceAll(w[3], "_", " ")
+				fmt.Fprintf(&out, "%s\ttype\t%s\t-\n%s\tmountpoint\t%s\t%s\n%s\tcanmount\t%s\t%s\n", w[0], w[1], w[0], w[2], src, w[0], w[4], "default")
+			}
+		}
+		if out.Len() == 0 {
+			return missing(fmt.Sprintf("cannot open '%s': dataset does not exist", root))
+		}
+		return run.Result{Stdout: []byte(out.String())}, nil
+	case a[0] == "zfs" && a[1] == "list":
+		name := a[len(a)-1]
+		for _, s := range f.snapshots {
+			if s == name {
+				return run.Result{Stdout: []byte(name + "\n")}, nil
+			}
+		}
+		for _, d := range f.datasets {
+			if strings.Fields(d)[0] == name && !strings.Contains(strings.Join(a, " "), "-t snapshot") {
+				return run.Result{Stdout: []byte(name + "\n")}, nil
+			}
+		}
+		return missing(fmt.Sprintf("cannot open '%s': dataset does not exist", name))
+	}
+	return run.Result{}, nil
+}
+
+type rig struct {
+	fz    *fakeZFS
+	rec   *run.Recorder
+	table mounttab.Table
+	sys   *plan.System
+	env   *environment.Env
+	dir   string
+	log   bytes.Buffer
+}
+
+func newRig(t *testing.T, datasets ...string) *rig {
+	r := &rig{fz: &fakeZFS{datasets: datasets}, dir: t.TempDir()}
+	r.rec = &run.Recorder{Respond: r.fz.respond}
+	r.sys = &plan.System{Run: r.rec, Log: logging.NewTo("test", &r.log, true), Out: &bytes.Buffer{},
+		CommandTimeout: 5 * time.Second, UnmountTimeout: time.Second,
+		ReadMounts: func() (mounttab.Table, error) { return r.table, nil }}
+	r.env = &environment.Env{Name: "web1", Dirs: map[environment.Role]string{
+		environment.Data:   filepath.Join(r.dir, "jails-data", "web1-data"),
+		environment.System: filepath.Join(r.dir, "jails-system", "web1"),
+	}}
+	return r
+}
+
+func (r *rig) backend(t *testing.T, kv ...string) *Backend {
+	t.Helper()
+	cfg, err := config.Load(config.Sources{Environ: append([]string{"ZFS_ROOT=tank/envs"}, kv...)})
+	require.NoError(t, err)
+	b, err := New(cfg)
+	require.NoError(t, err)
+	return b.(*Backend)
+}
+
+// expand runs the backend's expanders in order, as the engine would, and
+// returns the concrete steps.
+func (r *rig) expand(t *testing.T, b *Backend, roles ...environment.Role) ([]plan.Step, error) {
+	t.Helper()
+	if roles == nil {
+		roles = []environment.Role{environment.Data, environment.System}
+	}
+	top, err := b.Steps(r.env, roles)
+	require.NoError(t, err)
+	var out []plan.Step
+	for _, st := range top {
+		if x, ok := st.(plan.Expander); ok {
+			more, err := x.Expand(context.Background(), r.sys)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, more...)
+			continue
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// argvs lists what the steps would run: commands and mounts.
+func argvs(steps []plan.Step) [][]string {
+	var out [][]string
+	for _, st := range steps {
+		switch s := st.(type) {
+		case *plan.Command:
+			out = append(out, s.Cmd.Argv)
+		case *plan.Mount:
+			out = append(out, s.Argv)
+		}
+	}
+	return out
+}
+
+func (r *rig) data() string   { return r.env.Dir(environment.Data) }
+func (r *rig) system() string { return r.env.Dir(environment.System) }
+
+func TestTreeMountsParentsFirstHonouringCanmountAndLegacy(t *testing.T) {
+	r := newRig(t,
+		"tank/envs/web1 filesystem none inherited_from_tank off",
+		"tank/envs/web1/data filesystem none inherited_from_tank on",
+		"tank/envs/web1/data/var filesystem none inherited_from_tank on",
+		"tank/envs/web1/data/usr filesystem none inherited_from_tank on",
+		"tank/envs/web1/data/usr/local filesystem none inherited_from_tank on",
+		"tank/envs/web1/data/noauto filesystem none inherited_from_tank noauto",
+		"tank/envs/web1/data/off filesystem none inherited_from_tank off",
+		"tank/envs/web1/data/off/inner filesystem none inherited_from_tank on",
+		"tank/envs/web1/data/.m filesystem legacy local on",
+		"tank/envs/web1/data/jails filesystem legacy local on",
+		"tank/envs/web1/data/jails/14 filesystem legacy inherited_from_tank/envs/web1/data/jails on",
+		"tank/envs/web1/data@snap snapshot - - -",
+		"tank/envs/web1/system filesystem /usr/jails/jails-system/web1-old local on",
+	)
+	b := r.backend(t)
+	steps, err := r.expand(t, b)
+	require.NoError(t, err)
+	d, s := r.data(), r.system()
+	assert.Equal(t, [][]string{
+		{"zfs", "set", "mountpoint=" + d, "tank/envs/web1/data"},
+		{"zfs", "mount", "tank/envs/web1/data"},
+		{"mount", "-t", "zfs", "tank/envs/web1/data/.m", d + "/.m"},
+		{"mount", "-t", "zfs", "tank/envs/web1/data/jails", d + "/jails"},
+		{"mount", "-t", "zfs", "tank/envs/web1/data/jails/14", d + "/jails/14"},
+		{"zfs", "mount", "tank/envs/web1/data/off/inner"},
+		{"zfs", "mount", "tank/envs/web1/data/usr"},
+		{"zfs", "mount", "tank/envs/web1/data/usr/local"},
+		{"zfs", "mount", "tank/envs/web1/data/var"},
+		{"zfs", "set", "mountpoint=" + s, "tank/envs/web1/system"},
+		{"zfs", "mount", "tank/envs/web1/system"},
+	}, argvs(steps))
+	assert.Len(t, r.rec.Argvs(), 1, "planning ran only the one tree query: %v", r.rec.Argvs())
+
+	// The records undo each mount by its own target, children first.
+	var m *plan.Mount
+	for _, st := range steps {
+		if mm, ok := st.(*plan.Mount); ok && mm.Target == d+"/usr/local" {
+			m = mm
+		}
+	}
+	require.NotNil(t, m)
+	assert.Equal(t, mounttab.Want{Source: "tank/envs/web1/data/usr/local"}, m.Want)
+	assert.Equal(t, []string{"umount", d + "/usr/local"}, m.Undo().Argv)
+	assert.Equal(t, state.KindUnmount, m.Undo().Kind)
+
+	r.rec.Cmds = nil
+	steps, err = r.expand(t, r.backend(t, "ZFS_MOUNT_NOAUTO=1", "ZFS_MOUNT_LEGACY=0"))
+	require.NoError(t, err)
+	got := argvs(steps)
+	assert.Contains(t, got, []string{"zfs", "mount", "tank/envs/web1/data/noauto"})
+	for _, a := range got {
+		assert.NotEqual(t, "mount", a[0], "legacy datasets left to fstab: %v", a)
+	}
+}
+
+func TestFreeBSDAndLinuxArgv(t *testing.T) {
+	assert.Equal(t, []string{"mount", "-t", "zfs", "zroot/poudriere/data/.m", "/usr/local/poudriere/data/.m"},
+		FreeBSDLegacyMountArgv("zroot/poudriere/data/.m", "/usr/local/poudriere/data/.m"))
+	assert.Equal(t, []string{"umount", "/p/.m"}, FreeBSDUnmountArgv("zroot/p/.m", "/p/.m", true, false))
+	assert.Equal(t, []string{"umount", "-f", "/p/.m"}, FreeBSDUnmountArgv("zroot/p/.m", "/p/.m", true, true))
+	assert.Equal(t, []string{"zfs", "umount", "zroot/p"}, FreeBSDUnmountArgv("zroot/p", "/p", false, false))
+	assert.Equal(t, []string{"zfs", "umount", "-f", "zroot/p"}, FreeBSDUnmountArgv("zroot/p", "/p", false, true))
+	assert.Equal(t, []string{"mount", "-t", "zfs", "tank/a", "/a"}, LinuxLegacyMountArgv("tank/a", "/a"))
+	assert.Equal(t, []string{"umount", "/a"}, LinuxUnmountArgv("tank/a", "/a", false, false))
+	assert.Equal(t, []string{"umount", "-f", "/a"}, LinuxUnmountArgv("tank/a", "/a", true, true))
+}
+
+func TestIdempotentTreePlansNoChange(t *testing.T) {
+	r := newRig(t,
+		"tank/envs/web1/data filesystem "+"X"+" local on",
+		"tank/envs/web1/system filesystem "+"Y"+" local on",
+	)
+	r.fz.datasets[0] = strings.Replace(r.fz.datasets[0], "X", r.data(), 1)
+	r.fz.datasets[1] = strings.Replace(r.fz.datasets[1], "Y", r.system(), 1)
+	steps, err := r.expand(t, r.backend(t))
+	require.NoError(t, err)
+	assert.Equal(t, [][]string{{"zfs", "mount", "tank/envs/web1/data"}, {"zfs", "mount", "tank/envs/web1/system"}}, argvs(steps),
+		"no zfs set when the mountpoint is already right")
+}
+
+func TestDatasetMountedElsewhereIsAnError(t *testing.T) {
+	r := newRig(t,
+		"tank/envs/web1/data filesystem /tank/envs/web1/data inherited_from_tank on",
+		"tank/envs/web1/system filesystem none inherited_from_tank on",
+	)
+	r.table = mounttab.Table{{Source: "tank/envs/web1/data", Target: "/tank/envs/web1/data", FSType: "zfs"}}
+	steps, err := r.expand(t, r.backend(t))
+	require.Error(t, err)
+	assert.Equal(t, sysexits.CantCreat, sysexits.Code(err))
+	assert.Contains(t, err.Error(), "mounted on /tank/envs/web1/data")
+	assert.Empty(t, steps)
+}
+
+func TestChildWithItsOwnMountpointIsRefused(t *testing.T) {
+	r := newRig(t,
+		"tank/envs/web1/data filesystem none inherited_from_tank on",
+		"tank/envs/web1/data/x filesystem /srv/x local on",
+		"tank/envs/web1/system filesystem none inherited_from_tank on",
+	)
+	_, err := r.expand(t, r.backend(t))
+	require.Error(t, err)
+	assert.Equal(t, sysexits.DataErr, sysexits.Code(err))
+	assert.Contains(t, err.Error(), "zfs inherit mountpoint tank/envs/web1/data/x")
+}
+
+func TestMissingDatasetWithoutImage(t *testing.T) {
+	r := newRig(t, "tank/envs filesystem none local on", "tank/envs/web1/data filesystem none inherited_from_tank on")
+	_, err := r.expand(t, r.backend(t))
+	require.Error(t, err)
+	assert.Equal(t, sysexits.Unavailable, sysexits.Code(err))
+	assert.Contains(t, err.Error(), "tank/envs/web1/system")
+	assert.Contains(t, err.Error(), "ZFS_CLONE_FROM")
+}
+
+func TestRootThatDoesNotExist(t *testing.T) {
+	r := newRig(t)
+	_, err := r.expand(t, r.backend(t))
+	require.Error(t, err)
+	assert.Equal(t, sysexits.Config, sysexits.Code(err))
+	assert.Contains(t, err.Error(), "ZFS_ROOT dataset tank/envs does not exist")
+}
+
+func TestCloneFromImage(t *testing.T) {
+	r := newRig(t, "tank/envs filesystem none local on")
+	r.fz.snapshots = []string{"tank/images/base@v1", "tank/images/base/system@v1"}
+	r.env.Dirs[environment.Fstab] = filepath.Join(r.dir, "jails-fstab", "web1")
+	steps, err := r.expand(t, r.backend(t, "ZFS_CLONE_FROM=tank/images/base@v1"), environment.Data, environment.System, environment.Fstab)
+	require.NoError(t, err)
+	d, s, f := r.data(), r.system(), r.env.Dir(environment.Fstab)
+	assert.Equal(t, [][]string{
+		{"zfs", "create", "-o", "canmount=off", "tank/envs/web1"},
+		{"zfs", "clone", "-o", "mountpoint=" + d, "tank/images/base@v1", "tank/envs/web1/data"},
+		{"zfs", "mount", "tank/envs/web1/data"},
+		{"zfs", "clone", "-o", "mountpoint=" + s, "tank/images/base/system@v1", "tank/envs/web1/system"},
+		{"zfs", "mount", "tank/envs/web1/system"},
+		{"zfs", "create", "-o", "mountpoint=" + f, "tank/envs/web1/fstab"},
+		{"zfs", "mount", "tank/envs/web1/fstab"},
+	}, argvs(steps))
+	for _, st := range steps {
+		if u := st.Undo(); u != nil {
+			assert.NotContains(t, strings.Join(u.Argv, " "), "destroy", "nothing is ever destroyed")
+			assert.Equal(t, state.KindUnmount, u.Kind, "only mounts are undone: %v", u.Argv)
+		}
+	}
+}
+
+func TestCloneSourceThatDoesNotExist(t *testing.T) {
+	r := newRig(t, "tank/envs filesystem none local on")
+	_, err := r.expand(t, r.backend(t, "ZFS_CLONE_FROM=tank/images/base@nope"))
+	require.Error(t, err)
+	assert.Equal(t, sysexits.Config, sysexits.Code(err))
+	assert.Contains(t, err.Error(), "ZFS_CLONE_FROM snapshot tank/images/base@nope does not exist")
+}
+
+func TestBadConfigValues(t *testing.T) {
+	for _, kv := range []string{
+		"ZFS_ROOT=tank/my envs",
+		"ZFS_ROOT=tank/envs@snap",
+		"ZFS_ROOT=/tank/envs",
+		"ZFS_CLONE_FROM=tank/images/base",
+		"ZFS_CLONE_FROM=tank/images/base@a b",
+		"ZFS_POOL=tank/x",
+		"ZFS_IMPORT_DIR=relative/dir",
+		"ZFS_IMPORT_FORCE=maybe",
+	} {
+		_, err := config.Load(config.Sources{Environ: []string{kv}})
+		if assert.Error(t, err, kv) {
+			assert.Equal(t, sysexits.Config, sysexits.Code(err), kv)
+			assert.Contains(t, err.Error(), strings.SplitN(kv, "=", 2)[0], kv)
+		}
+	}
+	cfg, err := config.Load(config.Sources{Environ: []string{"ZFS_POOL=%j"}})
+	require.NoError(t, err)
+	_, err = New(cfg)
+	assert.Equal(t, sysexits.Config, sysexits.Code(err), "ZFS_ROOT is required")
+
+	// A template that only a real jname makes invalid is caught when planning.
+	r := newRig(t)
+	r.env.Name = "1web"
+	b := r.backend(t, "ZFS_POOL=%j")
+	_, err = b.Steps(r.env, []environment.Role{environment.Data})
+	require.Error(t, err)
+	assert.Equal(t, sysexits.Config, sysexits.Code(err))
+	assert.Contains(t, err.Error(), "begin with a letter")
+}
+
+// TestPoolImportRecordedAndExportedOnlyWhenImportedHere runs the engine, so
+// the record is what mnt-stop will undo.
+func TestPoolImportRecordedAndExportedOnlyWhenImportedHere(t *testing.T) {
+	r := newRig(t)
+	r.fz.datasets = []string{
+		"envs_web1/web1/data filesystem " + r.data() + " local on",
+		"envs_web1/web1/system filesystem " + r.system() + " local on",
+	}
+	// "zfs mount" shows up in the fake mount table, so the mounts verify.
+	r.rec.Respond = func(c run.Cmd) (run.Result, error) {
+		if c.Argv[0] == "zfs" && c.Argv[1] == "mount" {
+			ds := c.Argv[2]
+			target := r.data()
+			if strings.HasSuffix(ds, "system") {
+				target = r.system()
+			}
+			r.table = append(r.table, mounttab.Mount{Source: ds, Target: target, FSType: "zfs"})
+		}
+		if c.Argv[0] == "umount" {
+			r.table = r.table[:len(r.table)-1]
+		}
+		if c.Argv[0] == "zpool" && c.Argv[1] == "import" {
+			r.fz.pools = []string{"envs_web1"}
+		}
+		return r.fz.respond(c)
+	}
+	eng := &plan.Engine{Sys: r.sys, Store: state.Store{Dir: filepath.Join(r.dir, "state")}}
+	cfg, err := config.Load(config.Sources{Environ: []string{"ZFS_ROOT=envs_%j", "ZFS_POOL=envs_%j", "ZFS_IMPORT_DIR=/dev/shared"}})
+	require.NoError(t, err)
+	b, err := New(cfg)
+	require.NoError(t, err)
+	steps, err := b.Steps(r.env, []environment.Role{environment.Data, environment.System})
+	require.NoError(t, err)
+
+	base := state.Record{JName: "web1", Backend: "zfs"}
+	require.NoError(t, eng.Attach(context.Background(), base, steps))
+	assert.Contains(t, r.rec.Argvs(), []string{"zpool", "import", "-N", "-o", "cachefile=none", "-d", "/dev/shared", "envs_web1"})
+	for _, a := range r.rec.Argvs() {
+		assert.NotContains(t, a, "-f", "never -f unless ZFS_IMPORT_FORCE=1")
+	}
+	rec, err := eng.Record("web1")
+	require.NoError(t, err)
+	require.Len(t, rec.Actions, 3)
+	assert.Equal(t, []string{"zpool", "export", "envs_web1"}, rec.Actions[0].Argv, "the import is recorded first, so it is undone last")
+
+	// Second run: nothing imported, nothing mounted, the record unchanged.
+	r.rec.Cmds = nil
+	require.NoError(t, eng.Attach(context.Background(), base, steps))
+	for _, a := range r.rec.Argvs() {
+		assert.NotEqual(t, "import", a[1], "already imported")
+		assert.NotEqual(t, "mount", a[1], "already mounted")
+	}
+	again, _ := eng.Record("web1")
+	assert.Equal(t, rec.Actions, again.Actions)
+
+	r.rec.Cmds = nil
+	require.NoError(t, eng.Detach(context.Background(), "web1"))
+	assert.Equal(t, [][]string{{"umount", r.system()}, {"umount", r.data()}, {"zpool", "export", "envs_web1"}}, r.rec.Argvs())
+}
+
+func TestPoolImportedByOthersIsNotRecorded(t *testing.T) {
+	r := newRig(t)
+	r.fz.pools = []string{"shared"}
+	b := r.backend(t, "ZFS_POOL=shared", "ZFS_IMPORT_FORCE=1")
+	top, err := b.Steps(r.env, []environment.Role{environment.Data})
+	require.NoError(t, err)
+	more, err := top[0].(plan.Expander).Expand(context.Background(), r.sys)
+	require.NoError(t, err)
+	assert.Empty(t, more, "a pool imported already is not imported, nor recorded for export")
+
+	r.fz.pools = nil
+	more, err = top[0].(plan.Expander).Expand(context.Background(), r.sys)
+	require.NoError(t, err)
+	require.Len(t, more, 1)
+	assert.Equal(t, []string{"zpool", "import", "-N", "-o", "cachefile=none", "-f", "shared"}, more[0].(*plan.Command).Cmd.Argv)
+}
