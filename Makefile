@@ -6,7 +6,7 @@ LDFLAGS := -X github.com/envhooks/envhooks/lib/args.Version=$(VERSION)
 
 .PHONY: build test unit demo bench freebsd lint
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 # Installs what the tests need, then runs every test (integration tests
 # included) with the race detector off to keep CI inside its time.

@@ -42,11 +42,12 @@ func (b *Backend) Source(jname string, role environment.Role) string {
 func (b *Backend) Steps(env *environment.Env, roles []environment.Role) ([]plan.Step, error) {
 	// Every source is checked before anything is mounted, so a missing
 	// one costs no mount and no rollback.
-	var checks, mounts []plan.Step
+	var sources []string
+	steps := []plan.Step{nil}
 	for _, role := range roles {
 		src, target := b.Source(env.Name, role), env.Dir(role)
-		checks = append(checks, sourceExists(src, b.timeout))
-		mounts = append(mounts, &plan.Mount{
+		sources = append(sources, src)
+		steps = append(steps, &plan.Mount{
 			Target:      target,
 			Want:        want(src),
 			Argv:        mountArgv(src, target),
@@ -55,7 +56,8 @@ func (b *Backend) Steps(env *environment.Env, roles []environment.Role) ([]plan.
 			What:        plan.Describe("bind", src, target),
 		})
 	}
-	return append(checks, mounts...), nil
+	steps[0] = sourcesExist(sources, b.timeout)
+	return steps, nil
 }
 
 // LinuxMountArgv and FreeBSDMountArgv are kept on every OS so that each
@@ -68,28 +70,31 @@ func FreeBSDMountArgv(src, target string) []string {
 	return []string{"mount", "-t", "nullfs", src, target}
 }
 
-// sourceExists fails early, and within a deadline (the tree may itself sit
+// sourcesExist fails early, and within a deadline (the tree may itself sit
 // on a network filesystem), when a source directory is missing.
-func sourceExists(dir string, timeout time.Duration) plan.Step {
-	return &plan.Check{What: "check that " + dir + " exists", Fn: func(ctx context.Context, _ *plan.System) error {
+func sourcesExist(dirs []string, timeout time.Duration) plan.Step {
+	return &plan.Check{What: "check that the sources exist under NULLFS_ROOT", Fn: func(ctx context.Context, _ *plan.System) error {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		done := make(chan error, 1)
 		go func() {
-			fi, err := os.Stat(dir)
-			if err == nil && !fi.IsDir() {
-				err = errNotDir
+			for _, dir := range dirs {
+				fi, err := os.Stat(dir)
+				if err == nil && !fi.IsDir() {
+					err = errNotDir
+				}
+				if err != nil {
+					done <- sysexits.New(sysexits.Unavailable, "source %s is not available: %v (is the storage under NULLFS_ROOT attached, and the environment created there?)", dir, err)
+					return
+				}
 			}
-			done <- err
+			done <- nil
 		}()
 		select {
 		case err := <-done:
-			if err != nil {
-				return sysexits.New(sysexits.Unavailable, "source %s is not available: %v (is the storage under NULLFS_ROOT attached, and the environment created there?)", dir, err)
-			}
-			return nil
+			return err
 		case <-ctx.Done():
-			return sysexits.New(sysexits.Unavailable, "source %s did not answer within %s (is the storage under NULLFS_ROOT hung?)", dir, timeout)
+			return sysexits.New(sysexits.Unavailable, "the sources under NULLFS_ROOT did not answer within %s (is that storage hung?)", timeout)
 		}
 	}}
 }

@@ -5,6 +5,7 @@ package attach
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 
@@ -27,6 +28,8 @@ type Session struct {
 	DryRun bool
 	Out    io.Writer  // dry-run output; stdout when nil
 	Runner run.Runner // nil: the OS (or a printer in a dry run)
+	// BeforeChange runs once before the first change (see plan.System).
+	BeforeChange func()
 }
 
 // BackendName resolves BACKEND, defaulting to nfs when NFS_SERVER is set,
@@ -42,17 +45,24 @@ func BackendName(cfg *config.Config) (string, error) {
 }
 
 // Roles returns the directories to attach: data and system always, fstab
-// when -f was given and MOUNT_FSTAB=1, rcconf only with MOUNT_RCCONF=1.
+// when -f was given and MOUNT_FSTAB=1, rcconf only with MOUNT_RCCONF=1 (the
+// engine warns loudly whenever it actually mounts over the node-wide
+// jails-rcconf; see RCConfWarning).
 func Roles(env *environment.Env, cfg *config.Config, log *logging.Logger) []environment.Role {
 	roles := []environment.Role{environment.Data, environment.System}
 	if env.Dir(environment.Fstab) != "" && cfg.Bool(config.MountFstab) {
 		roles = append(roles, environment.Fstab)
 	}
 	if cfg.Bool(config.MountRCConf) && env.Dir(environment.RCConf) != "" {
-		log.Warn("MOUNT_RCCONF=1: mounting on %s, which CBSD uses for EVERY environment on this node; the other environments' rc.conf files are hidden while %s is mounted", env.Dir(environment.RCConf), env.Name)
 		roles = append(roles, environment.RCConf)
 	}
 	return roles
+}
+
+// RCConfWarning is said whenever a mount covers -r, CBSD's node-wide
+// jails-rcconf directory.
+func RCConfWarning(env *environment.Env) string {
+	return fmt.Sprintf("MOUNT_RCCONF=1: mounting on %s, which CBSD uses for EVERY environment on this node; the other environments' rc.conf files are hidden while %s is mounted", env.Dir(environment.RCConf), env.Name)
 }
 
 // NodeName is NODE_NAME or the host name.
@@ -87,6 +97,7 @@ func (s *Session) engine() *plan.Engine {
 			UnmountTimeout: cfg.Seconds(config.UnmountTimeout),
 			ForceUnmount:   cfg.Bool(config.ForceUnmount),
 			AllowNonEmpty:  cfg.Bool(config.AllowNonEmpty),
+			BeforeChange:   s.BeforeChange,
 		},
 		Store: state.Store{Dir: cfg.Get(config.StateDir)},
 	}
@@ -122,6 +133,13 @@ func (s *Session) Start(ctx context.Context) error {
 	steps, err := backend.Steps(s.Env, Roles(s.Env, s.Config, s.Log))
 	if err != nil {
 		return sysexits.Wrap(sysexits.Config, err)
+	}
+	if rc := s.Env.Dir(environment.RCConf); rc != "" {
+		for _, st := range steps {
+			if m, ok := st.(*plan.Mount); ok && m.Target == rc {
+				m.Warning = RCConfWarning(s.Env)
+			}
+		}
 	}
 	unlock, err := s.lock(ctx)
 	if err != nil {

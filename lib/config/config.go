@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -200,8 +199,6 @@ func (c *Config) set(k Key, value string, at Origin) error {
 	return nil
 }
 
-var assignment = regexp.MustCompile(`^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*[=:]`)
-
 // keyLines finds the line of the last assignment of each key, which is the
 // one godotenv keeps, so errors can point at it.
 func keyLines(raw []byte) map[string]int {
@@ -209,11 +206,33 @@ func keyLines(raw []byte) map[string]int {
 	sc := bufio.NewScanner(bytes.NewReader(raw))
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for n := 1; sc.Scan(); n++ {
-		if m := assignment.FindStringSubmatch(sc.Text()); m != nil {
-			lines[m[1]] = n
+		if name, ok := assignedKey(sc.Text()); ok {
+			lines[name] = n
 		}
 	}
 	return lines
+}
+
+// assignedKey returns the key a line assigns, as godotenv reads it:
+// optional "export ", a name, optional blanks, then '=' or ':'.
+func assignedKey(line string) (string, bool) {
+	line = strings.TrimLeft(line, " \t")
+	if rest, ok := strings.CutPrefix(line, "export"); ok && rest != "" && (rest[0] == ' ' || rest[0] == '\t') {
+		line = strings.TrimLeft(rest, " \t")
+	}
+	end := 0
+	for end < len(line) {
+		c := line[end]
+		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || end > 0 && (c >= '0' && c <= '9' || c == '.')) {
+			break
+		}
+		end++
+	}
+	rest := strings.TrimLeft(line[end:], " \t")
+	if end == 0 || rest == "" || rest[0] != '=' && rest[0] != ':' {
+		return "", false
+	}
+	return line[:end], true
 }
 
 // Get returns a key's value. Asking for an undeclared key is a bug.

@@ -124,3 +124,17 @@ func TestChecks(t *testing.T) {
 	assert.Error(t, OneOf("a", "b")("c"))
 	assert.Error(t, IsInt("x"))
 }
+
+func TestAssignedKey(t *testing.T) {
+	for line, want := range map[string]string{
+		"KEY=1": "KEY", "  export  KEY2 = x": "KEY2", "A.B: y": "A.B", "export=1": "export", "_X=": "_X",
+	} {
+		got, ok := assignedKey(line)
+		assert.True(t, ok, line)
+		assert.Equal(t, want, got, line)
+	}
+	for _, line := range []string{"# KEY=1", "", "KEY", "1KEY=2", "=x", "export KEY"} {
+		_, ok := assignedKey(line)
+		assert.False(t, ok, line)
+	}
+}

@@ -68,15 +68,24 @@ func Main(argv []string, req args.Required, verb Verb, stdout, stderr io.Writer)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Seconds(config.HookTimeout))
 	defer cancel()
-	// An interrupted run still rolls back: the signal only cancels ctx.
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	s := &attach.Session{Env: opts.Env(), Config: cfg, Log: log, DryRun: opts.DryRun, Out: stdout}
+	s := &attach.Session{Env: opts.Env(), Config: cfg, Log: log, DryRun: opts.DryRun, Out: stdout,
+		BeforeChange: func() { cancelOnSignal(cancel) }}
 	if err := verb(s, ctx); err != nil {
 		log.Error("%s: %v", opts.JName, err)
 		return sysexits.Code(err)
 	}
 	return sysexits.OK
+}
+
+// cancelOnSignal makes SIGINT and SIGTERM cancel the run instead of killing
+// it, so the engine still rolls back what it attached.
+func cancelOnSignal(cancel context.CancelFunc) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		cancel()
+	}()
 }
 
 func baseName(p string) string {

@@ -324,3 +324,20 @@ func TestExpiredContextRollsBack(t *testing.T) {
 	assert.Empty(t, r.k.table, "the data mount was rolled back even though the context is done")
 	assert.True(t, strings.Contains(err.Error(), "out of time"))
 }
+
+// A second start with everything mounted and recorded runs no check at all:
+// for NFS that means no network call when nothing needs doing.
+func TestIdempotentPathSkipsChecks(t *testing.T) {
+	r := newRig(t)
+	probes := 0
+	probe := &Check{What: "probe", Fn: func(context.Context, *System) error { probes++; return nil }}
+	steps := append([]Step{probe}, r.steps("data", "system")...)
+	require.NoError(t, r.eng.Attach(context.Background(), base, steps))
+	assert.Equal(t, 1, probes)
+	require.NoError(t, r.eng.Attach(context.Background(), base, steps))
+	assert.Equal(t, 1, probes, "nothing to do: no probe")
+	r.k.table = r.k.table[:1] // system was unmounted behind our back
+	require.NoError(t, r.eng.Attach(context.Background(), base, steps))
+	assert.Equal(t, 2, probes, "something to do: probe first")
+	assert.Len(t, r.k.table, 2)
+}

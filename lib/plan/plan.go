@@ -43,6 +43,11 @@ type System struct {
 	AllowNonEmpty  bool
 	// ReadMounts reads the mount table; tests replace it.
 	ReadMounts func() (mounttab.Table, error)
+	// BeforeChange, if set, runs once before the first change of a run. The
+	// hooks install their signal handling there: until something changed,
+	// being killed by a signal loses nothing, and the idempotent path stays
+	// free of it.
+	BeforeChange func()
 
 	table mounttab.Table
 }
@@ -62,6 +67,15 @@ func (s *System) Mounts() (mounttab.Table, error) {
 	}
 	s.table = t
 	return t, nil
+}
+
+// changing runs BeforeChange the first time it is called.
+func (s *System) changing() {
+	if s.BeforeChange != nil && !s.DryRun {
+		f := s.BeforeChange
+		s.BeforeChange = nil
+		f()
+	}
 }
 
 // Changed forgets the cached mount table after something was mounted or

@@ -23,6 +23,7 @@ type Mount struct {
 	Secret      bool          // Argv carries a credential: never print it
 	What        string        // "bind /dfs/data/web1 on /usr/jails/jails-data/web1-data"
 	ErrorCode   int           // exit code when the mount command fails (default 69)
+	Warning     string        // said loudly each time this mount is made
 }
 
 func (m *Mount) String() string { return m.What }
@@ -47,6 +48,9 @@ func (m *Mount) Done(_ context.Context, s *System) (bool, error) {
 // Apply creates a missing target, refuses a non-empty one unless allowed,
 // mounts, and checks that the mount table now shows the wanted mount.
 func (m *Mount) Apply(ctx context.Context, s *System) error {
+	if m.Warning != "" {
+		s.Log.Warn("%s", m.Warning)
+	}
 	if err := prepareTarget(s, m.Target); err != nil {
 		return err
 	}

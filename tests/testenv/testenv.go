@@ -86,6 +86,7 @@ func Bin(t testing.TB, name string) string {
 			return
 		}
 		cmd := exec.Command("go", "build", "-o", binDir+"/", "./cmd/...")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build ships them
 		cmd.Dir = RepoRoot()
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
