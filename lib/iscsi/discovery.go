@@ -289,12 +289,22 @@ func answer(kv, sent [][2]string) [][2]string {
 
 // chap runs the CHAP exchange of RFC 7143 12.1.3 with MD5 (CHAP_A=5).
 func (s *session) chap(first [][2]string, c *Credentials) error {
-	kv, _, err := s.loginPDU(stageSecurity, stageOperational, false, append(first, [2]string{"AuthMethod", "CHAP"}))
+	// Offer None too: a portal that needs no authentication for discovery
+	// may still want CHAP for the session the OS initiator opens.
+	kv, _, err := s.loginPDU(stageSecurity, stageOperational, false, append(first, [2]string{"AuthMethod", "CHAP,None"}))
 	if err != nil {
 		return err
 	}
-	if m, _ := lookupKey(kv, "AuthMethod"); m != "CHAP" {
-		return &authError{fmt.Sprintf("the portal does not offer CHAP for discovery (AuthMethod=%s)", m)}
+	switch m, _ := lookupKey(kv, "AuthMethod"); m {
+	case "CHAP":
+	case "None":
+		_, moved, err := s.loginPDU(stageSecurity, stageOperational, true, nil)
+		if err == nil && !moved {
+			err = errors.New("the portal did not leave the security stage")
+		}
+		return err
+	default:
+		return &authError{fmt.Sprintf("the portal offers neither CHAP nor None for discovery (AuthMethod=%s)", m)}
 	}
 	kv, _, err = s.loginPDU(stageSecurity, stageOperational, false, [][2]string{{"CHAP_A", "5"}})
 	if err != nil {
