@@ -320,10 +320,10 @@ func (t *tree) planRole(s *plan.System, table mounttab.Table, tree []zfs.Dataset
 		// Setting the mountpoint of an unmounted dataset whose mountpoint was
 		// none mounts it at once, before the mount step could check the
 		// target: check it first.
-		steps = append(steps, readyTarget(target), &plan.Command{
-			What:      fmt.Sprintf("set mountpoint=%s on %s", target, top.Name),
-			Cmd:       run.Cmd{Argv: zfs.SetMountpointArgv(top.Name, target)},
-			ErrorCode: sysexits.CantCreat,
+		steps = append(steps, readyTarget(target), &change{
+			What: fmt.Sprintf("set mountpoint=%s on %s", target, top.Name),
+			Argv: zfs.SetMountpointArgv(top.Name, target),
+			Tree: top.Name,
 		})
 	}
 	for _, m := range mounts {
@@ -478,22 +478,81 @@ func (p *provisioner) check(ctx context.Context, s *plan.System) error {
 func (p *provisioner) steps(ctx context.Context, s *plan.System, role environment.Role, ds, target string) ([]plan.Step, error) {
 	base, snap := zfs.SplitSnapshot(p.image)
 	perRole := base + "/" + string(role) + "@" + snap
-	var create *plan.Command
+	create := &change{Tree: ds}
 	_, err := query(ctx, s, zfs.SnapshotExistsArgv(perRole))
 	switch {
 	case err == nil:
-		create = &plan.Command{What: "clone " + perRole + " as " + ds, Cmd: run.Cmd{Argv: zfs.CloneArgv(perRole, ds, target)}}
+		create.What, create.Argv = "clone "+perRole+" as "+ds, zfs.CloneArgv(perRole, ds, target)
 	case !notExist(err):
 		return nil, sysexits.New(sysexits.Unavailable, "cannot look up snapshot %s: %v", perRole, err)
 	case role == environment.Data:
-		create = &plan.Command{What: "clone " + p.image + " as " + ds, Cmd: run.Cmd{Argv: zfs.CloneArgv(p.image, ds, target)}}
+		create.What, create.Argv = "clone "+p.image+" as "+ds, zfs.CloneArgv(p.image, ds, target)
 	default:
-		create = &plan.Command{What: "create empty dataset " + ds + " (the image has no " + perRole + ")", Cmd: run.Cmd{Argv: zfs.CreateArgv(ds, "mountpoint="+target)}}
+		create.What, create.Argv = "create empty dataset "+ds+" (the image has no "+perRole+")", zfs.CreateArgv(ds, "mountpoint="+target)
 	}
-	create.ErrorCode = sysexits.CantCreat
-	// zfs clone and zfs create mount the new dataset themselves; the mount
-	// step then only records it (or mounts it, where they did not).
 	return []plan.Step{readyTarget(target), create, mountStep(ds, target, false)}, nil
+}
+
+// change runs a zfs command that may mount datasets by itself: zfs set
+// mountpoint mounts the dataset and the children that inherit it when the
+// old value was none or legacy, zfs clone and zfs create mount what they
+// make. Whatever it mounted below Tree is unmounted again at once, so that
+// every mount is made by its own mount step: recorded, and rolled back if a
+// later step fails. (A mount the engine finds already in place is recorded
+// but, not being this run's work, never rolled back.)
+type change struct {
+	What string
+	Argv []string
+	Tree string // the dataset whose tree the command may mount
+}
+
+func (c *change) String() string                                   { return c.What }
+func (c *change) Done(context.Context, *plan.System) (bool, error) { return false, nil }
+func (c *change) Undo() *state.Action                              { return nil }
+
+func (c *change) Apply(ctx context.Context, s *plan.System) error {
+	if s.DryRun {
+		s.Run.Run(ctx, run.Cmd{Argv: c.Argv})
+		return nil
+	}
+	before, err := s.Mounts()
+	if err != nil {
+		return sysexits.Wrap(sysexits.OSErr, err)
+	}
+	_, runErr := s.Command(ctx, c.Argv...)
+	s.Changed()
+	// Settle even when the command failed: it may have mounted some.
+	if err := c.settle(ctx, s, before); err != nil {
+		return err
+	}
+	if runErr != nil {
+		return sysexits.New(sysexits.CantCreat, "cannot %s: %v", c.What, runErr)
+	}
+	return nil
+}
+
+func (c *change) settle(ctx context.Context, s *plan.System, before mounttab.Table) error {
+	had := map[mounttab.Mount]bool{}
+	for _, m := range before {
+		had[m] = true
+	}
+	after, err := s.Mounts()
+	if err != nil {
+		return sysexits.Wrap(sysexits.OSErr, err)
+	}
+	for i := len(after) - 1; i >= 0; i-- { // children before parents
+		m := after[i]
+		if !isZFS(m.FSType) || had[m] || !(m.Source == c.Tree || strings.HasPrefix(m.Source, c.Tree+"/")) {
+			continue
+		}
+		if _, err := s.Command(ctx, unmountArgv(m.Source, m.Target, false, false)...); err != nil {
+			s.Changed()
+			return sysexits.New(sysexits.TempFail, "after %s, cannot unmount %s from %s, which zfs mounted by itself (the mount steps mount it in order): %v", c.What, m.Source, m.Target, err)
+		}
+		s.Log.Debug("unmounted %s from %s, which %s mounted by itself", m.Source, m.Target, c.What)
+	}
+	s.Changed()
+	return nil
 }
 
 // query runs a zfs or zpool command that only looks. A dry run runs it for

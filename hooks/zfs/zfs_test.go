@@ -137,6 +137,8 @@ func argvs(steps []plan.Step) [][]string {
 		switch s := st.(type) {
 		case *plan.Command:
 			out = append(out, s.Cmd.Argv)
+		case *change:
+			out = append(out, s.Argv)
 		case *plan.Mount:
 			out = append(out, s.Argv)
 		}

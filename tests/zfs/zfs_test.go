@@ -1,0 +1,483 @@
+// Package zfs tests the zfs backend end to end against real ZFS: Debian's
+// zfs-fuse daemon, started by the test in its private mount namespace with
+// its own socket, and pools on file vdevs in temporary directories. The
+// real mnt-start and mnt-stop binaries run against it.
+package zfs
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/envhooks/envhooks/tests/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// cmdDeadline bounds every zfs/zpool call the test makes itself.
+const cmdDeadline = 60 * time.Second
+
+// sh runs a command the test needs (not the code under test) and fails the
+// test if it fails.
+func sh(t testing.TB, argv ...string) string {
+	t.Helper()
+	out, err := try(argv...)
+	require.NoError(t, err, "%s: %s", strings.Join(argv, " "), out)
+	return out
+}
+
+func try(argv ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), cmdDeadline)
+	defer cancel()
+	var b bytes.Buffer
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = &b, &b
+	err := cmd.Run()
+	return b.String(), err
+}
+
+// startDaemon starts a zfs-fuse daemon of the test's own. zfs-fuse has fixed
+// paths (/var/run/zfs/zfs_socket, /var/lock/zfs, /var/lib/zfs); fresh tmpfs
+// mounts over /run and /var/lib/zfs, made in the test's private mount
+// namespace, give this daemon its own socket, lock and cache, so a daemon
+// already running on the host is neither used nor disturbed.
+func startDaemon(t *testing.T) {
+	testenv.Require(t, "zfs-fuse", "zfs", "zpool")
+	for _, dir := range []string{"/run", "/var/lib/zfs"} {
+		sh(t, "mount", "-t", "tmpfs", "-o", "mode=0755", "envhooks-zfs-test", dir)
+	}
+	for _, dir := range []string{"/run/zfs", "/run/lock/zfs"} {
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+	}
+	d := exec.Command("zfs-fuse", "--no-daemon", "--no-kstat-mount")
+	var logbuf bytes.Buffer
+	d.Stdout, d.Stderr = &logbuf, &logbuf
+	require.NoError(t, d.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- d.Wait() }()
+	t.Cleanup(func() {
+		d.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			d.Process.Kill()
+			<-exited
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := try("zpool", "list"); err == nil {
+			return
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("zfs-fuse exited: %v\n%s", err, logbuf.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("zfs-fuse did not answer within 20s\n%s", logbuf.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func uniq(prefix string) string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// createPool makes a pool on a sparse file vdev in its own directory and
+// destroys it at the end of the test.
+func createPool(t *testing.T, name string, size string) (vdevDir string) {
+	vdevDir = t.TempDir()
+	vdev := filepath.Join(vdevDir, "vdev0")
+	sh(t, "truncate", "-s", size, vdev)
+	sh(t, "zpool", "create", "-m", "none", name, vdev)
+	t.Cleanup(func() {
+		if _, err := try("zpool", "list", "-H", "-o", "name", name); err != nil {
+			try("zpool", "import", "-d", vdevDir, name)
+		}
+		if out, err := try("zpool", "destroy", "-f", name); err != nil {
+			t.Errorf("zpool destroy %s: %v: %s", name, err, out)
+		}
+	})
+	return vdevDir
+}
+
+// node is one CBSD node: a workdir, a config file and a state directory.
+type node struct {
+	t                         *testing.T
+	root, workdir, cfg, state string
+}
+
+func newNode(t *testing.T, conf string) *node {
+	root := t.TempDir()
+	n := &node{t: t, root: root, workdir: filepath.Join(root, "usr", "jails"), cfg: filepath.Join(root, "envhooks.conf"), state: filepath.Join(root, "state")}
+	testenv.WriteFile(t, n.cfg, fmt.Sprintf("BACKEND=zfs\nSTATE_DIR=%s\nWORKDIR=%s\nSYSLOG=0\nUNMOUNT_TIMEOUT=1\nZFS_MOUNT_LEGACY=0\n%s\n", n.state, n.workdir, conf), 0o644)
+	t.Cleanup(func() {
+		// Whatever a failed assertion left mounted, children first.
+		for i := 0; i < 50; i++ {
+			m := testenv.MountsUnder(t, n.root)
+			if len(m) == 0 {
+				break
+			}
+			exec.Command("umount", strings.Fields(m[len(m)-1])[4]).Run()
+		}
+	})
+	return n
+}
+
+func (n *node) data(j string) string   { return filepath.Join(n.workdir, "jails-data", j+"-data") }
+func (n *node) system(j string) string { return filepath.Join(n.workdir, "jails-system", j) }
+
+// start runs mnt-start as CBSD's bstart does (data and system).
+func (n *node) start(j string, env ...string) testenv.Result {
+	return testenv.Run(n.t, env, testenv.Bin(n.t, "mnt-start"), "-c", n.cfg, "-d", n.data(j), "-j", j, "-s", n.system(j))
+}
+
+func (n *node) stop(j string, env ...string) testenv.Result {
+	return testenv.Run(n.t, env, testenv.Bin(n.t, "mnt-stop"), "-c", n.cfg, "-j", j)
+}
+
+// mounts lists "source target fstype" under the workdir, in mount order,
+// with the mount IDs, so that a remount is a difference too.
+func (n *node) mounts() []string {
+	var out []string
+	for _, line := range testenv.MountsUnder(n.t, n.root) {
+		f := strings.Fields(line)
+		sep := 0
+		for i, w := range f {
+			if w == "-" {
+				sep = i
+				break
+			}
+		}
+		out = append(out, strings.Join([]string{f[0], f[sep+2], f[4], f[sep+1]}, " "))
+	}
+	return out
+}
+
+func (n *node) record(j string) string {
+	b, err := os.ReadFile(filepath.Join(n.state, j+".json"))
+	if os.IsNotExist(err) {
+		return ""
+	}
+	require.NoError(n.t, err)
+	return string(b)
+}
+
+func ok(t *testing.T, r testenv.Result, what string) {
+	t.Helper()
+	require.Equal(t, 0, r.Code, "%s: stdout %s\nstderr %s", what, r.Stdout, r.Stderr)
+}
+
+// datasets lists every dataset and snapshot of pool with its mountpoint
+// and origin: mnt-stop must leave this list exactly as it was.
+func datasets(t *testing.T, pool string) string {
+	return sh(t, "zfs", "list", "-H", "-t", "filesystem,snapshot", "-o", "name,origin", "-r", pool)
+}
+
+func prop(t *testing.T, ds, p string) string {
+	return strings.TrimSpace(sh(t, "zfs", "get", "-H", "-o", "value", p, ds))
+}
+
+// TestZFS runs every scenario against one daemon, started once and stopped
+// at the end, each scenario on datasets (or a pool) of its own.
+func TestZFS(t *testing.T) {
+	startDaemon(t)
+	pool := uniq("ehz")
+	createPool(t, pool, "512M")
+	sh(t, "zfs", "create", "-o", "canmount=off", pool+"/envs")
+
+	t.Run("TreeWithCanmountAndLegacy", func(t *testing.T) { testTree(t, pool) })
+	t.Run("LegacyMountUnderThisZFS", func(t *testing.T) { testLegacy(t, pool) })
+	t.Run("CloneFromImage", func(t *testing.T) { testClone(t, pool) })
+	t.Run("MountedElsewhere", func(t *testing.T) { testMountedElsewhere(t, pool) })
+	t.Run("BusyUnmount", func(t *testing.T) { testBusy(t, pool) })
+	t.Run("BadInput", func(t *testing.T) { testBadInput(t, pool) })
+	t.Run("ExportImport", testExportImport)
+}
+
+// makeTree creates an environment whose data dataset has children of every
+// kind, and one file in data and in data/usr/local.
+func makeTree(t *testing.T, pool, j string) {
+	e := pool + "/envs/" + j
+	sh(t, "zfs", "create", "-o", "canmount=off", e)
+	sh(t, "zfs", "create", e+"/data")
+	for _, c := range [][]string{
+		{e + "/data/usr"},
+		{e + "/data/usr/local"},
+		{"-o", "canmount=noauto", e + "/data/noauto"},
+		{"-o", "canmount=off", e + "/data/off"},
+		{e + "/data/off/inner"},
+		{"-o", "mountpoint=legacy", e + "/data/.m"},
+		{e + "/system"},
+	} {
+		sh(t, append([]string{"zfs", "create"}, c...)...)
+	}
+	// Put a file in data, through a temporary mount of the test's own.
+	tmp := t.TempDir()
+	sh(t, "zfs", "set", "mountpoint="+tmp+"/d", e+"/data")
+	testenv.WriteFile(t, tmp+"/d/hello.txt", "hello from "+j+"\n", 0o644)
+	testenv.WriteFile(t, tmp+"/d/usr/local/deep.txt", "deep\n", 0o644)
+	sh(t, "umount", tmp+"/d/off/inner")
+	sh(t, "umount", tmp+"/d/usr/local")
+	sh(t, "umount", tmp+"/d/usr")
+	sh(t, "umount", tmp+"/d")
+	sh(t, "zfs", "set", "mountpoint=none", e+"/data")
+}
+
+func testTree(t *testing.T, pool string) {
+	n := newNode(t, "ZFS_ROOT="+pool+"/envs")
+	makeTree(t, pool, "web1")
+	before := datasets(t, pool)
+	e := pool + "/envs/web1"
+
+	r := n.start("web1")
+	ok(t, r, "mnt-start")
+	d, s := n.data("web1"), n.system("web1")
+	var got []string
+	for _, m := range n.mounts() {
+		f := strings.Fields(m)
+		got = append(got, f[1]+" "+f[2])
+	}
+	assert.Equal(t, []string{
+		e + "/data " + d,
+		e + "/data/off/inner " + d + "/off/inner",
+		e + "/data/usr " + d + "/usr",
+		e + "/data/usr/local " + d + "/usr/local",
+		e + "/system " + s,
+	}, got, "parents before children; canmount=off, canmount=noauto and legacy (ZFS_MOUNT_LEGACY=0) not mounted")
+	body, err := os.ReadFile(d + "/usr/local/deep.txt")
+	require.NoError(t, err)
+	assert.Equal(t, "deep\n", string(body))
+	assert.Equal(t, d, prop(t, e+"/data", "mountpoint"))
+
+	// A second start changes nothing: same mounts (same mount IDs), same record.
+	mounts, rec := n.mounts(), n.record("web1")
+	require.NotEmpty(t, rec)
+	ok(t, n.start("web1"), "second mnt-start")
+	assert.Equal(t, mounts, n.mounts())
+	assert.Equal(t, rec, n.record("web1"))
+
+	ok(t, n.stop("web1"), "mnt-stop")
+	assert.Empty(t, n.mounts())
+	assert.Equal(t, before, datasets(t, pool), "mnt-stop destroys nothing")
+	ok(t, n.stop("web1"), "second mnt-stop")
+
+	// canmount=noauto is mounted when asked.
+	ok(t, n.start("web1", "ZFS_MOUNT_NOAUTO=1"), "mnt-start with ZFS_MOUNT_NOAUTO=1")
+	assert.Contains(t, strings.Join(n.mounts(), "\n"), e+"/data/noauto "+d+"/noauto")
+	ok(t, n.stop("web1"), "mnt-stop")
+	assert.Empty(t, n.mounts())
+	assert.Equal(t, before, datasets(t, pool))
+}
+
+// testLegacy: zfs-fuse cannot mount a legacy dataset with mount(8) (there is
+// no mount.zfs helper), so there the start must fail with 69, naming the
+// dataset, and roll back what it mounted before. Where mount -t zfs works
+// (OpenZFS), it must mount it.
+func testLegacy(t *testing.T, pool string) {
+	n := newNode(t, "ZFS_ROOT="+pool+"/envs\nZFS_MOUNT_LEGACY=1")
+	makeTree(t, pool, "leg1")
+	before := datasets(t, pool)
+	r := n.start("leg1")
+	if _, err := exec.LookPath("mount.zfs"); err == nil {
+		ok(t, r, "mnt-start")
+		assert.Contains(t, strings.Join(n.mounts(), "\n"), pool+"/envs/leg1/data/.m "+n.data("leg1")+"/.m")
+		ok(t, n.stop("leg1"), "mnt-stop")
+	} else {
+		assert.Equal(t, 69, r.Code, "stderr: %s", r.Stderr)
+		assert.Contains(t, r.Stderr, "mount legacy ZFS dataset "+pool+"/envs/leg1/data/.m")
+		assert.Equal(t, 1, strings.Count(r.Stderr, "error:"), "one error line: %s", r.Stderr)
+	}
+	assert.Empty(t, n.mounts(), "rolled back")
+	assert.Equal(t, before, datasets(t, pool))
+}
+
+func testClone(t *testing.T, pool string) {
+	img := pool + "/images/base"
+	sh(t, "zfs", "create", "-p", "-o", "mountpoint=none", pool+"/images/base")
+	sh(t, "zfs", "create", img+"/system")
+	tmp := t.TempDir()
+	sh(t, "zfs", "set", "mountpoint="+tmp+"/i", img)
+	testenv.WriteFile(t, tmp+"/i/etc/motd", "image v1\n", 0o644)
+	testenv.WriteFile(t, tmp+"/i/system/rc.conf", "sys v1\n", 0o644)
+	sh(t, "umount", tmp+"/i/system")
+	sh(t, "umount", tmp+"/i")
+	sh(t, "zfs", "set", "mountpoint=none", img)
+	sh(t, "zfs", "snapshot", "-r", img+"@v1")
+
+	n := newNode(t, "ZFS_ROOT="+pool+"/envs\nZFS_CLONE_FROM="+img+"@v1")
+	ok(t, n.start("cl1"), "mnt-start cloning")
+	e := pool + "/envs/cl1"
+	assert.Equal(t, img+"@v1", prop(t, e+"/data", "origin"), "data is a clone of the image")
+	assert.Equal(t, img+"/system@v1", prop(t, e+"/system", "origin"), "system is a clone of the image's system child")
+	body, err := os.ReadFile(n.data("cl1") + "/etc/motd")
+	require.NoError(t, err)
+	assert.Equal(t, "image v1\n", string(body))
+	body, err = os.ReadFile(n.system("cl1") + "/rc.conf")
+	require.NoError(t, err)
+	assert.Equal(t, "sys v1\n", string(body))
+	testenv.WriteFile(t, n.data("cl1")+"/mine.txt", "written by cl1\n", 0o644)
+
+	withClone := datasets(t, pool)
+	ok(t, n.stop("cl1"), "mnt-stop")
+	assert.Empty(t, n.mounts())
+	assert.Equal(t, withClone, datasets(t, pool), "mnt-stop destroys nothing, clones included")
+
+	// The next start mounts the existing clone: it does not clone again.
+	ok(t, n.start("cl1"), "mnt-start again")
+	body, err = os.ReadFile(n.data("cl1") + "/mine.txt")
+	require.NoError(t, err)
+	assert.Equal(t, "written by cl1\n", string(body))
+	ok(t, n.stop("cl1"), "mnt-stop")
+	assert.Equal(t, withClone, datasets(t, pool))
+}
+
+func testMountedElsewhere(t *testing.T, pool string) {
+	n := newNode(t, "ZFS_ROOT="+pool+"/envs")
+	e := pool + "/envs/else1"
+	sh(t, "zfs", "create", "-o", "canmount=off", e)
+	sh(t, "zfs", "create", e+"/system")
+	elsewhere := filepath.Join(t.TempDir(), "elsewhere")
+	sh(t, "zfs", "create", "-o", "mountpoint="+elsewhere, e+"/data")
+	t.Cleanup(func() { try("umount", elsewhere) })
+	before, mp := testenv.MountsUnder(t, "/"), prop(t, e+"/data", "mountpoint")
+
+	r := n.start("else1")
+	assert.Equal(t, 73, r.Code, "stderr: %s", r.Stderr)
+	assert.Contains(t, r.Stderr, e+"/data is mounted on "+elsewhere)
+	assert.Equal(t, before, testenv.MountsUnder(t, "/"), "nothing mounted or unmounted")
+	assert.Equal(t, mp, prop(t, e+"/data", "mountpoint"), "mountpoint untouched")
+	assert.Equal(t, "", n.record("else1")+"", "nothing recorded")
+}
+
+func testBusy(t *testing.T, pool string) {
+	n := newNode(t, "ZFS_ROOT="+pool+"/envs")
+	e := pool + "/envs/busy1"
+	sh(t, "zfs", "create", "-o", "canmount=off", e)
+	sh(t, "zfs", "create", e+"/data")
+	sh(t, "zfs", "create", e+"/system")
+	ok(t, n.start("busy1"), "mnt-start")
+	before := datasets(t, pool)
+
+	// A process holding a file open in data keeps it busy.
+	testenv.WriteFile(t, n.data("busy1")+"/log", "x\n", 0o644)
+	holder := exec.Command("sleep", "300")
+	f, err := os.Open(n.data("busy1") + "/log")
+	require.NoError(t, err)
+	holder.Stdin = f
+	require.NoError(t, holder.Start())
+	f.Close()
+	stopHolder := func() {
+		if holder.Process != nil {
+			holder.Process.Kill()
+			holder.Wait()
+			holder.Process = nil
+		}
+	}
+	t.Cleanup(stopHolder)
+
+	r := n.stop("busy1")
+	assert.Equal(t, 75, r.Code, "stderr: %s", r.Stderr)
+	assert.Contains(t, r.Stderr, fmt.Sprintf("pid %d", holder.Process.Pid))
+	assert.Contains(t, r.Stderr, n.data("busy1"))
+	assert.Contains(t, strings.Join(n.mounts(), "\n"), e+"/data "+n.data("busy1"), "still mounted")
+
+	stopHolder()
+	ok(t, n.stop("busy1"), "mnt-stop once the holder is gone")
+	assert.Empty(t, n.mounts())
+	assert.Equal(t, before, datasets(t, pool))
+}
+
+func testBadInput(t *testing.T, pool string) {
+	e := pool + "/envs/bad1"
+	sh(t, "zfs", "create", "-o", "canmount=off", e)
+	sh(t, "zfs", "create", e+"/data")
+	sh(t, "zfs", "create", e+"/system")
+	for _, c := range []struct {
+		name, conf string
+		code       int
+		says       string
+	}{
+		{"SpaceInRoot", "ZFS_ROOT=" + pool + "/my envs", 78, "white space"},
+		{"AtInRoot", "ZFS_ROOT=" + pool + "/envs@snap", 78, "'@'"},
+		{"RootMissing", "ZFS_ROOT=" + pool + "/nosuch", 78, "ZFS_ROOT dataset " + pool + "/nosuch does not exist"},
+		{"CloneNotASnapshot", "ZFS_ROOT=" + pool + "/envs\nZFS_CLONE_FROM=" + pool + "/envs/bad1/data", 78, "is not a snapshot"},
+		{"CloneSnapshotMissing", "ZFS_ROOT=" + pool + "/envs\nZFS_CLONE_FROM=" + pool + "/envs/bad1/data@nope", 78, "ZFS_CLONE_FROM snapshot " + pool + "/envs/bad1/data@nope does not exist"},
+		{"NoRoot", "", 78, "ZFS_ROOT"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n := newNode(t, c.conf)
+			before, mounts := datasets(t, pool), testenv.MountsUnder(t, "/")
+			j := "bad1"
+			if c.name == "CloneSnapshotMissing" {
+				j = "bad2" // missing, so the clone is attempted
+			}
+			r := n.start(j)
+			assert.Equal(t, c.code, r.Code, "stderr: %s", r.Stderr)
+			assert.Contains(t, r.Stderr, c.says)
+			assert.Equal(t, 1, strings.Count(r.Stderr, "error:"), "one error line: %s", r.Stderr)
+			assert.Equal(t, before, datasets(t, pool), "no dataset created or changed")
+			assert.Equal(t, mounts, testenv.MountsUnder(t, "/"), "nothing mounted")
+			assert.Empty(t, n.record(j), "nothing recorded")
+		})
+	}
+}
+
+// testExportImport: a pool of its own, on a vdev in its own directory (the
+// "shared block device"), exported before the start. zfs-fuse's zpool has
+// no import -N, hence ZFS_IMPORT_NOMOUNT=0 here.
+func testExportImport(t *testing.T) {
+	pool := uniq("ehzp")
+	vdevs := createPool(t, pool, "256M")
+	sh(t, "zfs", "create", "-o", "canmount=off", pool+"/envs")
+	sh(t, "zfs", "create", "-o", "canmount=off", pool+"/envs/mig1")
+	sh(t, "zfs", "create", pool+"/envs/mig1/data")
+	sh(t, "zfs", "create", pool+"/envs/mig1/system")
+	sh(t, "zpool", "export", pool)
+
+	n := newNode(t, fmt.Sprintf("ZFS_ROOT=%s/envs\nZFS_POOL=%s\nZFS_IMPORT_DIR=%s\nZFS_IMPORT_NOMOUNT=0", pool, pool, vdevs))
+	ok(t, n.start("mig1"), "mnt-start importing")
+	assert.Equal(t, pool, strings.TrimSpace(sh(t, "zpool", "list", "-H", "-o", "name", pool)))
+	assert.Equal(t, "-", prop(t, pool, "origin"))
+	poolCache, _ := try("zpool", "get", "cachefile", pool)
+	assert.Contains(t, poolCache, "none", "imported without a cache file")
+	assert.Contains(t, n.record("mig1"), `"zpool-import:`+pool+`"`, "the import is recorded, for mnt-stop to export")
+	testenv.WriteFile(t, n.data("mig1")+"/state.txt", "migrated\n", 0o644)
+	before := datasets(t, pool)
+
+	ok(t, n.stop("mig1"), "mnt-stop exporting")
+	assert.Empty(t, n.mounts())
+	_, err := try("zpool", "list", "-H", "-o", "name", pool)
+	assert.Error(t, err, "the pool this start imported is exported")
+
+	// "Another node" imports it: the start, the stop, and the data again.
+	ok(t, n.start("mig1"), "mnt-start importing again")
+	body, err := os.ReadFile(n.data("mig1") + "/state.txt")
+	require.NoError(t, err)
+	assert.Equal(t, "migrated\n", string(body))
+	assert.Equal(t, before, datasets(t, pool), "nothing destroyed across export and import")
+	ok(t, n.stop("mig1"), "mnt-stop")
+
+	// A pool someone else imported is not exported by mnt-stop.
+	sh(t, "zpool", "import", "-o", "cachefile=none", "-d", vdevs, pool)
+	ok(t, n.start("mig1"), "mnt-start on an imported pool")
+	assert.NotContains(t, n.record("mig1"), "zpool-import:")
+	ok(t, n.stop("mig1"), "mnt-stop")
+	assert.Equal(t, pool, strings.TrimSpace(sh(t, "zpool", "list", "-H", "-o", "name", pool)), "still imported")
+}
