@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/environment"
@@ -346,7 +347,7 @@ func pathLess(a, b string) bool {
 
 // mountStep mounts one dataset. Its undo unmounts it only while the mount
 // table still shows that dataset there.
-func mountStep(ds, target string, legacy bool) *plan.Mount {
+func mountStep(ds, target string, legacy bool) plan.Step {
 	m := &plan.Mount{
 		Target:      target,
 		Want:        want(ds),
@@ -360,7 +361,36 @@ func mountStep(ds, target string, legacy bool) *plan.Mount {
 		m.Argv = legacyMountArgv(ds, target)
 		m.What = plan.Describe("mount legacy ZFS dataset", ds, target)
 	}
-	return m
+	return &zfsMount{Mount: m}
+}
+
+// busyRetry bounds how long a mount that ZFS calls busy is retried.
+const busyRetry = 3 * time.Second
+
+// zfsMount retries a mount that fails with "dataset is busy" for a moment:
+// right after an unmount (of the same dataset elsewhere a moment ago, or by
+// change.settle) ZFS may still be finishing it; zfs-fuse learns of a kernel
+// unmount asynchronously and says busy until it has.
+type zfsMount struct {
+	*plan.Mount
+}
+
+func (m *zfsMount) Apply(ctx context.Context, s *plan.System) error {
+	deadline := time.Now().Add(busyRetry)
+	wait := 50 * time.Millisecond
+	for {
+		err := m.Mount.Apply(ctx, s)
+		if err == nil || s.DryRun || !strings.Contains(err.Error(), "busy") || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		s.Log.Debug("%s: %v; retrying in %s", m.What, err, wait)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+		wait *= 2
+	}
 }
 
 // LinuxLegacyMountArgv and FreeBSDLegacyMountArgv mount a mountpoint=legacy

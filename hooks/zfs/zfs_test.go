@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -139,7 +140,7 @@ func argvs(steps []plan.Step) [][]string {
 			out = append(out, s.Cmd.Argv)
 		case *change:
 			out = append(out, s.Argv)
-		case *plan.Mount:
+		case *zfsMount:
 			out = append(out, s.Argv)
 		}
 	}
@@ -187,8 +188,8 @@ func TestTreeMountsParentsFirstHonouringCanmountAndLegacy(t *testing.T) {
 	// The records undo each mount by its own target, children first.
 	var m *plan.Mount
 	for _, st := range steps {
-		if mm, ok := st.(*plan.Mount); ok && mm.Target == d+"/usr/local" {
-			m = mm
+		if mm, ok := st.(*zfsMount); ok && mm.Target == d+"/usr/local" {
+			m = mm.Mount
 		}
 	}
 	require.NotNil(t, m)
@@ -412,4 +413,110 @@ func TestPoolImportedByOthersIsNotRecorded(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, more, 1)
 	assert.Equal(t, []string{"zpool", "import", "-N", "-o", "cachefile=none", "-f", "shared"}, more[0].(*plan.Command).Cmd.Argv)
+}
+
+// TestAutoMountsAreMadeByTheirOwnSteps: zfs set mountpoint mounts the tree
+// by itself when the old value was none; those mounts are undone at once and
+// made again by the mount steps, so that a later failure rolls them back.
+func TestAutoMountsAreMadeByTheirOwnSteps(t *testing.T) {
+	r := newRig(t,
+		"tank/envs/web1/data filesystem none inherited_from_tank on",
+		"tank/envs/web1/data/usr filesystem none inherited_from_tank on",
+	)
+	d := r.data()
+	failMount := ""
+	r.rec.Respond = func(c run.Cmd) (run.Result, error) {
+		a := c.Argv
+		switch {
+		case a[0] == "zfs" && a[1] == "set":
+			r.table = append(r.table,
+				mounttab.Mount{Source: "tank/envs/web1/data", Target: d, FSType: "zfs"},
+				mounttab.Mount{Source: "tank/envs/web1/data/usr", Target: d + "/usr", FSType: "zfs"})
+		case a[0] == "zfs" && a[1] == "mount":
+			if a[2] == failMount {
+				return run.Result{}, &run.Error{Cmd: c, ExitCode: 1, Stderr: "cannot mount: I/O error"}
+			}
+			target := d + strings.TrimPrefix(a[2], "tank/envs/web1/data")
+			r.table = append(r.table, mounttab.Mount{Source: a[2], Target: target, FSType: "zfs"})
+		case a[0] == "umount":
+			for i := len(r.table) - 1; i >= 0; i-- {
+				if r.table[i].Target == a[1] {
+					r.table = append(r.table[:i], r.table[i+1:]...)
+					break
+				}
+			}
+		}
+		return r.fz.respond(c)
+	}
+	eng := &plan.Engine{Sys: r.sys, Store: state.Store{Dir: filepath.Join(r.dir, "state")}}
+	b := r.backend(t)
+	steps, err := b.Steps(r.env, []environment.Role{environment.Data})
+	require.NoError(t, err)
+	require.NoError(t, eng.Attach(context.Background(), state.Record{JName: "web1", Backend: "zfs"}, steps))
+	assert.Equal(t, [][]string{
+		zfsGet("tank/envs/web1"),
+		{"zfs", "set", "mountpoint=" + d, "tank/envs/web1/data"},
+		{"umount", d + "/usr"},
+		{"umount", d},
+		{"zfs", "mount", "tank/envs/web1/data"},
+		{"zfs", "mount", "tank/envs/web1/data/usr"},
+	}, r.rec.Argvs())
+	rec, _ := eng.Record("web1")
+	require.Len(t, rec.Actions, 2, "both mounts are this run's, recorded")
+	require.NoError(t, eng.Detach(context.Background(), "web1"))
+	assert.Empty(t, r.table)
+
+	// The same with the child's mount failing: the parent is rolled back.
+	// (The fake mounts leave the usr directory made for the child in the
+	// target itself.)
+	r.sys.AllowNonEmpty = true
+	r.rec.Cmds, failMount = nil, "tank/envs/web1/data/usr"
+	require.NoError(t, os.RemoveAll(filepath.Join(r.dir, "state")))
+	err = eng.Attach(context.Background(), state.Record{JName: "web1", Backend: "zfs"}, steps)
+	require.Error(t, err)
+	assert.Equal(t, sysexits.Unavailable, sysexits.Code(err))
+	assert.Empty(t, r.table, "everything this run mounted is unmounted again")
+	assert.Equal(t, []string{"umount", d}, r.rec.Argvs()[len(r.rec.Argvs())-1])
+}
+
+func zfsGet(ds string) []string {
+	return []string{"zfs", "get", "-H", "-o", "name,property,value,source", "-r", "type,mountpoint,canmount", ds}
+}
+
+func TestMountRetriedWhileZFSSaysBusy(t *testing.T) {
+	r := newRig(t, "tank/envs/web1/data filesystem X local on")
+	d := r.data()
+	r.fz.datasets[0] = strings.Replace(r.fz.datasets[0], "X", d, 1)
+	busy := 2
+	r.rec.Respond = func(c run.Cmd) (run.Result, error) {
+		if c.Argv[0] == "zfs" && c.Argv[1] == "mount" {
+			if busy > 0 {
+				busy--
+				return run.Result{}, &run.Error{Cmd: c, ExitCode: 1, Stderr: "cannot mount 'tank/envs/web1/data': mountpoint or dataset is busy"}
+			}
+			r.table = append(r.table, mounttab.Mount{Source: c.Argv[2], Target: d, FSType: "fuse.zfs"})
+		}
+		return r.fz.respond(c)
+	}
+	eng := &plan.Engine{Sys: r.sys, Store: state.Store{Dir: filepath.Join(r.dir, "state")}}
+	steps, err := r.backend(t).Steps(r.env, []environment.Role{environment.Data})
+	require.NoError(t, err)
+	require.NoError(t, eng.Attach(context.Background(), state.Record{JName: "web1", Backend: "zfs"}, steps))
+	assert.Equal(t, 0, busy)
+	assert.Len(t, r.table, 1)
+
+	// Any other failure is not retried.
+	r.table, busy = nil, 0
+	r.rec.Cmds = nil
+	r.rec.Respond = func(c run.Cmd) (run.Result, error) {
+		if c.Argv[0] == "zfs" && c.Argv[1] == "mount" {
+			return run.Result{}, &run.Error{Cmd: c, ExitCode: 1, Stderr: "cannot mount: I/O error"}
+		}
+		return r.fz.respond(c)
+	}
+	require.NoError(t, os.RemoveAll(filepath.Join(r.dir, "state")))
+	err = eng.Attach(context.Background(), state.Record{JName: "web1", Backend: "zfs"}, steps)
+	require.Error(t, err)
+	assert.Equal(t, sysexits.Unavailable, sysexits.Code(err))
+	assert.Len(t, r.rec.Argvs(), 2, "one query, one mount: %v", r.rec.Argvs())
 }

@@ -145,7 +145,12 @@ func (n *node) system(j string) string { return filepath.Join(n.workdir, "jails-
 
 // start runs mnt-start as CBSD's bstart does (data and system).
 func (n *node) start(j string, env ...string) testenv.Result {
-	return testenv.Run(n.t, env, testenv.Bin(n.t, "mnt-start"), "-c", n.cfg, "-d", n.data(j), "-j", j, "-s", n.system(j))
+	return n.startWith(j, nil, env...)
+}
+
+func (n *node) startWith(j string, flags []string, env ...string) testenv.Result {
+	args := append(append([]string{"-c", n.cfg}, flags...), "-d", n.data(j), "-j", j, "-s", n.system(j))
+	return testenv.Run(n.t, env, testenv.Bin(n.t, "mnt-start"), args...)
 }
 
 func (n *node) stop(j string, env ...string) testenv.Result {
@@ -203,6 +208,7 @@ func TestZFS(t *testing.T) {
 	sh(t, "zfs", "create", "-o", "canmount=off", pool+"/envs")
 
 	t.Run("TreeWithCanmountAndLegacy", func(t *testing.T) { testTree(t, pool) })
+	t.Run("DryRun", func(t *testing.T) { testDryRun(t, pool) })
 	t.Run("LegacyMountUnderThisZFS", func(t *testing.T) { testLegacy(t, pool) })
 	t.Run("CloneFromImage", func(t *testing.T) { testClone(t, pool) })
 	t.Run("MountedElsewhere", func(t *testing.T) { testMountedElsewhere(t, pool) })
@@ -480,4 +486,29 @@ func testExportImport(t *testing.T) {
 	assert.NotContains(t, n.record("mig1"), "zpool-import:")
 	ok(t, n.stop("mig1"), "mnt-stop")
 	assert.Equal(t, pool, strings.TrimSpace(sh(t, "zpool", "list", "-H", "-o", "name", pool)), "still imported")
+}
+
+// testDryRun: -n prints the zfs commands a start would run, from the real
+// dataset tree, and changes nothing.
+func testDryRun(t *testing.T, pool string) {
+	n := newNode(t, "ZFS_ROOT="+pool+"/envs")
+	makeTree(t, pool, "dry1")
+	before, mounts := datasets(t, pool), testenv.MountsUnder(t, "/")
+	e, d := pool+"/envs/dry1", n.data("dry1")
+	r := n.startWith("dry1", []string{"-n"})
+	ok(t, r, "mnt-start -n")
+	for _, line := range []string{
+		"zfs set mountpoint=" + d + " " + e + "/data",
+		"zfs mount " + e + "/data",
+		"zfs mount " + e + "/data/usr/local",
+		"zfs mount " + e + "/system",
+	} {
+		assert.Contains(t, r.Stdout, line+"\n")
+	}
+	assert.NotContains(t, r.Stdout, e+"/data/noauto")
+	assert.NotContains(t, r.Stdout, "zfs get", "queries are run, not printed")
+	assert.Equal(t, mounts, testenv.MountsUnder(t, "/"), "nothing mounted")
+	assert.Equal(t, "none", prop(t, e+"/data", "mountpoint"), "nothing set")
+	assert.Equal(t, before, datasets(t, pool))
+	assert.Empty(t, n.record("dry1"))
 }
