@@ -5,8 +5,6 @@
 package zfs
 
 import (
-	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -14,83 +12,34 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/envhooks/envhooks/tests/testenv"
+	"github.com/envhooks/envhooks/tests/zfs/zfsfuse"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
-
-// cmdDeadline bounds every zfs/zpool call the test makes itself.
-const cmdDeadline = 60 * time.Second
 
 // sh runs a command the test needs (not the code under test) and fails the
 // test if it fails.
 func sh(t testing.TB, argv ...string) string {
 	t.Helper()
-	out, err := try(argv...)
-	require.NoError(t, err, "%s: %s", strings.Join(argv, " "), out)
+	out, err := zfsfuse.Run(argv...)
+	require.NoError(t, err)
 	return out
 }
 
-func try(argv ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), cmdDeadline)
-	defer cancel()
-	var b bytes.Buffer
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = &b, &b
-	err := cmd.Run()
-	return b.String(), err
-}
+func try(argv ...string) (string, error) { return zfsfuse.Run(argv...) }
 
-// startDaemon starts a zfs-fuse daemon of the test's own. zfs-fuse has fixed
-// paths (/var/run/zfs/zfs_socket, /var/lock/zfs, /var/lib/zfs); fresh tmpfs
-// mounts over /run and /var/lib/zfs, made in the test's private mount
-// namespace, give this daemon its own socket, lock and cache, so a daemon
-// already running on the host is neither used nor disturbed.
+// startDaemon starts the test's own zfs-fuse and stops it at the end.
 func startDaemon(t *testing.T) {
 	testenv.Require(t, "zfs-fuse", "zfs", "zpool")
-	for _, dir := range []string{"/run", "/var/lib/zfs"} {
-		sh(t, "mount", "-t", "tmpfs", "-o", "mode=0755", "envhooks-zfs-test", dir)
-	}
-	for _, dir := range []string{"/run/zfs", "/run/lock/zfs"} {
-		require.NoError(t, os.MkdirAll(dir, 0o755))
-	}
-	d := exec.Command("zfs-fuse", "--no-daemon", "--no-kstat-mount")
-	var logbuf bytes.Buffer
-	d.Stdout, d.Stderr = &logbuf, &logbuf
-	require.NoError(t, d.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- d.Wait() }()
-	t.Cleanup(func() {
-		d.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			d.Process.Kill()
-			<-exited
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := try("zpool", "list"); err == nil {
-			return
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("zfs-fuse exited: %v\n%s", err, logbuf.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("zfs-fuse did not answer within 20s\n%s", logbuf.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	stop, err := zfsfuse.Start()
+	require.NoError(t, err)
+	t.Cleanup(stop)
 }
 
 func uniq(prefix string) string {
