@@ -100,3 +100,19 @@ func sourcesExist(dirs []string, timeout time.Duration) plan.Step {
 }
 
 var errNotDir = errors.New("not a directory")
+
+// Environments lists the environments under NULLFS_ROOT (those with a
+// system directory), so envctl can expand a jname pattern.
+func (b *Backend) Environments() ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(b.root, string(environment.System)))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() && environment.CheckName(e.Name()) == nil {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}

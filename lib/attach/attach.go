@@ -12,6 +12,7 @@ import (
 	"github.com/envhooks/envhooks/hooks"
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/environment"
+	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/locallock"
 	"github.com/envhooks/envhooks/lib/logging"
 	"github.com/envhooks/envhooks/lib/plan"
@@ -146,7 +147,22 @@ func (s *Session) Start(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	return s.engine().Attach(ctx, state.Record{JName: s.Env.Name, Backend: name, Node: NodeName(s.Config)}, steps)
+	node := NodeName(s.Config)
+	rec := state.Record{JName: s.Env.Name, Backend: name, Node: node}
+	// With leases on, only the owner attaches: a start on the wrong node
+	// fails here, before anything is mounted.
+	leases, err := lease.Open(s.Config)
+	if err != nil {
+		return err
+	}
+	if leases != nil {
+		l, err := lease.Check(ctx, leases, s.Env.Name, node)
+		if err != nil {
+			return err
+		}
+		rec.Generation = l.Generation
+	}
+	return s.engine().Attach(ctx, rec, steps)
 }
 
 // Stop undoes what Start recorded.

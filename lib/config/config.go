@@ -256,6 +256,19 @@ func (c *Config) Set(name, value string) error {
 	return c.set(k, value, Origin{Env: true})
 }
 
+// Clone returns an independent copy, for a caller that overrides a value
+// for one operation.
+func (c *Config) Clone() *Config {
+	n := &Config{values: make(map[string]string, len(c.values)), origins: make(map[string]Origin, len(c.origins)), Warnings: c.Warnings}
+	for k, v := range c.values {
+		n.values[k] = v
+	}
+	for k, v := range c.origins {
+		n.origins[k] = v
+	}
+	return n
+}
+
 // IsSet reports whether a key was given by any layer, not just defaulted.
 func (c *Config) IsSet(name string) bool { _, ok := c.origins[name]; return ok }
 

@@ -1,0 +1,325 @@
+// Package envctl moves ownership of environments between nodes that share
+// storage, without copying data: junregister on the node that gives an
+// environment up, jregister on the node that takes it. Every step is
+// ordered so that at no moment two nodes own one environment, and running a
+// command again after a crash finishes what the crashed run started.
+package envctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/envhooks/envhooks/hooks/cbsd"
+	"github.com/envhooks/envhooks/lib/attach"
+	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/descriptor"
+	"github.com/envhooks/envhooks/lib/environment"
+	"github.com/envhooks/envhooks/lib/inventory"
+	"github.com/envhooks/envhooks/lib/lease"
+	"github.com/envhooks/envhooks/lib/locallock"
+	"github.com/envhooks/envhooks/lib/logging"
+	"github.com/envhooks/envhooks/lib/run"
+	"github.com/envhooks/envhooks/lib/state"
+	"github.com/envhooks/envhooks/lib/sysexits"
+)
+
+// Keys of envctl.
+var (
+	delegateKey = config.Define(config.Key{Name: "CBSD_DELEGATE", Default: "0", Doc: "1: envctl also runs cbsd jregister/junregister for CBSD's own inventory, around its lease and mount steps", Check: config.IsBool})
+	cbsdKey     = config.Define(config.Key{Name: "CBSD_COMMAND", Default: "/usr/local/bin/cbsd", Doc: "the cbsd program CBSD_DELEGATE=1 runs", Check: config.IsAbsPath})
+	parallelKey = config.Define(config.Key{Name: "PARALLEL", Default: "8", Doc: "how many environments a wildcard envctl run handles at once", Check: config.IsSeconds})
+)
+
+// Kinds of environment, as the commands name them.
+const (
+	Jail = "jail"
+	VM   = "vm"
+)
+
+// Node is this node as envctl acts on it.
+type Node struct {
+	Config  *config.Config
+	Log     *logging.Logger
+	DryRun  bool
+	Out     io.Writer
+	Runner  run.Runner // nil: the OS
+	Name    string
+	Workdir string
+	Leases  lease.Store
+	Inv     inventory.Store
+}
+
+// NewNode checks the configuration envctl needs.
+func NewNode(cfg *config.Config, log *logging.Logger, dryRun bool, out io.Writer) (*Node, error) {
+	leases, err := lease.Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if leases == nil {
+		return nil, sysexits.New(sysexits.Config, "envctl needs ownership leases: set LEASE_DIR to a directory on storage every node mounts")
+	}
+	return &Node{Config: cfg, Log: log, DryRun: dryRun, Out: out, Name: attach.NodeName(cfg),
+		Workdir: cfg.Get(config.Workdir), Leases: leases, Inv: inventory.Store{Dir: cfg.Get(inventory.DirKey)}}, nil
+}
+
+// env is jname's environment with its directories derived from the workdir
+// as CBSD derives them; VMs have no fstab (bstart passes no -f).
+func (n *Node) env(jname, kind string) *environment.Env {
+	dirs := cbsd.Dirs(n.Workdir, jname)
+	if kind == VM {
+		delete(dirs, environment.Fstab)
+	}
+	return &environment.Env{Name: jname, Dirs: dirs}
+}
+
+func (n *Node) session(jname, kind string) *attach.Session {
+	return &attach.Session{Env: n.env(jname, kind), Config: n.Config, Log: n.Log, DryRun: n.DryRun, Out: n.Out, Runner: n.Runner}
+}
+
+func (n *Node) lock(ctx context.Context, jname string) (func(), error) {
+	if n.DryRun {
+		return func() {}, nil
+	}
+	// Not the hooks' lock name: envctl runs the hook logic while holding it.
+	l, err := locallock.Acquire(ctx, n.Config.Get(config.StateDir), jname+".envctl", n.Config.Seconds(config.LockTimeout))
+	if err != nil {
+		return nil, err
+	}
+	return func() { l.Release() }, nil
+}
+
+// RegisterOptions are jregister's choices.
+type RegisterOptions struct {
+	RCFile string // explicit descriptor
+	Force  bool   // take the lease over from From
+	From   string
+}
+
+// Register makes this node the owner of jname and attaches its storage:
+// lease first, then attach, then the descriptor, then the local record.
+// Any failure undoes what this run did, the lease included.
+func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOptions) (err error) {
+	if err := environment.CheckName(jname); err != nil {
+		return err
+	}
+	unlock, err := n.lock(ctx, jname)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	before, err := n.Leases.Get(ctx, jname)
+	if err != nil {
+		return sysexits.New(sysexits.Unavailable, "cannot read the lease of %s: %v", jname, err)
+	}
+	if n.DryRun {
+		return n.dryRegister(ctx, jname, kind, before, opt)
+	}
+	var l *lease.Lease
+	if opt.Force {
+		if opt.From == "" {
+			return sysexits.New(sysexits.Usage, "--force needs --from NODE: name the node you are taking %s from", jname)
+		}
+		l, err = n.Leases.Takeover(ctx, jname, n.Name, opt.From)
+		if err == nil {
+			n.Log.Warn("took %s over from %s (generation %d): make sure %s no longer uses it", jname, opt.From, l.Generation, opt.From)
+		}
+	} else {
+		l, err = n.Leases.Acquire(ctx, jname, n.Name)
+	}
+	if err != nil {
+		return sysexits.Wrap(sysexits.Unavailable, err)
+	}
+	crashPoint("register:lease")
+	leasedNow := before == nil || before.Node != n.Name
+	s := n.session(jname, kind)
+	rec, _ := s.Record()
+	attachedBefore := rec != nil
+	defer func() {
+		if err == nil {
+			return
+		}
+		if !attachedBefore {
+			if derr := s.Stop(context.WithoutCancel(ctx)); derr != nil {
+				n.Log.Error("undo: could not detach %s: %v", jname, derr)
+			}
+		}
+		if leasedNow {
+			if rerr := n.Leases.Release(context.WithoutCancel(ctx), jname, n.Name); rerr != nil {
+				n.Log.Error("undo: could not release the lease of %s: %v", jname, rerr)
+			}
+		}
+	}()
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	crashPoint("register:attach")
+	portable, from, err := n.findDescriptor(jname, opt.RCFile)
+	if err != nil {
+		return err
+	}
+	d, err := descriptor.Parse(portable, jname, from)
+	if err != nil {
+		return err
+	}
+	if d.Kind() != kind {
+		return sysexits.New(sysexits.DataErr, "%s describes a %s, not a %s: use %s", from, d.Kind(), kind, verbFor("register", d.Kind()))
+	}
+	// The descriptor lives in the system directory from now on, so it
+	// travels with the data to whichever node registers it next.
+	shared := filepath.Join(n.env(jname, kind).Dir(environment.System), descriptor.FileName(jname))
+	if from != shared {
+		if err := state.WriteFileAtomic(shared, portable, 0o644); err != nil {
+			return sysexits.New(sysexits.CantCreat, "cannot write the descriptor into the shared system directory: %v", err)
+		}
+	}
+	crashPoint("register:descriptor")
+	if n.Config.Bool(delegateKey) {
+		if err := n.cbsdRegister(ctx, jname, portable); err != nil {
+			return err
+		}
+	}
+	if err := n.Inv.Save(&inventory.Record{JName: jname, Kind: kind, Node: n.Name, Registered: time.Now().UTC().Truncate(time.Second),
+		Generation: l.Generation, Descriptor: string(descriptor.Localize(portable, n.Workdir))}); err != nil {
+		return sysexits.New(sysexits.CantCreat, "cannot write the inventory record: %v", err)
+	}
+	crashPoint("register:record")
+	if from == n.rcconfPath(jname) && !n.Config.Bool(delegateKey) {
+		// As CBSD's jregister moves it: a stale copy would list the
+		// environment as unregistered here.
+		os.Remove(from)
+	}
+	n.Log.Action("registered %s on %s (generation %d)", jname, n.Name, l.Generation)
+	return nil
+}
+
+func (n *Node) dryRegister(ctx context.Context, jname, kind string, before *lease.Lease, opt RegisterOptions) error {
+	switch {
+	case before != nil && before.Node != n.Name && !opt.Force:
+		return sysexits.Wrap(sysexits.NoPerm, &lease.HeldError{Lease: *before})
+	case before == nil || before.Node != n.Name:
+		fmt.Fprintf(n.Out, "# acquire the lease of %s for %s\n", jname, n.Name)
+	}
+	// The hooks' own dry run prints the mounts; the lease check is skipped
+	// there because the lease is not taken yet.
+	s := n.session(jname, kind)
+	s.Config = n.Config.Clone()
+	_ = s.Config.Set(lease.DirKey, "")
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(n.Out, "# read %s, write the inventory record %s\n", descriptor.FileName(jname), filepath.Join(n.Inv.Dir, jname+".json"))
+	return nil
+}
+
+func (n *Node) rcconfPath(jname string) string {
+	return filepath.Join(n.Workdir, "jails-rcconf", descriptor.FileName(jname))
+}
+
+// findDescriptor looks where a descriptor can be: an explicit rcfile=, the
+// shared system directory (where envctl junregister leaves it), or
+// jails-rcconf (where cbsd junregister leaves it).
+func (n *Node) findDescriptor(jname, rcfile string) ([]byte, string, error) {
+	candidates := []string{filepath.Join(n.env(jname, Jail).Dir(environment.System), descriptor.FileName(jname)), n.rcconfPath(jname)}
+	if rcfile != "" {
+		candidates = []string{rcfile}
+	}
+	for _, p := range candidates {
+		raw, err := os.ReadFile(p)
+		if err == nil {
+			return raw, p, nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, p, sysexits.New(sysexits.DataErr, "cannot read %s: %v", p, err)
+		}
+	}
+	return nil, "", sysexits.New(sysexits.DataErr, "no descriptor for %s: looked for %v", jname, candidates)
+}
+
+// Unregister gives jname up: refuse if it runs, leave the descriptor with
+// the data, detach, drop the local record, and release the lease last.
+func (n *Node) Unregister(ctx context.Context, jname, kind string) error {
+	if err := environment.CheckName(jname); err != nil {
+		return err
+	}
+	unlock, err := n.lock(ctx, jname)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	l, err := n.Leases.Get(ctx, jname)
+	if err != nil {
+		return sysexits.New(sysexits.Unavailable, "cannot read the lease of %s: %v", jname, err)
+	}
+	if l != nil && l.Node != n.Name {
+		return sysexits.Wrap(sysexits.NoPerm, &lease.HeldError{Lease: *l})
+	}
+	rec, err := n.Inv.Load(jname)
+	if err != nil {
+		return sysexits.Wrap(sysexits.DataErr, err)
+	}
+	if rec != nil {
+		kind = rec.Kind
+	}
+	s := n.session(jname, kind)
+	attached, _ := s.Record()
+	if rec == nil && l == nil && attached == nil {
+		n.Log.Action("%s is not registered on %s: nothing to do", jname, n.Name)
+		return nil
+	}
+	if err := n.refuseIfRunning(ctx, jname, kind); err != nil {
+		return err
+	}
+	if n.DryRun {
+		fmt.Fprintf(n.Out, "# write %s into the shared system directory\n", descriptor.FileName(jname))
+		if err := s.Stop(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(n.Out, "# remove the inventory record, release the lease of %s\n", jname)
+		return nil
+	}
+	if rec != nil {
+		// The descriptor goes onto the shared storage, so that storage
+		// must be attached (it is, unless a crashed run detached it).
+		if err := s.Start(ctx); err != nil {
+			return err
+		}
+		portable := descriptor.Portable([]byte(rec.Descriptor), n.Workdir)
+		if n.Config.Bool(delegateKey) {
+			if portable, err = n.cbsdUnregister(ctx, jname); err != nil {
+				return err
+			}
+		}
+		shared := filepath.Join(s.Env.Dir(environment.System), descriptor.FileName(jname))
+		if err := state.WriteFileAtomic(shared, portable, 0o644); err != nil {
+			return sysexits.New(sysexits.CantCreat, "cannot write the descriptor into the shared system directory: %v", err)
+		}
+		crashPoint("unregister:descriptor")
+	}
+	if err := s.Stop(ctx); err != nil {
+		return err
+	}
+	crashPoint("unregister:detach")
+	if err := n.Inv.Remove(jname); err != nil {
+		return sysexits.New(sysexits.CantCreat, "cannot remove the inventory record: %v", err)
+	}
+	crashPoint("unregister:record")
+	if err := n.Leases.Release(ctx, jname, n.Name); err != nil {
+		return sysexits.Wrap(sysexits.Unavailable, err)
+	}
+	crashPoint("unregister:lease")
+	n.Log.Action("unregistered %s from %s", jname, n.Name)
+	return nil
+}
+
+func verbFor(op, kind string) string {
+	if kind == VM {
+		return "b" + op
+	}
+	return "j" + op
+}

@@ -1,0 +1,56 @@
+package envctl
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+
+	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/run"
+	"github.com/envhooks/envhooks/lib/sysexits"
+)
+
+var runningKey = config.Define(config.Key{Name: "RUNNING_CHECK", Doc: "a command, %j for the jname, that exits 0 when the environment runs and 1 when it does not (default: jls -j %j on FreeBSD jails, /dev/vmm/%j for VMs; none on Linux)"})
+
+// refuseIfRunning stops junregister from pulling storage from under a
+// running environment (75, with what runs).
+func (n *Node) refuseIfRunning(ctx context.Context, jname, kind string) error {
+	running, how, err := n.isRunning(ctx, jname, kind)
+	if err != nil {
+		return sysexits.New(sysexits.TempFail, "cannot tell whether %s runs (%s): %v", jname, how, err)
+	}
+	if running {
+		return sysexits.New(sysexits.TempFail, "%s is running (%s): stop it first", jname, how)
+	}
+	return nil
+}
+
+func (n *Node) isRunning(ctx context.Context, jname, kind string) (bool, string, error) {
+	words := n.Config.Words(runningKey)
+	if len(words) == 0 {
+		words = defaultRunningCheck(kind)
+	}
+	if len(words) == 0 {
+		return false, "no RUNNING_CHECK configured", nil
+	}
+	argv := make([]string, len(words))
+	for i, w := range words {
+		argv[i] = strings.ReplaceAll(w, "%j", jname)
+	}
+	if dev, ok := strings.CutPrefix(argv[0], "exists:"); ok {
+		_, err := os.Stat(dev)
+		return err == nil, dev + " exists", nil
+	}
+	// The check only reads: it runs in a dry run too.
+	_, err := run.OS{}.Run(ctx, run.Cmd{Argv: argv, Timeout: n.Config.Seconds("COMMAND_TIMEOUT")})
+	var re *run.Error
+	switch {
+	case err == nil:
+		return true, run.Quote(argv) + " exited 0", nil
+	case errors.As(err, &re) && re.ExitCode == 1:
+		return false, run.Quote(argv), nil
+	default:
+		return false, run.Quote(argv), err
+	}
+}

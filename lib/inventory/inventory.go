@@ -1,0 +1,92 @@
+// Package inventory is the node-local registry of environments: one record
+// per environment this node has registered, each written atomically.
+package inventory
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/state"
+)
+
+// DirKey is where the records live.
+var DirKey = config.Define(config.Key{Name: "INVENTORY_DIR", Default: config.DefaultStateDir + "/inventory", Doc: "envctl's node-local registry: one record per environment registered on this node", Check: config.IsAbsPath})
+
+// Record is one registered environment.
+type Record struct {
+	JName      string    `json:"jname"`
+	Kind       string    `json:"kind"` // jail or vm
+	Node       string    `json:"node"`
+	Registered time.Time `json:"registered"`
+	Generation uint64    `json:"generation,omitempty"` // the lease generation it was registered under
+	// Descriptor is the rc.conf_<jname> text with this node's workdir in it.
+	Descriptor string `json:"descriptor"`
+}
+
+// Store is a directory of records.
+type Store struct{ Dir string }
+
+func (s Store) path(jname string) string { return filepath.Join(s.Dir, jname+".json") }
+
+// Load returns the record of jname, or nil.
+func (s Store) Load(jname string) (*Record, error) {
+	raw, err := os.ReadFile(s.path(jname))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r Record
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, fmt.Errorf("inventory record %s is damaged: %v", s.path(jname), err)
+	}
+	return &r, nil
+}
+
+// Save writes a record atomically (temp file, fsync, rename).
+func (s Store) Save(r *Record) error {
+	raw, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+		return err
+	}
+	return state.WriteFileAtomic(s.path(r.JName), append(raw, '\n'), 0o644)
+}
+
+// Remove deletes jname's record; a missing one is not an error.
+func (s Store) Remove(jname string) error {
+	err := os.Remove(s.path(jname))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// Names lists the registered jnames, sorted.
+func (s Store) Names() ([]string, error) {
+	entries, err := os.ReadDir(s.Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if name, ok := strings.CutSuffix(e.Name(), ".json"); ok && !strings.HasPrefix(name, ".") {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
