@@ -196,11 +196,7 @@ func (t *tree) Expand(ctx context.Context, s *plan.System) ([]plan.Step, error) 
 					})
 				}
 			}
-			more, err := prov.steps(ctx, s, role, ds, target)
-			if err != nil {
-				return nil, err
-			}
-			steps = append(steps, more...)
+			steps = append(steps, prov.steps(role, ds, target)...)
 			continue
 		}
 		more, err := t.planRole(s, table, subtree(datasets, ds), target)
@@ -347,7 +343,7 @@ func pathLess(a, b string) bool {
 
 // mountStep mounts one dataset. Its undo unmounts it only while the mount
 // table still shows that dataset there.
-func mountStep(ds, target string, legacy bool) plan.Step {
+func mountStep(ds, target string, legacy bool) *zfsMount {
 	m := &plan.Mount{
 		Target:      target,
 		Want:        want(ds),
@@ -371,11 +367,30 @@ const busyRetry = 3 * time.Second
 // right after an unmount (of the same dataset elsewhere a moment ago, or by
 // change.settle) ZFS may still be finishing it; zfs-fuse learns of a kernel
 // unmount asynchronously and says busy until it has.
+//
+// A fresh mount step follows the command that created its dataset in this
+// run: a mount of that dataset at the target can only be that command's, so
+// it is claimed as this run's work (recorded and rolled back) rather than
+// taken as found.
 type zfsMount struct {
 	*plan.Mount
+	fresh bool
+}
+
+func (m *zfsMount) Done(ctx context.Context, s *plan.System) (bool, error) {
+	done, err := m.Mount.Done(ctx, s)
+	if m.fresh && done && !s.DryRun {
+		return false, nil // Apply claims it
+	}
+	return done, err
 }
 
 func (m *zfsMount) Apply(ctx context.Context, s *plan.System) error {
+	if m.fresh && !s.DryRun {
+		if done, err := m.Mount.Done(ctx, s); err != nil || done {
+			return err
+		}
+	}
 	deadline := time.Now().Add(busyRetry)
 	wait := 50 * time.Millisecond
 	for {
@@ -491,45 +506,55 @@ func readyTarget(target string) plan.Step {
 // nothing is copied.
 type provisioner struct {
 	image string
+	snaps map[string]bool // the image's snapshots and its children's
 }
 
+// check lists the snapshots of the image and of its children in one call,
+// and fails when the image snapshot itself is missing.
 func (p *provisioner) check(ctx context.Context, s *plan.System) error {
-	_, err := query(ctx, s, zfs.SnapshotExistsArgv(p.image))
-	switch {
-	case err == nil:
-		return nil
-	case notExist(err):
-		return sysexits.New(sysexits.Config, "ZFS_CLONE_FROM snapshot %s does not exist: take it (zfs snapshot %s) or fix ZFS_CLONE_FROM", p.image, p.image)
-	default:
-		return sysexits.New(sysexits.Unavailable, "cannot look up ZFS_CLONE_FROM snapshot %s: %v", p.image, err)
+	base, _ := zfs.SplitSnapshot(p.image)
+	out, err := query(ctx, s, zfs.SnapshotsArgv(base, 2))
+	if err != nil && !notExist(err) {
+		return sysexits.New(sysexits.Unavailable, "cannot list the snapshots of ZFS_CLONE_FROM image %s: %v", base, err)
 	}
+	p.snaps = map[string]bool{}
+	for _, name := range strings.Fields(string(out)) {
+		p.snaps[name] = true
+	}
+	if !p.snaps[p.image] {
+		return sysexits.New(sysexits.Config, "ZFS_CLONE_FROM snapshot %s does not exist: take it (zfs snapshot %s) or fix ZFS_CLONE_FROM", p.image, p.image)
+	}
+	return nil
 }
 
-func (p *provisioner) steps(ctx context.Context, s *plan.System, role environment.Role, ds, target string) ([]plan.Step, error) {
+func (p *provisioner) steps(role environment.Role, ds, target string) []plan.Step {
 	base, snap := zfs.SplitSnapshot(p.image)
 	perRole := base + "/" + string(role) + "@" + snap
-	create := &change{Tree: ds}
-	_, err := query(ctx, s, zfs.SnapshotExistsArgv(perRole))
+	create := &change{}
 	switch {
-	case err == nil:
+	case p.snaps[perRole]:
 		create.What, create.Argv = "clone "+perRole+" as "+ds, zfs.CloneArgv(perRole, ds, target)
-	case !notExist(err):
-		return nil, sysexits.New(sysexits.Unavailable, "cannot look up snapshot %s: %v", perRole, err)
 	case role == environment.Data:
 		create.What, create.Argv = "clone "+p.image+" as "+ds, zfs.CloneArgv(p.image, ds, target)
 	default:
 		create.What, create.Argv = "create empty dataset "+ds+" (the image has no "+perRole+")", zfs.CreateArgv(ds, "mountpoint="+target)
 	}
-	return []plan.Step{readyTarget(target), create, mountStep(ds, target, false)}, nil
+	// zfs clone and zfs create mount the new dataset themselves; the mount
+	// step that follows claims that mount as this run's work (or mounts it,
+	// where they did not).
+	m := mountStep(ds, target, false)
+	m.fresh = true
+	return []plan.Step{readyTarget(target), create, m}
 }
 
 // change runs a zfs command that may mount datasets by itself: zfs set
 // mountpoint mounts the dataset and the children that inherit it when the
 // old value was none or legacy, zfs clone and zfs create mount what they
-// make. Whatever it mounted below Tree is unmounted again at once, so that
-// every mount is made by its own mount step: recorded, and rolled back if a
-// later step fails. (A mount the engine finds already in place is recorded
-// but, not being this run's work, never rolled back.)
+// make. With Tree set, whatever it mounted of that dataset's tree is
+// unmounted again at once, so that every mount is made by its own mount
+// step: recorded, and rolled back if a later step fails. (A mount the engine
+// finds already in place is recorded but, not being this run's work, never
+// rolled back.) Without Tree, the mount step that follows claims the mount.
 type change struct {
 	What string
 	Argv []string
@@ -543,6 +568,14 @@ func (c *change) Undo() *state.Action                              { return nil 
 func (c *change) Apply(ctx context.Context, s *plan.System) error {
 	if s.DryRun {
 		s.Run.Run(ctx, run.Cmd{Argv: c.Argv})
+		return nil
+	}
+	if c.Tree == "" {
+		_, err := s.Command(ctx, c.Argv...)
+		s.Changed()
+		if err != nil {
+			return sysexits.New(sysexits.CantCreat, "cannot %s: %v", c.What, err)
+		}
 		return nil
 	}
 	before, err := s.Mounts()

@@ -58,6 +58,19 @@ func (f *fakeZFS) respond(c run.Cmd) (run.Result, error) {
 			return missing(fmt.Sprintf("cannot open '%s': dataset does not exist", root))
 		}
 		return run.Result{Stdout: []byte(out.String())}, nil
+	case a[0] == "zfs" && a[1] == "list" && a[len(a)-3] == "-d":
+		base, depth := a[len(a)-1], strings.Count(a[len(a)-1], "/")+int(a[len(a)-2][0]-'0')
+		var out strings.Builder
+		for _, s := range f.snapshots {
+			ds, _, _ := strings.Cut(s, "@")
+			if (ds == base || strings.HasPrefix(ds, base+"/")) && strings.Count(s, "/") < depth {
+				out.WriteString(s + "\n")
+			}
+		}
+		if out.Len() == 0 {
+			return missing(fmt.Sprintf("cannot open '%s': dataset does not exist", base))
+		}
+		return run.Result{Stdout: []byte(out.String())}, nil
 	case a[0] == "zfs" && a[1] == "list":
 		name := a[len(a)-1]
 		for _, s := range f.snapshots {
@@ -519,4 +532,39 @@ func TestMountRetriedWhileZFSSaysBusy(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, sysexits.Unavailable, sysexits.Code(err))
 	assert.Len(t, r.rec.Argvs(), 2, "one query, one mount: %v", r.rec.Argvs())
+}
+
+// TestCloneMountIsThisRunsWork: zfs clone mounts the clone by itself; the
+// mount step claims it, so a later failure unmounts it again (and destroys
+// nothing).
+func TestCloneMountIsThisRunsWork(t *testing.T) {
+	r := newRig(t, "tank/envs filesystem none local on")
+	r.fz.snapshots = []string{"tank/images/base@v1"}
+	d := r.data()
+	r.rec.Respond = func(c run.Cmd) (run.Result, error) {
+		a := c.Argv
+		switch {
+		case a[0] == "zfs" && a[1] == "clone":
+			r.table = append(r.table, mounttab.Mount{Source: a[len(a)-1], Target: d, FSType: "zfs"})
+		case a[0] == "zfs" && a[1] == "create" && strings.HasSuffix(a[len(a)-1], "/system"):
+			return run.Result{}, &run.Error{Cmd: c, ExitCode: 1, Stderr: "cannot create: out of space"}
+		case a[0] == "umount":
+			r.table = nil
+		}
+		return r.fz.respond(c)
+	}
+	eng := &plan.Engine{Sys: r.sys, Store: state.Store{Dir: filepath.Join(r.dir, "state")}}
+	steps, err := r.backend(t, "ZFS_CLONE_FROM=tank/images/base@v1").Steps(r.env, []environment.Role{environment.Data, environment.System})
+	require.NoError(t, err)
+	err = eng.Attach(context.Background(), state.Record{JName: "web1", Backend: "zfs"}, steps)
+	require.Error(t, err)
+	assert.Equal(t, sysexits.CantCreat, sysexits.Code(err))
+	assert.Contains(t, err.Error(), "create empty dataset tank/envs/web1/system")
+	var tail []string
+	for _, a := range r.rec.Argvs() {
+		tail = append(tail, strings.Join(a[:2], " "))
+		assert.NotEqual(t, "destroy", a[1])
+	}
+	assert.Equal(t, []string{"zfs get", "zfs list", "zfs list", "zfs create", "zfs clone", "zfs create", "umount " + d}, tail)
+	assert.Empty(t, r.table, "the clone's mount is rolled back")
 }

@@ -131,6 +131,12 @@ func SnapshotExistsArgv(snapshot string) []string {
 	return []string{"zfs", "list", "-H", "-o", "name", "-t", "snapshot", snapshot}
 }
 
+// SnapshotsArgv lists the snapshots of dataset and of its descendants down
+// to depth levels below it (1: its own snapshots only).
+func SnapshotsArgv(dataset string, depth int) []string {
+	return []string{"zfs", "list", "-H", "-o", "name", "-t", "snapshot", "-d", fmt.Sprint(depth), dataset}
+}
+
 // SetMountpointArgv points dataset (and the children that inherit it) at dir.
 func SetMountpointArgv(dataset, dir string) []string {
 	return []string{"zfs", "set", "mountpoint=" + dir, dataset}
