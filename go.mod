@@ -7,6 +7,7 @@ require (
 	github.com/joho/godotenv v1.5.1 // indirect
 	github.com/moby/sys/mountinfo v0.7.3 // indirect
 	github.com/pborman/getopt/v2 v2.1.0 // indirect
+	github.com/rasky/go-xdr v0.0.0-20170124162913-1a41d1a06c93 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
 	github.com/vmware/go-nfs-client v0.0.0-20190605212624-d43b92724c1b // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
