@@ -26,7 +26,11 @@ func CI() bool { return os.Getenv("CI") == "true" }
 // Main runs the package's tests as root in a private mount namespace,
 // re-executing the test binary under unshare(1) when needed. Use it as
 // func TestMain(m *testing.M) { testenv.Main(m) }.
-func Main(m *testing.M) {
+func Main(m *testing.M) { MainTeardown(m, nil) }
+
+// MainTeardown is Main with a teardown that runs after the tests, in the
+// private namespace (stopping servers the tests shared).
+func MainTeardown(m *testing.M, teardown func()) {
 	if os.Getenv(nsMarker) == "" {
 		if os.Geteuid() != 0 {
 			if CI() {
@@ -54,7 +58,11 @@ func Main(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if teardown != nil {
+		teardown()
+	}
+	os.Exit(code)
 }
 
 // Require fails (under CI) or skips the test when a command is missing.
