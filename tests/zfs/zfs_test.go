@@ -407,6 +407,23 @@ func testExportImport(t *testing.T) {
 	sh(t, "zpool", "export", pool)
 
 	n := newNode(t, fmt.Sprintf("ZFS_ROOT=%s/envs\nZFS_POOL=%s\nZFS_IMPORT_DIR=%s\nZFS_IMPORT_NOMOUNT=0", pool, pool, vdevs))
+
+	// A dry run prints the import and stops there: the datasets are not
+	// visible before it.
+	r := n.startWith("mig1", []string{"-n"})
+	ok(t, r, "mnt-start -n")
+	assert.Contains(t, r.Stdout, "zpool import -o cachefile=none -d "+vdevs+" "+pool+"\n")
+	_, err := try("zpool", "list", "-H", "-o", "name", pool)
+	assert.Error(t, err, "a dry run imports nothing")
+
+	// A ZFS_ROOT missing from the pool: 78, and the import is rolled back.
+	bad := newNode(t, fmt.Sprintf("ZFS_ROOT=%s/nosuch\nZFS_POOL=%s\nZFS_IMPORT_DIR=%s\nZFS_IMPORT_NOMOUNT=0", pool, pool, vdevs))
+	r = bad.start("mig1")
+	assert.Equal(t, 78, r.Code, "stderr: %s", r.Stderr)
+	assert.Contains(t, r.Stderr, "ZFS_ROOT dataset "+pool+"/nosuch does not exist")
+	_, err = try("zpool", "list", "-H", "-o", "name", pool)
+	assert.Error(t, err, "the pool this failed start imported is exported again")
+
 	ok(t, n.start("mig1"), "mnt-start importing")
 	assert.Equal(t, pool, strings.TrimSpace(sh(t, "zpool", "list", "-H", "-o", "name", pool)))
 	assert.Equal(t, "-", prop(t, pool, "origin"))
@@ -418,7 +435,7 @@ func testExportImport(t *testing.T) {
 
 	ok(t, n.stop("mig1"), "mnt-stop exporting")
 	assert.Empty(t, n.mounts())
-	_, err := try("zpool", "list", "-H", "-o", "name", pool)
+	_, err = try("zpool", "list", "-H", "-o", "name", pool)
 	assert.Error(t, err, "the pool this start imported is exported")
 
 	// "Another node" imports it: the start, the stop, and the data again.
