@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/envhooks/envhooks/lib/mounttab"
 	"github.com/envhooks/envhooks/lib/run"
@@ -24,6 +25,7 @@ type Mount struct {
 	What        string        // "bind /dfs/data/web1 on /usr/jails/jails-data/web1-data"
 	ErrorCode   int           // exit code when the mount command fails (default 69)
 	Warning     string        // said loudly each time this mount is made
+	Timeout     time.Duration // the mount command's deadline (0: COMMAND_TIMEOUT)
 }
 
 func (m *Mount) String() string { return m.What }
@@ -54,7 +56,11 @@ func (m *Mount) Apply(ctx context.Context, s *System) error {
 	if err := prepareTarget(s, m.Target); err != nil {
 		return err
 	}
-	_, err := s.Run.Run(ctx, run.Cmd{Argv: m.Argv, Timeout: s.CommandTimeout, Secret: m.Secret})
+	timeout := m.Timeout
+	if timeout == 0 {
+		timeout = s.CommandTimeout
+	}
+	_, err := s.Run.Run(ctx, run.Cmd{Argv: m.Argv, Timeout: timeout, Secret: m.Secret})
 	s.Changed()
 	if err != nil {
 		code := m.ErrorCode
