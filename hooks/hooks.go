@@ -7,6 +7,7 @@ import (
 
 	"github.com/envhooks/envhooks/hooks/exec"
 	"github.com/envhooks/envhooks/hooks/iscsi"
+	"github.com/envhooks/envhooks/hooks/nfs"
 	"github.com/envhooks/envhooks/hooks/nullfs"
 	"github.com/envhooks/envhooks/hooks/zfs"
 	"github.com/envhooks/envhooks/lib/config"
@@ -21,6 +22,7 @@ var backends = map[string]Factory{
 	"exec":   exec.New,
 	"zfs":    zfs.New,
 	"iscsi":  iscsi.New,
+	"nfs":    nfs.New,
 }
 
 // Lookup returns the factory for a backend name.
