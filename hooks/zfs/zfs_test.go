@@ -568,3 +568,19 @@ func TestCloneMountIsThisRunsWork(t *testing.T) {
 	assert.Equal(t, []string{"zfs get", "zfs list", "zfs list", "zfs create", "zfs clone", "zfs create", "umount " + d}, tail)
 	assert.Empty(t, r.table, "the clone's mount is rolled back")
 }
+
+// TestExampleConfigsLoad keeps the examples in step with the keys.
+func TestExampleConfigsLoad(t *testing.T) {
+	files, _ := filepath.Glob("../../examples/zfs/*.conf")
+	more, _ := filepath.Glob("../../examples/zfs/*/*.conf")
+	files = append(files, more...)
+	require.GreaterOrEqual(t, len(files), 3)
+	for _, f := range files {
+		cfg, err := config.LoadFile(f)
+		require.NoError(t, err, f)
+		assert.Empty(t, cfg.Warnings, f)
+		assert.Equal(t, "zfs", cfg.Get(config.Backend), f)
+		_, err = New(cfg)
+		assert.NoError(t, err, f)
+	}
+}
