@@ -135,15 +135,38 @@ func (p *poolImport) Expand(ctx context.Context, s *plan.System) ([]plan.Step, e
 	if !notExist(err) {
 		return nil, sysexits.New(sysexits.Unavailable, "cannot tell whether ZFS pool %s is imported: %v", p.pool, err)
 	}
-	argv := zfs.ImportArgv(p.pool, p.opts)
-	return []plan.Step{&plan.Command{
-		ID:        "zpool-import:" + p.pool,
-		What:      "import ZFS pool " + p.pool,
-		Cmd:       run.Cmd{Argv: argv},
-		UndoArgv:  zfs.ExportArgv(p.pool),
-		OKStderr:  []string{"no such pool"},
-		ErrorCode: sysexits.Unavailable,
-	}}, nil
+	return []plan.Step{&importStep{pool: p.pool, argv: zfs.ImportArgv(p.pool, p.opts), force: p.opts.Force}}, nil
+}
+
+// importStep imports the pool; its undo exports it.
+type importStep struct {
+	pool  string
+	argv  []string
+	force bool
+}
+
+func (i *importStep) String() string                                   { return "import ZFS pool " + i.pool }
+func (i *importStep) Done(context.Context, *plan.System) (bool, error) { return false, nil }
+
+func (i *importStep) Undo() *state.Action {
+	return &state.Action{ID: "zpool-import:" + i.pool, What: i.String(), Kind: state.KindCommand,
+		Argv: zfs.ExportArgv(i.pool), OKStderr: []string{"no such pool"}}
+}
+
+// Apply imports the pool. zpool refuses a pool that another host may still
+// have imported; that is another node owning the environment (77), and the
+// way out is never "-f" by reflex, so the message says when it is safe.
+func (i *importStep) Apply(ctx context.Context, s *plan.System) error {
+	_, err := s.Command(ctx, i.argv...)
+	s.Changed()
+	if err == nil {
+		return nil
+	}
+	var re *run.Error
+	if errors.As(err, &re) && !re.TimedOut && zfs.InUseElsewhere(re.Stderr) && !i.force {
+		return sysexits.New(sysexits.NoPerm, "ZFS pool %s may still be imported on another node (%s): stop the environment there first; set ZFS_IMPORT_FORCE=1 only if that node is down", i.pool, re.Stderr)
+	}
+	return sysexits.New(sysexits.Unavailable, "cannot import ZFS pool %s: %v (are its devices visible here? see ZFS_IMPORT_DIR)", i.pool, err)
 }
 
 // tree plans the mounts of every role's dataset tree. It looks at
@@ -198,6 +221,9 @@ func (t *tree) Expand(ctx context.Context, s *plan.System) ([]plan.Step, error) 
 			}
 			steps = append(steps, prov.steps(role, ds, target)...)
 			continue
+		}
+		if d := byName[ds]; d.Type != "filesystem" {
+			return nil, sysexits.New(sysexits.DataErr, "%s for the %s directory of %s is a %s, not a filesystem: it cannot be mounted on %s", ds, role, t.env.Name, d.Type, target)
 		}
 		more, err := t.planRole(s, table, subtree(datasets, ds), target)
 		if err != nil {
@@ -317,7 +343,7 @@ func (t *tree) planRole(s *plan.System, table mounttab.Table, tree []zfs.Dataset
 		// Setting the mountpoint of an unmounted dataset whose mountpoint was
 		// none mounts it at once, before the mount step could check the
 		// target: check it first.
-		steps = append(steps, readyTarget(target), &change{
+		steps = append(steps, readyTarget(target, top.Name), &change{
 			What: fmt.Sprintf("set mountpoint=%s on %s", target, top.Name),
 			Argv: zfs.SetMountpointArgv(top.Name, target),
 			Tree: top.Name,
@@ -452,17 +478,21 @@ func mountedElsewhere(t mounttab.Table, ds, place string) string {
 }
 
 // readyTarget creates a missing mount point and refuses a non-empty one
-// (unless ALLOW_NONEMPTY=1), as the engine's mount step does, for steps that
-// can mount without it (setting a mountpoint, cloning). Looking at the
-// directory is safe: it is done only when nothing is mounted there.
-func readyTarget(target string) plan.Step {
+// (unless ALLOW_NONEMPTY=1) or one where something other than ds is mounted,
+// as the engine's mount step does, for commands that can mount without it
+// (setting a mountpoint, cloning, creating). Looking at the directory is
+// safe: it is done only when nothing is mounted there.
+func readyTarget(target, ds string) plan.Step {
 	return &plan.Check{What: "check mount point " + target, Fn: func(_ context.Context, s *plan.System) error {
 		t, err := s.Mounts()
 		if err != nil {
 			return sysexits.Wrap(sysexits.OSErr, err)
 		}
-		if _, mounted := t.Top(target); mounted {
-			return nil // the mount step decides whether it is the right one
+		if top, mounted := t.Top(target); mounted {
+			if t.Matches(top, want(ds)) {
+				return nil
+			}
+			return sysexits.New(sysexits.CantCreat, "%s already has %s mounted, not %s: unmount it or fix the configuration", target, top.Describe(), ds)
 		}
 		fi, err := os.Lstat(target)
 		switch {
@@ -544,7 +574,7 @@ func (p *provisioner) steps(role environment.Role, ds, target string) []plan.Ste
 	// where they did not).
 	m := mountStep(ds, target, false)
 	m.fresh = true
-	return []plan.Step{readyTarget(target), create, m}
+	return []plan.Step{readyTarget(target, ds), create, m}
 }
 
 // change runs a zfs command that may mount datasets by itself: zfs set

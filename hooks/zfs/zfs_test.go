@@ -425,7 +425,58 @@ func TestPoolImportedByOthersIsNotRecorded(t *testing.T) {
 	more, err = top[0].(plan.Expander).Expand(context.Background(), r.sys)
 	require.NoError(t, err)
 	require.Len(t, more, 1)
-	assert.Equal(t, []string{"zpool", "import", "-N", "-o", "cachefile=none", "-f", "shared"}, more[0].(*plan.Command).Cmd.Argv)
+	assert.Equal(t, []string{"zpool", "import", "-N", "-o", "cachefile=none", "-f", "shared"}, more[0].(*importStep).argv)
+}
+
+func TestPoolInUseOnAnotherNodeIs77(t *testing.T) {
+	r := newRig(t)
+	r.rec.Respond = func(c run.Cmd) (run.Result, error) {
+		if c.Argv[1] == "import" {
+			return run.Result{}, &run.Error{Cmd: c, ExitCode: 1, Stderr: "cannot import 'shared': pool may be in use from other system, it was last accessed by node2 (hostid: 0x1234)"}
+		}
+		return r.fz.respond(c)
+	}
+	eng := &plan.Engine{Sys: r.sys, Store: state.Store{Dir: filepath.Join(r.dir, "state")}}
+	steps, err := r.backend(t, "ZFS_POOL=shared").Steps(r.env, []environment.Role{environment.Data})
+	require.NoError(t, err)
+	err = eng.Attach(context.Background(), state.Record{JName: "web1", Backend: "zfs"}, steps)
+	require.Error(t, err)
+	assert.Equal(t, sysexits.NoPerm, sysexits.Code(err))
+	assert.Contains(t, err.Error(), "ZFS_IMPORT_FORCE=1 only if that node is down")
+	assert.Contains(t, err.Error(), "last accessed by node2")
+
+	r.rec.Respond = func(c run.Cmd) (run.Result, error) {
+		if c.Argv[1] == "import" {
+			return run.Result{}, &run.Error{Cmd: c, ExitCode: 1, Stderr: "cannot import 'shared': no such pool available"}
+		}
+		return r.fz.respond(c)
+	}
+	err = eng.Attach(context.Background(), state.Record{JName: "web1", Backend: "zfs"}, steps)
+	assert.Equal(t, sysexits.Unavailable, sysexits.Code(err))
+	assert.Contains(t, err.Error(), "ZFS_IMPORT_DIR")
+}
+
+func TestVolumeAsRoleIs65(t *testing.T) {
+	r := newRig(t, "tank/envs/web1/data volume - - -", "tank/envs/web1/system filesystem none inherited_from_tank on")
+	_, err := r.expand(t, r.backend(t))
+	require.Error(t, err)
+	assert.Equal(t, sysexits.DataErr, sysexits.Code(err))
+	assert.Contains(t, err.Error(), "is a volume, not a filesystem")
+}
+
+func TestForeignMountAtTargetBeforeSetIs73(t *testing.T) {
+	r := newRig(t, "tank/envs/web1/data filesystem none inherited_from_tank on")
+	r.table = mounttab.Table{{Source: "tmpfs", Target: r.data(), FSType: "tmpfs"}}
+	eng := &plan.Engine{Sys: r.sys, Store: state.Store{Dir: filepath.Join(r.dir, "state")}}
+	steps, err := r.backend(t).Steps(r.env, []environment.Role{environment.Data})
+	require.NoError(t, err)
+	err = eng.Attach(context.Background(), state.Record{JName: "web1", Backend: "zfs"}, steps)
+	require.Error(t, err)
+	assert.Equal(t, sysexits.CantCreat, sysexits.Code(err))
+	assert.Contains(t, err.Error(), "already has tmpfs (tmpfs) mounted")
+	for _, a := range r.rec.Argvs() {
+		assert.NotEqual(t, "set", a[1], "the mountpoint is not touched")
+	}
 }
 
 // TestAutoMountsAreMadeByTheirOwnSteps: zfs set mountpoint mounts the tree

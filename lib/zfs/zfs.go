@@ -261,6 +261,13 @@ func ParseTree(out []byte) ([]Dataset, error) {
 	return out2, nil
 }
 
+// InUseElsewhere reports whether a zpool import message says the pool may
+// be imported by another host (the guard that -f overrides).
+func InUseElsewhere(stderr string) bool {
+	return strings.Contains(stderr, "in use from other system") || strings.Contains(stderr, "may be in use") ||
+		strings.Contains(stderr, "last accessed by") || strings.Contains(stderr, "currently imported on another system")
+}
+
 // NotExist reports whether a zfs or zpool message says that the dataset,
 // snapshot or pool asked about does not exist.
 func NotExist(stderr string) bool {
