@@ -254,13 +254,20 @@ func (t *tree) list(ctx context.Context, s *plan.System, envDS string) (ds []zfs
 		if !notExist(rerr) {
 			return nil, false, sysexits.New(sysexits.Unavailable, "cannot look up ZFS_ROOT dataset %s: %v", t.root, rerr)
 		}
-		if s.DryRun && t.b.pool != "" {
+		if s.DryRun && t.b.pool != "" && !t.poolImported(ctx, s) {
 			s.Say("# ZFS_ROOT %s is not visible until pool %s is imported: its mounts are not listed", t.root, expand(t.b.pool, t.env.Name))
 			return nil, false, nil
 		}
 		return nil, false, sysexits.New(sysexits.Config, "ZFS_ROOT dataset %s does not exist: create it (zfs create %s), fix ZFS_ROOT, or set ZFS_POOL if its pool must be imported first", t.root, t.root)
 	}
 	return nil, true, nil
+}
+
+// poolImported tells a dry run whether ZFS_POOL is imported already (then a
+// missing ZFS_ROOT is the configuration error it is, not a pool not yet in).
+func (t *tree) poolImported(ctx context.Context, s *plan.System) bool {
+	_, err := query(ctx, s, zfs.PoolImportedArgv(expand(t.b.pool, t.env.Name)))
+	return err == nil
 }
 
 // subtree returns ds and the filesystems below it.
