@@ -344,6 +344,11 @@ func (t *tree) planRole(s *plan.System, table mounttab.Table, tree []zfs.Dataset
 		mounts = append(mounts, planned{Dataset: d, target: place, legacy: mp == "legacy"})
 	}
 	sort.SliceStable(mounts, func(i, j int) bool { return pathLess(mounts[i].target, mounts[j].target) })
+	if len(mounts) == 0 || mounts[0].Name != top.Name {
+		// Allowed (a role dataset may only hold children, or be left to
+		// fstab), but the directory then shows whatever lies beneath it.
+		s.Log.Warn("%s is not mounted on %s (canmount=%s, mountpoint=%s): that directory shows only what lies beneath it", top.Name, target, top.CanMount, top.Mountpoint)
+	}
 
 	var steps []plan.Step
 	if top.Mountpoint != "legacy" && top.Mountpoint != target {

@@ -635,3 +635,17 @@ func TestExampleConfigsLoad(t *testing.T) {
 		assert.NoError(t, err, f)
 	}
 }
+
+func TestUnmountedRoleDatasetIsWarned(t *testing.T) {
+	r := newRig(t,
+		"tank/envs/web1/data filesystem none inherited_from_tank off",
+		"tank/envs/web1/data/usr filesystem none inherited_from_tank on",
+	)
+	steps, err := r.expand(t, r.backend(t), environment.Data)
+	require.NoError(t, err)
+	assert.Equal(t, [][]string{
+		{"zfs", "set", "mountpoint=" + r.data(), "tank/envs/web1/data"},
+		{"zfs", "mount", "tank/envs/web1/data/usr"},
+	}, argvs(steps), "canmount=off: skipped, its children mounted")
+	assert.Contains(t, r.log.String(), "tank/envs/web1/data is not mounted on "+r.data()+" (canmount=off")
+}
