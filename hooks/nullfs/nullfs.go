@@ -54,6 +54,7 @@ func (b *Backend) Steps(env *environment.Env, roles []environment.Role) ([]plan.
 			UnmountArgv: []string{"umount", target},
 			ForceArgv:   []string{"umount", "-f", target},
 			What:        plan.Describe("bind", src, target),
+			DirectBind:  directBind,
 		})
 	}
 	steps[0] = sourcesExist(sources, b.timeout)

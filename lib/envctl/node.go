@@ -28,11 +28,11 @@ import (
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
-// Keys of envctl.
+// Keys of envctl (declared in lib/config, which every program links).
 var (
-	delegateKey = config.Define(config.Key{Name: "CBSD_DELEGATE", Default: "0", Doc: "1: envctl also runs cbsd jregister/junregister for CBSD's own inventory, around its lease and mount steps", Check: config.IsBool})
-	cbsdKey     = config.Define(config.Key{Name: "CBSD_COMMAND", Default: "/usr/local/bin/cbsd", Doc: "the cbsd program CBSD_DELEGATE=1 runs", Check: config.IsAbsPath})
-	parallelKey = config.Define(config.Key{Name: "PARALLEL", Default: "8", Doc: "how many environments a wildcard envctl run handles at once", Check: config.IsSeconds})
+	delegateKey = config.CBSDDelegate
+	cbsdKey     = config.CBSDCommand
+	parallelKey = config.Parallel
 )
 
 // Kinds of environment, as the commands name them.

@@ -11,7 +11,7 @@ import (
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
-var runningKey = config.Define(config.Key{Name: "RUNNING_CHECK", Doc: "a command, %j for the jname, that exits 0 when the environment runs and 1 when it does not (default: jls -j %j on FreeBSD jails, /dev/vmm/%j for VMs; none on Linux)"})
+var runningKey = config.RunningCheck
 
 // refuseIfRunning stops junregister from pulling storage from under a
 // running environment (75, with what runs).

@@ -17,7 +17,7 @@ import (
 )
 
 // DirKey is where the records live.
-var DirKey = config.Define(config.Key{Name: "INVENTORY_DIR", Default: config.DefaultStateDir + "/inventory", Doc: "envctl's node-local registry: one record per environment registered on this node", Check: config.IsAbsPath})
+var DirKey = config.InventoryDir
 
 // Record is one registered environment.
 type Record struct {

@@ -21,8 +21,9 @@ import (
 // storage. A lease is created by link(2) of a complete temporary file onto
 // <jname>.lease: link fails if the name exists, atomically, on local
 // filesystems and on NFS alike, and readers never see a half-written lease.
-// <jname>.gen keeps the last generation handed out, so numbers keep growing
-// across releases.
+// A released lease is renamed to <jname>.gen, which so keeps the last
+// generation handed out: numbers keep growing across owners at the cost of
+// one rename.
 type FileStore struct {
 	Dir string
 }
@@ -90,10 +91,6 @@ func (f *FileStore) Acquire(ctx context.Context, jname, node string) (*Lease, er
 		}
 		return nil, err
 	}
-	// Only the holder writes .gen, so this cannot race another writer.
-	if err := f.saveGen(jname, l.Generation); err != nil {
-		return nil, err
-	}
 	return l, nil
 }
 
@@ -105,13 +102,13 @@ func (f *FileStore) Release(ctx context.Context, jname, node string) error {
 	if cur.Node != node {
 		return sysexits.Wrap(sysexits.NoPerm, &HeldError{Lease: *cur})
 	}
-	// Keep the generation before the lease goes, so the next owner's is higher.
-	if err := f.saveGen(jname, max(cur.Generation, f.lastGen(jname))); err != nil {
-		return err
-	}
-	err = os.Remove(f.leasePath(jname))
+	// The lease becomes the record of the last generation, atomically.
+	err = os.Rename(f.leasePath(jname), f.genPath(jname))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
+	}
+	if err == nil {
+		syncDir(f.Dir)
 	}
 	return err
 }
@@ -162,13 +159,25 @@ func (f *FileStore) List(ctx context.Context) ([]Lease, error) {
 	return out, nil
 }
 
+// lastGen reads <jname>.gen: a released lease, or a bare number written
+// by a takeover.
 func (f *FileStore) lastGen(jname string) uint64 {
 	raw, err := os.ReadFile(f.genPath(jname))
 	if err != nil {
 		return 0
 	}
+	if l, err := readLease(f.genPath(jname), jname); err == nil && l != nil {
+		return l.Generation
+	}
 	n, _ := strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
 	return n
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
 }
 
 func (f *FileStore) saveGen(jname string, gen uint64) error {

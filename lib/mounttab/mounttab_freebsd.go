@@ -34,3 +34,9 @@ func read() (Table, error) {
 func (t Table) ShowsDir(m Mount, dir string) bool {
 	return m.FSType == "nullfs" && filepath.Clean(m.Source) == filepath.Clean(dir)
 }
+
+// WithBind returns the table as it is after a nullfs mount of src on target.
+func (t Table) WithBind(src, target string) Table {
+	m := Mount{Source: filepath.Clean(src), Target: filepath.Clean(target), FSType: "nullfs"}
+	return append(t[:len(t):len(t)], m)
+}

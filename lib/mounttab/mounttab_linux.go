@@ -41,3 +41,22 @@ func (t Table) ShowsDir(m Mount, dir string) bool {
 	}
 	return m.Dev == holder.Dev && filepath.Clean(m.Root) == filepath.Join(holder.Root, rel)
 }
+
+// WithBind returns the table as it is after binding src onto target:
+// mountinfo shows the filesystem holding src and the directory within it.
+// The engine uses it to keep its copy of the table right without reading
+// the whole table again after each mount(2).
+func (t Table) WithBind(src, target string) Table {
+	src = filepath.Clean(src)
+	holder, ok := t.containing(src)
+	if !ok {
+		return nil
+	}
+	rel, err := filepath.Rel(holder.Target, src)
+	if err != nil {
+		return nil
+	}
+	m := Mount{Source: holder.Source, Target: filepath.Clean(target), FSType: holder.FSType, Options: holder.Options,
+		Dev: holder.Dev, Root: filepath.Join(holder.Root, rel)}
+	return append(t[:len(t):len(t)], m)
+}

@@ -26,3 +26,16 @@ func TestShowsDirResolvesBindMounts(t *testing.T) {
 	assert.True(t, tab.Matches(web2, Want{BindOf: "/tmp/dfs/data/web2"}))
 	assert.False(t, tab.Matches(web2, Want{BindOf: "/tmp/dfs/data/web1"}))
 }
+
+func TestWithBindMatchesWhatTheKernelShows(t *testing.T) {
+	tab := Table{
+		{Source: "/dev/vda", Target: "/", FSType: "ext4", Dev: "254:0", Root: "/"},
+		{Source: "/dev/sdb1", Target: "/srv", FSType: "xfs", Dev: "8:1", Root: "/"},
+	}
+	after := tab.WithBind("/srv/dfs/data/web1/", "/j/web1/")
+	assert.Len(t, tab, 2, "the original is not changed")
+	top, ok := after.Top("/j/web1")
+	assert.True(t, ok)
+	assert.Equal(t, Mount{Source: "/dev/sdb1", Target: "/j/web1", FSType: "xfs", Dev: "8:1", Root: "/dfs/data/web1"}, top)
+	assert.True(t, after.Matches(top, Want{BindOf: "/srv/dfs/data/web1"}))
+}

@@ -163,9 +163,17 @@ func (e *Engine) Detach(ctx context.Context, jname string) error {
 		return nil
 	}
 	e.Sys.changing()
+	// The record is written once at the end: if this run dies half way, the
+	// next one finds the entries already undone "not mounted", which is
+	// success, so nothing is lost by not rewriting it after every step.
 	for i := len(rec.Actions) - 1; i >= 0; i-- {
 		a := rec.Actions[i]
 		if err := e.Sys.undo(ctx, a); err != nil {
+			if !e.Sys.DryRun {
+				if serr := e.Store.Save(rec); serr != nil {
+					e.Sys.Log.Error("cannot update the record in %s: %v", e.Store.Dir, serr)
+				}
+			}
 			return err
 		}
 		if e.Sys.DryRun {
@@ -173,9 +181,12 @@ func (e *Engine) Detach(ctx context.Context, jname string) error {
 		}
 		e.Sys.Log.Action("undone: %s", a.What)
 		rec.Remove(a.ID)
-		if err := e.Store.Save(rec); err != nil {
-			return sysexits.New(sysexits.CantCreat, "cannot update the record in %s: %v", e.Store.Dir, err)
-		}
+	}
+	if e.Sys.DryRun {
+		return nil
+	}
+	if err := e.Store.Save(rec); err != nil {
+		return sysexits.New(sysexits.CantCreat, "cannot update the record in %s: %v", e.Store.Dir, err)
 	}
 	return nil
 }

@@ -48,8 +48,25 @@ type System struct {
 	// being killed by a signal loses nothing, and the idempotent path stays
 	// free of it.
 	BeforeChange func()
+	// Kernel makes the mounts that need no helper program with system
+	// calls; nil means the OS's. A helper like mount(8) re-reads the whole
+	// mount table each time, which dominates when thousands are mounted.
+	Kernel Kernel
 
 	table mounttab.Table
+}
+
+// Kernel is the part of mount(2)/umount(2) the engine calls directly.
+type Kernel interface {
+	Bind(src, target string) error
+	Unmount(target string, force bool) error
+}
+
+func (s *System) kernel() Kernel {
+	if s.Kernel == nil {
+		return osKernel{}
+	}
+	return s.Kernel
 }
 
 // Mounts returns the mount table, read once and reused until a step changes it.
@@ -75,6 +92,17 @@ func (s *System) changing() {
 		f := s.BeforeChange
 		s.BeforeChange = nil
 		f()
+	}
+}
+
+// forget drops the top mount at target from the cached table after a
+// successful unmount, sparing a re-read of the whole table.
+func (s *System) forget(target string) {
+	for i := len(s.table) - 1; i >= 0; i-- {
+		if s.table[i].Target == target {
+			s.table = append(s.table[:i:i], s.table[i+1:]...)
+			return
+		}
 	}
 }
 

@@ -26,6 +26,10 @@ type Mount struct {
 	ErrorCode   int           // exit code when the mount command fails (default 69)
 	Warning     string        // said loudly each time this mount is made
 	Timeout     time.Duration // the mount command's deadline (0: COMMAND_TIMEOUT)
+	// DirectBind mounts Want.BindOf on Target with mount(2) instead of
+	// running Argv, and records that the unmount needs no helper either.
+	// Argv still says what it does in dry runs and messages.
+	DirectBind bool
 }
 
 func (m *Mount) String() string { return m.What }
@@ -60,6 +64,15 @@ func (m *Mount) Apply(ctx context.Context, s *System) error {
 	if timeout == 0 {
 		timeout = s.CommandTimeout
 	}
+	if m.DirectBind && !s.DryRun {
+		// mount(2) succeeding is the proof; the cached table gains the
+		// entry the kernel now shows instead of being read again.
+		if err := s.kernel().Bind(m.Want.BindOf, m.Target); err != nil {
+			return sysexits.New(sysexits.Unavailable, "cannot %s: %v", m.What, err)
+		}
+		s.table = s.table.WithBind(m.Want.BindOf, m.Target)
+		return nil
+	}
 	_, err := s.Run.Run(ctx, run.Cmd{Argv: m.Argv, Timeout: timeout, Secret: m.Secret})
 	s.Changed()
 	if err != nil {
@@ -87,6 +100,7 @@ func (m *Mount) Undo() *state.Action {
 		Want:   m.Want,
 		Argv:   m.UnmountArgv,
 		Force:  m.ForceArgv,
+		Direct: m.DirectBind,
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/envhooks/envhooks/lib/run"
@@ -75,8 +76,14 @@ func (s *System) unmount(ctx context.Context, a state.Action) error {
 	deadline := time.Now().Add(s.UnmountTimeout)
 	wait := 50 * time.Millisecond
 	for {
-		_, err := s.Command(ctx, a.Argv...)
-		s.Changed()
+		err := s.unmountOnce(ctx, a, false)
+		if err == nil {
+			// The top mount at the target is gone; the cached table need
+			// not be read again to know it.
+			s.forget(a.Target)
+		} else {
+			s.Changed()
+		}
 		if gone, terr := s.gone(a); terr == nil && gone {
 			return nil
 		} else if terr != nil {
@@ -94,9 +101,9 @@ func (s *System) unmount(ctx context.Context, a state.Action) error {
 		}
 		wait = min(2*wait, time.Second)
 	}
-	if s.ForceUnmount && len(a.Force) > 0 {
+	if s.ForceUnmount && (len(a.Force) > 0 || a.Direct) {
 		s.Log.Warn("%s stayed busy for %s: forcing the unmount (FORCE_UNMOUNT=1)", a.Target, s.UnmountTimeout)
-		_, err := s.Command(ctx, a.Force...)
+		err := s.unmountOnce(ctx, a, true)
 		s.Changed()
 		if gone, _ := s.gone(a); gone {
 			return nil
@@ -108,6 +115,18 @@ func (s *System) unmount(ctx context.Context, a state.Action) error {
 		who = "held by " + strings.Join(h, ", ")
 	}
 	return sysexits.New(sysexits.TempFail, "%s is busy (%s); still busy after %s: stop those processes or set FORCE_UNMOUNT=1", a.Target, who, s.UnmountTimeout)
+}
+
+func (s *System) unmountOnce(ctx context.Context, a state.Action, force bool) error {
+	if a.Direct {
+		return s.kernel().Unmount(a.Target, force)
+	}
+	argv := a.Argv
+	if force {
+		argv = a.Force
+	}
+	_, err := s.Command(ctx, argv...)
+	return err
 }
 
 func (s *System) gone(a state.Action) (bool, error) {
@@ -124,6 +143,9 @@ func (s *System) gone(a state.Action) (bool, error) {
 }
 
 func isBusy(err error) bool {
+	if errors.Is(err, syscall.EBUSY) {
+		return true
+	}
 	var re *run.Error
 	if !errors.As(err, &re) {
 		return false

@@ -26,6 +26,8 @@ type Action struct {
 	Want   mounttab.Want `json:"want,omitempty"`
 	// Force is the command that forces the unmount when FORCE_UNMOUNT=1.
 	Force []string `json:"force,omitempty"`
+	// Direct: unmount with umount(2) itself; Argv only describes it.
+	Direct bool `json:"direct,omitempty"`
 
 	// The undo command, and which exits mean "already undone".
 	Argv     []string `json:"argv"`

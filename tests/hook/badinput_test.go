@@ -106,3 +106,16 @@ func TestPerEnvironmentConfig(t *testing.T) {
 	requireOK(t, n.stop("web1"))
 	_ = os.Remove
 }
+
+// One configuration file serves mnt-start, mnt-stop and envctl: none of
+// them calls another's keys unknown.
+func TestEveryProgramKnowsEveryKey(t *testing.T) {
+	n := newNode(t, "INVENTORY_DIR=/var/tmp/inv\nRUNNING_CHECK=true\nPARALLEL=2\nCBSD_DELEGATE=0\nLEASE_BACKEND=file\n")
+	n.create("web1")
+	r := n.start("web1")
+	requireOK(t, r)
+	assert.NotContains(t, r.Stderr, "unknown key")
+	r = n.stop("web1")
+	requireOK(t, r)
+	assert.NotContains(t, r.Stderr, "unknown key")
+}
