@@ -68,7 +68,11 @@ func (n *node) assertNothingAttached(t *testing.T, jname string) {
 }
 
 func serverConf(s string, opts string) string {
-	return fmt.Sprintf("NFS_SERVER=\"127.0.0.1\"\nNFS_SERVER_ROOT_DIR=%q\nMOUNT_NFS_OPT=%q\nPREFLIGHT_TIMEOUT=3\nNFS_MOUNT_TIMEOUT=10\n", s, opts)
+	return serverConfAt("127.0.0.1", s, opts)
+}
+
+func serverConfAt(server, s string, opts string) string {
+	return fmt.Sprintf("NFS_SERVER=%q\nNFS_SERVER_ROOT_DIR=%q\nMOUNT_NFS_OPT=%q\nPREFLIGHT_TIMEOUT=3\nNFS_MOUNT_TIMEOUT=10\n", server, s, opts)
 }
 
 const (
@@ -93,6 +97,32 @@ func TestPreflightPassesAgainstGanesha(t *testing.T) {
 		assert.Contains(t, r.Stdout, "127.0.0.1:"+root+"/fstab/jail1 ")
 		n.assertNothingAttached(t, "jail1")
 	}
+}
+
+// The same over IPv6 loopback, bare and bracketed: go-nfs-client builds
+// addresses with "%s:%d", so the brackets must reach it intact.
+func TestPreflightAndProvisionOverIPv6(t *testing.T) {
+	s := startServer(t)
+	if nfsclient.ProbeTCP(context.Background(), "::1", nfsclient.NFSPort) != nil {
+		t.Skip("no IPv6 loopback in this namespace")
+	}
+	root := mkExport(t, s, "v6")
+	for _, server := range []string{"::1", "[::1]"} {
+		for _, opts := range []string{v4opts, v3opts} {
+			n := newNode(t, serverConfAt(server, root, opts)+"NFS_AUTO_CREATE=1\n")
+			r := n.mnt(t, "mnt-start", "jail1", "-n")
+			require.Equal(t, 0, r.Code, "%s %s stderr: %s", server, opts, r.Stderr)
+			assert.Contains(t, r.Stdout, "'[::1]:"+root+"/data/jail1' ", "shell-quoted, brackets kept")
+		}
+	}
+	p := filepath.Join(t.TempDir(), "envhooks.conf")
+	testenv.WriteFile(t, p, serverConfAt("::1", root, v4opts), 0o644)
+	cfg, err := config.LoadFile(p)
+	require.NoError(t, err)
+	require.NoError(t, nfs.Provision(context.Background(), cfg, "jail6", []environment.Role{environment.Data}, logging.Discard(), false))
+	fi, err := os.Stat(filepath.Join(root, "data", "jail6"))
+	require.NoError(t, err)
+	assert.True(t, fi.IsDir())
 }
 
 // A directory the server does not offer fails the preflight with 69 and a
