@@ -68,6 +68,7 @@ type Backend struct {
 	words      []string                    // MOUNT_NFS_OPT
 	version    int
 	port       int
+	portmap    int // where hasPortmapper looks; tests point it at a closed port
 	preflight  time.Duration
 	mountTO    time.Duration
 	autoCreate bool
@@ -106,6 +107,7 @@ func newBackend(cfg *config.Config) (*Backend, error) {
 		words:      cfg.Words(optKey),
 		version:    version,
 		port:       cfg.Int(portKey),
+		portmap:    nfsclient.PortmapPort,
 		mountTO:    cfg.Seconds(mountTimeoutKey),
 		preflight:  cfg.Seconds(preflightKey),
 		autoCreate: cfg.Bool(autoCreateKey),
@@ -266,7 +268,7 @@ func (b *Backend) hasPortmapper(ctx context.Context) bool {
 	}
 	c, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	return nfsclient.ProbeTCP(c, b.server, nfsclient.PortmapPort) == nil
+	return nfsclient.ProbeTCP(c, b.server, b.portmap) == nil
 }
 
 // Provision creates the per-environment directories of jname on the NFS
