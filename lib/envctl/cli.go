@@ -15,7 +15,9 @@ import (
 	"github.com/pborman/getopt/v2"
 
 	"github.com/envhooks/envhooks/hooks/cbsd"
+	"github.com/envhooks/envhooks/hooks/nfs"
 	"github.com/envhooks/envhooks/lib/args"
+	"github.com/envhooks/envhooks/lib/attach"
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/environment"
 	"github.com/envhooks/envhooks/lib/logging"
@@ -33,6 +35,7 @@ commands:
   list        [--json]
   lease       show jname=NAME | release jname=NAME
   install-hook jname=NAME      install CBSD's master_poststop.d script for NAME
+  provision   jname=NAME      create NAME's directories on the NFS server (nothing is mounted)
   keys        print every configuration key with its default
 
 GLOB is a shell pattern ('*', '?', '[...]'), quoted so the shell leaves it.
@@ -129,14 +132,27 @@ func Main(argv []string, stdout, stderr io.Writer) int {
 	for _, w := range cfg.Warnings {
 		log.Warn("%s", w)
 	}
-	n, err := NewNode(cfg, log, f.dryRun, stdout)
-	if err != nil {
-		return fail(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cmd == "provision" {
+		// Server-side preparation: no lease, nothing mounted on this node.
+		if jname == "" || IsPattern(jname) {
+			return usageErr("provision needs jname=NAME")
+		}
+		if b, err := attach.BackendName(cfg); err != nil || b != "nfs" {
+			return fail(sysexits.New(sysexits.Config, "provision creates directories on an NFS server: it needs BACKEND=nfs (or NFS_SERVER set)"))
+		}
+		if err := nfs.Provision(ctx, cfg, jname, nil, log, f.dryRun); err != nil {
+			return fail(err)
+		}
+		return 0
+	}
+	n, err := NewNode(cfg, log, f.dryRun, stdout)
+	if err != nil {
+		return fail(err)
+	}
 
 	needName := func() bool {
 		if jname == "" {
