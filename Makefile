@@ -1,4 +1,6 @@
 # envhooks: build, test, demo, bench. Run as root on Debian for test/demo/bench.
+# Go as this machine kind ships it, also when /usr/local/go/bin is not on PATH.
+export PATH := $(PATH):/usr/local/go/bin
 GO      ?= go
 BIN     ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
