@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/envhooks/envhooks/lib/iscsi"
 )
@@ -199,14 +200,14 @@ func ParseFreeBSDVerbose(out string) []FreeBSDSessionState {
 	return ss
 }
 
-var devlistLine = regexp.MustCompile(`\blun\s+(\d+)\s+\(([^)]*)\)`)
+var devlistLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\blun\s+(\d+)\s+\(([^)]*)\)`) })
 
 // ParseDevlistLUNs maps peripheral names to LUNs from `camcontrol
 // devlist`: "<FreeBSD CTLDISK 0001> at scbus7 target 0 lun 1 (da3,pass4)".
 func ParseDevlistLUNs(out string) map[string]int {
 	luns := map[string]int{}
 	for _, line := range strings.Split(out, "\n") {
-		m := devlistLine.FindStringSubmatch(line)
+		m := devlistLine().FindStringSubmatch(line)
 		if m == nil {
 			continue
 		}

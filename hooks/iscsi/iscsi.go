@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/joho/godotenv"
@@ -176,7 +177,9 @@ func checkPortals(v string) error {
 	return nil
 }
 
-var iqnPattern = regexp.MustCompile(`^(iqn\.[0-9]{4}-[0-9]{2}\.[A-Za-z0-9.-]+(:[A-Za-z0-9._:%-]*)?|eui\.[0-9A-Fa-f]{16}|naa\.[0-9A-Fa-f]{16,32})$`)
+var iqnPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(iqn\.[0-9]{4}-[0-9]{2}\.[A-Za-z0-9.-]+(:[A-Za-z0-9._:%-]*)?|eui\.[0-9A-Fa-f]{16}|naa\.[0-9A-Fa-f]{16,32})$`)
+})
 
 // checkTargetTemplate accepts an IQN (or eui./naa. name) that may hold %j;
 // jnames are checked on their own, so any jname keeps it valid.
@@ -184,23 +187,23 @@ func checkTargetTemplate(v string) error {
 	if v == "" {
 		return nil
 	}
-	if !iqnPattern.MatchString(v) {
+	if !iqnPattern().MatchString(v) {
 		return errors.New("want an iSCSI name such as iqn.2026-01.org.example:%j")
 	}
 	return nil
 }
 
 func checkIQN(v string) error {
-	if v == "" || iqnPattern.MatchString(v) && !strings.Contains(v, "%") {
+	if v == "" || iqnPattern().MatchString(v) && !strings.Contains(v, "%") {
 		return nil
 	}
 	return errors.New("want an iSCSI name such as iqn.2026-01.org.example:node1")
 }
 
-var poolPattern = regexp.MustCompile(`^[A-Za-z%][A-Za-z0-9_.:%-]*$`)
+var poolPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z%][A-Za-z0-9_.:%-]*$`) })
 
 func checkPoolTemplate(v string) error {
-	if !poolPattern.MatchString(v) {
+	if !poolPattern().MatchString(v) {
 		return errors.New("want a pool name (letters, digits, '_', '.', ':', '-'; %j for the jname)")
 	}
 	return nil

@@ -17,10 +17,12 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
-// component is what ZFS allows between the slashes of a dataset name.
-var component = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
+// component is what ZFS allows between the slashes of a dataset name,
+// compiled on first use: every hook start links this package.
+var component = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`) })
 
 // maxNameLen is ZFS_MAX_DATASET_NAME_LEN less the terminating NUL.
 const maxNameLen = 255
@@ -38,7 +40,7 @@ func CheckPool(name string) error {
 		return fmt.Errorf("pool name %q contains white space, which ZFS does not allow", name)
 	case strings.ContainsAny(name, "/@#"):
 		return fmt.Errorf("pool name %q may not contain '/', '@' or '#'", name)
-	case !component.MatchString(name):
+	case !component().MatchString(name):
 		return fmt.Errorf("pool name %q has a character ZFS does not allow (letters, digits, '_', '-', '.', ':')", name)
 	case !(name[0] >= 'a' && name[0] <= 'z' || name[0] >= 'A' && name[0] <= 'Z'):
 		return fmt.Errorf("pool name %q must begin with a letter", name)
@@ -74,7 +76,7 @@ func CheckDataset(name string) error {
 			return fmt.Errorf("dataset name %q has an empty component (a leading, trailing or doubled '/')", name)
 		case p == "." || p == "..":
 			return fmt.Errorf("dataset name %q may not have a %q component", name, p)
-		case !component.MatchString(p):
+		case !component().MatchString(p):
 			return fmt.Errorf("dataset name %q has a character ZFS does not allow (letters, digits, '_', '-', '.', ':')", name)
 		}
 	}
@@ -93,7 +95,7 @@ func CheckSnapshot(name string) error {
 	if err := CheckDataset(ds); err != nil {
 		return err
 	}
-	if snap == "" || strings.Contains(snap, "@") || !component.MatchString(snap) {
+	if snap == "" || strings.Contains(snap, "@") || !component().MatchString(snap) {
 		return fmt.Errorf("%q: the snapshot part after '@' must be one word of letters, digits, '_', '-', '.', ':'", name)
 	}
 	if len(name) > maxNameLen {
