@@ -60,6 +60,8 @@ SYSLOG=0
 UNMOUNT_TIMEOUT=1
 %[5]s`, c.dfs, name, n.workdir, home, extra), 0o644)
 	n.ns = exec.Command("unshare", "--mount", "--propagation", "private", "sleep", "3600")
+	// The holder dies with us however we die, leaving no namespace behind.
+	n.ns.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	require.NoError(c.t, n.ns.Start())
 	c.t.Cleanup(func() {
 		n.ns.Process.Signal(syscall.SIGKILL)

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/envhooks/envhooks/tests/benchenv"
@@ -109,6 +110,8 @@ func newNode(tmp, dfs, name string) *node {
 	home := filepath.Join(tmp, name)
 	n := &node{name: name, home: home, workdir: filepath.Join(home, "jails"), cfg: filepath.Join(home, "envhooks.conf")}
 	n.ns = exec.Command("unshare", "--mount", "--propagation", "private", "sleep", "3600")
+	// The holder dies with us however we die, leaving no namespace behind.
+	n.ns.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	must(n.ns.Start())
 	for i := 0; i < 500; i++ {
 		self, _ := os.Readlink("/proc/self/ns/mnt")
