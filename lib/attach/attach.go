@@ -119,21 +119,38 @@ func (s *Session) lock(ctx context.Context) (func(), error) {
 
 // Start attaches the environment's storage.
 func (s *Session) Start(ctx context.Context) error {
-	name, err := BackendName(s.Config)
+	// Everything is checked before the lock is taken: bad input changes
+	// nothing on disk, not even a lock file.
+	backend, steps, err := s.steps()
 	if err != nil {
 		return err
 	}
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return s.attach(ctx, s.engine(), backend, steps)
+}
+
+// steps builds the backend's plan for the environment, checking the
+// configuration; it changes nothing.
+func (s *Session) steps() (string, []plan.Step, error) {
+	name, err := BackendName(s.Config)
+	if err != nil {
+		return "", nil, err
+	}
 	factory, ok := hooks.Lookup(name)
 	if !ok {
-		return s.Config.Errorf(config.Backend, "backend %q is not available; choose one of %v", name, hooks.Names())
+		return "", nil, s.Config.Errorf(config.Backend, "backend %q is not available; choose one of %v", name, hooks.Names())
 	}
 	backend, err := factory(s.Config)
 	if err != nil {
-		return sysexits.Wrap(sysexits.Config, err)
+		return "", nil, sysexits.Wrap(sysexits.Config, err)
 	}
 	steps, err := backend.Steps(s.Env, Roles(s.Env, s.Config, s.Log))
 	if err != nil {
-		return sysexits.Wrap(sysexits.Config, err)
+		return "", nil, sysexits.Wrap(sysexits.Config, err)
 	}
 	if rc := s.Env.Dir(environment.RCConf); rc != "" {
 		for _, st := range steps {
@@ -142,13 +159,13 @@ func (s *Session) Start(ctx context.Context) error {
 			}
 		}
 	}
-	unlock, err := s.lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
+	return name, steps, nil
+}
+
+// attach runs steps on eng; the caller holds the lock.
+func (s *Session) attach(ctx context.Context, eng *plan.Engine, backend string, steps []plan.Step) error {
 	node := NodeName(s.Config)
-	rec := state.Record{JName: s.Env.Name, Backend: name, Node: node}
+	rec := state.Record{JName: s.Env.Name, Backend: backend, Node: node}
 	// With leases on, only the owner attaches: a start on the wrong node
 	// fails here, before anything is mounted.
 	leases, err := lease.Open(s.Config)
@@ -162,7 +179,7 @@ func (s *Session) Start(ctx context.Context) error {
 		}
 		rec.Generation = l.Generation
 	}
-	return s.engine().Attach(ctx, rec, steps)
+	return eng.Attach(ctx, rec, steps)
 }
 
 // Stop undoes what Start recorded.
@@ -173,6 +190,32 @@ func (s *Session) Stop(ctx context.Context) error {
 	}
 	defer unlock()
 	return s.engine().Detach(ctx, s.Env.Name)
+}
+
+// StopAfter makes sure the storage is attached (attaching what is missing),
+// runs last while it is, then detaches, all under one lock and on one read
+// of the mount table: envctl junregister leaves the descriptor on the
+// shared storage this way. If last fails, nothing is detached.
+func (s *Session) StopAfter(ctx context.Context, last func() error) error {
+	backend, steps, err := s.steps()
+	if err != nil {
+		return err
+	}
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	eng := s.engine()
+	if err := s.attach(ctx, eng, backend, steps); err != nil {
+		return err
+	}
+	if err := last(); err != nil {
+		return err
+	}
+	// The engine's table is still right: it read it, kept it up to date
+	// with its own changes, and the lock kept other runs out.
+	return eng.DetachCached(ctx, s.Env.Name)
 }
 
 // Record returns what is recorded as attached (nil: nothing).

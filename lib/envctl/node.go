@@ -285,23 +285,27 @@ func (n *Node) Unregister(ctx context.Context, jname, kind string) error {
 	}
 	if rec != nil {
 		// The descriptor goes onto the shared storage, so that storage
-		// must be attached (it is, unless a crashed run detached it).
-		if err := s.Start(ctx); err != nil {
-			return err
-		}
-		portable := descriptor.Portable([]byte(rec.Descriptor), n.Workdir)
-		if n.Config.Bool(delegateKey) {
-			if portable, err = n.cbsdUnregister(ctx, jname); err != nil {
-				return err
+		// must be attached while it is written (it is, unless a crashed run
+		// detached it); then the storage is detached.
+		err = s.StopAfter(ctx, func() error {
+			portable := descriptor.Portable([]byte(rec.Descriptor), n.Workdir)
+			if n.Config.Bool(delegateKey) {
+				var err error
+				if portable, err = n.cbsdUnregister(ctx, jname); err != nil {
+					return err
+				}
 			}
-		}
-		shared := filepath.Join(s.Env.Dir(environment.System), descriptor.FileName(jname))
-		if err := state.WriteFileAtomic(shared, portable, 0o644); err != nil {
-			return sysexits.New(sysexits.CantCreat, "cannot write the descriptor into the shared system directory: %v", err)
-		}
-		crashPoint("unregister:descriptor")
+			shared := filepath.Join(s.Env.Dir(environment.System), descriptor.FileName(jname))
+			if err := state.WriteFileAtomic(shared, portable, 0o644); err != nil {
+				return sysexits.New(sysexits.CantCreat, "cannot write the descriptor into the shared system directory: %v", err)
+			}
+			crashPoint("unregister:descriptor")
+			return nil
+		})
+	} else {
+		err = s.Stop(ctx)
 	}
-	if err := s.Stop(ctx); err != nil {
+	if err != nil {
 		return err
 	}
 	crashPoint("unregister:detach")

@@ -154,6 +154,12 @@ func (e *Engine) rollback(ctx context.Context, rec *state.Record, made []state.A
 // missing record means nothing is attached: success.
 func (e *Engine) Detach(ctx context.Context, jname string) error {
 	e.Sys.Changed()
+	return e.DetachCached(ctx, jname)
+}
+
+// DetachCached is Detach on the mount table this engine already holds, for
+// a caller that attached or checked under the same lock moments before.
+func (e *Engine) DetachCached(ctx context.Context, jname string) error {
 	rec, err := e.Store.Load(jname)
 	if err != nil {
 		return sysexits.Wrap(sysexits.CantCreat, err)
