@@ -54,3 +54,13 @@ func (n *Node) isRunning(ctx context.Context, jname, kind string) (bool, string,
 		return false, run.Quote(argv), err
 	}
 }
+
+// FreeBSDRunningCheck asks the kernel: jls(8) for jails (exit 1: no such
+// jail), the vmm device bhyve creates for every VM it runs. It is kept on
+// every OS so that the argv is tested everywhere.
+func FreeBSDRunningCheck(kind string) []string {
+	if kind == VM {
+		return []string{"exists:/dev/vmm/%j"}
+	}
+	return []string{"jls", "-j", "%j", "jid"}
+}

@@ -1,0 +1,32 @@
+package envctl
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/envhooks/envhooks/lib/sysexits"
+)
+
+func TestFreeBSDRunningCheckArgv(t *testing.T) {
+	assert.Equal(t, []string{"jls", "-j", "%j", "jid"}, FreeBSDRunningCheck(Jail))
+	assert.Equal(t, []string{"exists:/dev/vmm/%j"}, FreeBSDRunningCheck(VM))
+}
+
+func TestOperands(t *testing.T) {
+	ops, err := parseOperands([]string{"jname=web1", "rcfile=/tmp/rc"})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"jname": "web1", "rcfile": "/tmp/rc"}, ops)
+	ops, err = parseOperands([]string{"web*"})
+	require.NoError(t, err)
+	assert.Equal(t, "web*", ops["jname"])
+	for _, bad := range [][]string{{"color=red"}, {"web1", "web2"}, {"jname=a b"}} {
+		_, err := parseOperands(bad)
+		assert.Error(t, err, "%v", bad)
+	}
+	_, err = parseOperands([]string{"jname=../x"})
+	assert.Equal(t, sysexits.DataErr, sysexits.Code(err))
+	assert.True(t, IsPattern("web[1-3]"))
+	assert.False(t, IsPattern("web1"))
+}
