@@ -12,8 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -506,37 +504,7 @@ func readyTarget(target, ds string) plan.Step {
 			}
 			return sysexits.New(sysexits.CantCreat, "%s already has %s mounted, not %s: unmount it or fix the configuration", target, top.Describe(), ds)
 		}
-		fi, err := os.Lstat(target)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			if s.DryRun {
-				s.Say("%s", run.Quote([]string{"mkdir", "-p", target}))
-				return nil
-			}
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return sysexits.New(sysexits.CantCreat, "cannot create mount point %s: %v", target, err)
-			}
-			s.Log.Action("created mount point %s", target)
-			return nil
-		case err != nil:
-			return sysexits.New(sysexits.CantCreat, "cannot use mount point %s: %v", target, err)
-		case !fi.IsDir():
-			return sysexits.New(sysexits.CantCreat, "mount point %s is not a directory", target)
-		}
-		if s.AllowNonEmpty {
-			return nil
-		}
-		f, err := os.Open(target)
-		if err != nil {
-			return sysexits.New(sysexits.CantCreat, "cannot read mount point %s: %v", target, err)
-		}
-		defer f.Close()
-		if names, err := f.Readdirnames(1); len(names) > 0 {
-			return sysexits.New(sysexits.CantCreat, "refusing to mount over %s: it is not empty (it holds %q, which the mount would hide); move its contents away or set ALLOW_NONEMPTY=1", target, names[0])
-		} else if err != nil && !errors.Is(err, io.EOF) {
-			return sysexits.New(sysexits.CantCreat, "cannot read mount point %s: %v", target, err)
-		}
-		return nil
+		return plan.PrepareTarget(s, target)
 	}}
 }
 

@@ -57,7 +57,7 @@ func (m *Mount) Apply(ctx context.Context, s *System) error {
 	if m.Warning != "" {
 		s.Log.Warn("%s", m.Warning)
 	}
-	if err := prepareTarget(s, m.Target); err != nil {
+	if err := PrepareTarget(s, m.Target); err != nil {
 		return err
 	}
 	timeout := m.Timeout
@@ -104,9 +104,12 @@ func (m *Mount) Undo() *state.Action {
 	}
 }
 
-// prepareTarget is called only when nothing is mounted on target (the mount
-// table says so), so looking at the directory cannot hang on a dead server.
-func prepareTarget(s *System, target string) error {
+// PrepareTarget creates a missing mount point and refuses one that is not a
+// directory or not empty (unless ALLOW_NONEMPTY=1). Call it only when the
+// mount table shows nothing mounted on target: then looking at the
+// directory cannot hang on a dead server. Backends whose own commands mount
+// (zfs mount, a clone) use it too.
+func PrepareTarget(s *System, target string) error {
 	fi, err := os.Lstat(target)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
