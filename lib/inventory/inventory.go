@@ -3,9 +3,7 @@
 package inventory
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -37,40 +35,18 @@ func (s Store) path(jname string) string { return filepath.Join(s.Dir, jname+".j
 
 // Load returns the record of jname, or nil.
 func (s Store) Load(jname string) (*Record, error) {
-	raw, err := os.ReadFile(s.path(jname))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	var r Record
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, fmt.Errorf("inventory record %s is damaged: %v", s.path(jname), err)
+	if found, err := state.ReadJSON(s.path(jname), "inventory record", &r); !found || err != nil {
+		return nil, err
 	}
 	return &r, nil
 }
 
 // Save writes a record atomically (temp file, fsync, rename).
-func (s Store) Save(r *Record) error {
-	raw, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
-		return err
-	}
-	return state.WriteFileAtomic(s.path(r.JName), append(raw, '\n'), 0o644)
-}
+func (s Store) Save(r *Record) error { return state.WriteJSON(s.path(r.JName), r, 0o644, 0o755) }
 
 // Remove deletes jname's record; a missing one is not an error.
-func (s Store) Remove(jname string) error {
-	err := os.Remove(s.path(jname))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	return err
-}
+func (s Store) Remove(jname string) error { return state.RemoveFile(s.path(jname)) }
 
 // Names lists the registered jnames, sorted.
 func (s Store) Names() ([]string, error) {

@@ -4,9 +4,6 @@
 package state
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -83,16 +80,9 @@ func (s Store) path(jname string) string { return filepath.Join(s.Dir, jname+".j
 
 // Load returns the record for jname, or nil when there is none.
 func (s Store) Load(jname string) (*Record, error) {
-	raw, err := os.ReadFile(s.path(jname))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	var r Record
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, fmt.Errorf("state file %s is damaged: %v", s.path(jname), err)
+	if found, err := ReadJSON(s.path(jname), "state file", &r); !found || err != nil {
+		return nil, err
 	}
 	return &r, nil
 }
@@ -103,24 +93,11 @@ func (s Store) Save(r *Record) error {
 		return s.Remove(r.JName)
 	}
 	r.Updated = time.Now().UTC().Truncate(time.Second)
-	raw, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
-		return err
-	}
-	return WriteFileAtomic(s.path(r.JName), append(raw, '\n'), 0o600)
+	return WriteJSON(s.path(r.JName), r, 0o600, 0o700)
 }
 
 // Remove deletes the record for jname; a missing one is not an error.
-func (s Store) Remove(jname string) error {
-	err := os.Remove(s.path(jname))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	return err
-}
+func (s Store) Remove(jname string) error { return RemoveFile(s.path(jname)) }
 
 // WriteFileAtomic replaces path with data so that a crash leaves either the
 // old file or the new one, never a torn one: temp file, fsync, rename, and
