@@ -16,6 +16,7 @@ import (
 
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/environment"
+	"github.com/envhooks/envhooks/lib/fileowner"
 	"github.com/envhooks/envhooks/lib/plan"
 	"github.com/envhooks/envhooks/lib/run"
 	"github.com/envhooks/envhooks/lib/sysexits"
@@ -56,7 +57,7 @@ func checkHook(path string) error {
 	if fi.Mode().Perm()&0o022 != 0 {
 		return fmt.Errorf("%s is writable by group or others (mode %04o): chmod go-w it", path, fi.Mode().Perm())
 	}
-	if uid, ok := ownerUID(fi); ok && uid != 0 {
+	if uid, ok := fileowner.UID(fi); ok && uid != 0 {
 		return fmt.Errorf("%s is owned by uid %d, not root: chown root it", path, uid)
 	}
 	return nil

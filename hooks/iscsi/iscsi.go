@@ -23,6 +23,7 @@ import (
 
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/environment"
+	"github.com/envhooks/envhooks/lib/fileowner"
 	"github.com/envhooks/envhooks/lib/iscsi"
 	"github.com/envhooks/envhooks/lib/plan"
 	"github.com/envhooks/envhooks/lib/sysexits"
@@ -134,7 +135,7 @@ func ReadCHAPFile(path string) (*iscsi.Credentials, error) {
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("%s has mode %04o: it holds a secret, so only its owner may read it (chmod 600 %s)", path, perm, path)
 	}
-	if uid, ok := ownerUID(fi); ok && uid != 0 {
+	if uid, ok := fileowner.UID(fi); ok && uid != 0 {
 		return nil, fmt.Errorf("%s is owned by uid %d, not root (chown root %s)", path, uid, path)
 	}
 	kv, err := godotenv.Parse(f)

@@ -93,6 +93,22 @@ func (n *Node) lock(ctx context.Context, jname string) (func(), error) {
 	return func() { l.Release() }, nil
 }
 
+// begin checks jname, takes the local lock and reads the lease: how every
+// register and unregister starts.
+func (n *Node) begin(ctx context.Context, jname string) (unlock func(), l *lease.Lease, err error) {
+	if err := environment.CheckName(jname); err != nil {
+		return nil, nil, err
+	}
+	if unlock, err = n.lock(ctx, jname); err != nil {
+		return nil, nil, err
+	}
+	if l, err = n.Leases.Get(ctx, jname); err != nil {
+		unlock()
+		return nil, nil, sysexits.New(sysexits.Unavailable, "cannot read the lease of %s: %v", jname, err)
+	}
+	return unlock, l, nil
+}
+
 // RegisterOptions are jregister's choices.
 type RegisterOptions struct {
 	RCFile string // explicit descriptor
@@ -104,19 +120,11 @@ type RegisterOptions struct {
 // lease first, then attach, then the descriptor, then the local record.
 // Any failure undoes what this run did, the lease included.
 func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOptions) (err error) {
-	if err := environment.CheckName(jname); err != nil {
-		return err
-	}
-	unlock, err := n.lock(ctx, jname)
+	unlock, before, err := n.begin(ctx, jname)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-
-	before, err := n.Leases.Get(ctx, jname)
-	if err != nil {
-		return sysexits.New(sysexits.Unavailable, "cannot read the lease of %s: %v", jname, err)
-	}
 	if n.DryRun {
 		return n.dryRegister(ctx, jname, kind, before, opt)
 	}
@@ -244,18 +252,11 @@ func (n *Node) findDescriptor(jname, rcfile string) ([]byte, string, error) {
 // Unregister gives jname up: refuse if it runs, leave the descriptor with
 // the data, detach, drop the local record, and release the lease last.
 func (n *Node) Unregister(ctx context.Context, jname, kind string) error {
-	if err := environment.CheckName(jname); err != nil {
-		return err
-	}
-	unlock, err := n.lock(ctx, jname)
+	unlock, l, err := n.begin(ctx, jname)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	l, err := n.Leases.Get(ctx, jname)
-	if err != nil {
-		return sysexits.New(sysexits.Unavailable, "cannot read the lease of %s: %v", jname, err)
-	}
 	if l != nil && l.Node != n.Name {
 		return sysexits.Wrap(sysexits.NoPerm, &lease.HeldError{Lease: *l})
 	}
