@@ -113,12 +113,12 @@ func TestAttachIsIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rec.Actions, 2)
 	assert.Equal(t, "mount:"+filepath.Join(r.root, "env", "data"), rec.Actions[0].ID)
-	first, _ := os.ReadFile(filepath.Join(r.root, "state", "web1.json"))
+	first, _ := os.ReadFile(r.eng.Store.Path("web1"))
 
 	require.NoError(t, r.eng.Attach(ctx, base, r.steps("data", "system")))
 	assert.Len(t, r.k.table, 2, "no stacked mount")
 	assert.Len(t, r.rec.Argvs(), 2, "the second run runs nothing")
-	second, _ := os.ReadFile(filepath.Join(r.root, "state", "web1.json"))
+	second, _ := os.ReadFile(r.eng.Store.Path("web1"))
 	assert.Equal(t, string(first), string(second), "the record is not rewritten")
 }
 

@@ -4,6 +4,8 @@
 package state
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -13,23 +15,23 @@ import (
 
 // Action is one thing that was attached, with what undoes it.
 type Action struct {
-	ID   string `json:"id"`   // unique within a record, e.g. "mount:/usr/jails/jails-data/web1-data"
-	What string `json:"what"` // what an operator reads: "bind /dfs/data/web1 on /usr/jails/jails-data/web1-data"
-	Kind string `json:"kind"` // KindUnmount or KindCommand
+	ID   string // unique within a record, e.g. "mount:/usr/jails/jails-data/web1-data"
+	What string // what an operator reads: "bind /dfs/data/web1 on /usr/jails/jails-data/web1-data"
+	Kind string // KindUnmount or KindCommand
 
 	// KindUnmount: the mount point and what must be mounted there; the
 	// engine unmounts only a mount that still matches.
-	Target string        `json:"target,omitempty"`
-	Want   mounttab.Want `json:"want,omitempty"`
+	Target string
+	Want   mounttab.Want
 	// Force is the command that forces the unmount when FORCE_UNMOUNT=1.
-	Force []string `json:"force,omitempty"`
+	Force []string
 	// Direct: unmount with umount(2) itself; Argv only describes it.
-	Direct bool `json:"direct,omitempty"`
+	Direct bool
 
 	// The undo command, and which exits mean "already undone".
-	Argv     []string `json:"argv"`
-	OKExit   []int    `json:"ok_exit,omitempty"`
-	OKStderr []string `json:"ok_stderr,omitempty"`
+	Argv     []string
+	OKExit   []int
+	OKStderr []string
 }
 
 // Kinds of action.
@@ -40,14 +42,14 @@ const (
 
 // Record is everything attached for one environment.
 type Record struct {
-	JName   string    `json:"jname"`
-	Backend string    `json:"backend"`
-	Node    string    `json:"node,omitempty"`
-	Updated time.Time `json:"updated"`
+	JName   string
+	Backend string
+	Node    string
+	Updated time.Time
 	// Generation is the ownership lease generation this node held when it
 	// attached (the fencing token); 0 without a lease.
-	Generation uint64   `json:"generation,omitempty"`
-	Actions    []Action `json:"actions"`
+	Generation uint64
+	Actions    []Action
 }
 
 // Has reports whether an action with this ID is recorded.
@@ -71,20 +73,28 @@ func (r *Record) Remove(id string) {
 	r.Actions = kept
 }
 
-// Store keeps records as one JSON file per environment in a directory.
+// Store keeps records as one file per environment in a directory.
 type Store struct {
 	Dir string
 }
 
-func (s Store) path(jname string) string { return filepath.Join(s.Dir, jname+".json") }
+// Path is the record file of jname.
+func (s Store) Path(jname string) string { return filepath.Join(s.Dir, jname+".state") }
 
 // Load returns the record for jname, or nil when there is none.
 func (s Store) Load(jname string) (*Record, error) {
-	var r Record
-	if found, err := ReadJSON(s.path(jname), "state file", &r); !found || err != nil {
+	raw, err := os.ReadFile(s.Path(jname))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
 		return nil, err
 	}
-	return &r, nil
+	r, err := decode(raw)
+	if err != nil {
+		return nil, fmt.Errorf("state file %s is damaged: %v", s.Path(jname), err)
+	}
+	return r, nil
 }
 
 // Save writes the record atomically; a record with no actions is removed.
@@ -93,11 +103,14 @@ func (s Store) Save(r *Record) error {
 		return s.Remove(r.JName)
 	}
 	r.Updated = time.Now().UTC().Truncate(time.Second)
-	return WriteJSON(s.path(r.JName), r, 0o600, 0o700)
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return err
+	}
+	return WriteFileAtomic(s.Path(r.JName), encode(r), 0o600)
 }
 
 // Remove deletes the record for jname; a missing one is not an error.
-func (s Store) Remove(jname string) error { return RemoveFile(s.path(jname)) }
+func (s Store) Remove(jname string) error { return RemoveFile(s.Path(jname)) }
 
 // WriteFileAtomic replaces path with data so that a crash leaves either the
 // old file or the new one, never a torn one: temp file, fsync, rename, and

@@ -21,7 +21,7 @@ func TestStoreRoundTripAndRemoveWhenEmpty(t *testing.T) {
 		{ID: "session:t", What: "log in", Kind: KindCommand, Argv: []string{"logout"}, OKExit: []int{21}},
 	}}
 	require.NoError(t, s.Save(rec))
-	fi, err := os.Stat(filepath.Join(s.Dir, "web1.json"))
+	fi, err := os.Stat(s.Path("web1"))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 	got, err := s.Load("web1")
@@ -31,13 +31,13 @@ func TestStoreRoundTripAndRemoveWhenEmpty(t *testing.T) {
 	got.Remove("session:t")
 	got.Remove("mount:/a")
 	require.NoError(t, s.Save(got))
-	_, err = os.Stat(filepath.Join(s.Dir, "web1.json"))
+	_, err = os.Stat(s.Path("web1"))
 	assert.True(t, os.IsNotExist(err), "a record with nothing attached is removed")
 }
 
 func TestDamagedRecordIsAnError(t *testing.T) {
 	s := Store{Dir: t.TempDir()}
-	require.NoError(t, os.WriteFile(filepath.Join(s.Dir, "web1.json"), []byte("{torn"), 0o600))
+	require.NoError(t, os.WriteFile(s.Path("web1"), []byte("{torn"), 0o600))
 	_, err := s.Load("web1")
 	assert.ErrorContains(t, err, "damaged")
 }
@@ -53,4 +53,37 @@ func TestWriteFileAtomicLeavesNoTemporaryFiles(t *testing.T) {
 	assert.Len(t, entries, 1)
 	fi, _ := os.Stat(p)
 	assert.Equal(t, os.FileMode(0o640), fi.Mode().Perm())
+}
+
+// Every field survives the file format, whatever characters it holds.
+func TestCodecRoundTrip(t *testing.T) {
+	rec := &Record{JName: "web1", Backend: "iscsi", Node: "node-a", Generation: 42, Actions: []Action{
+		{ID: "session:iqn.2026-01.org.example:web1", What: `log in to "iqn" on 127.0.0.1:3260`, Kind: KindCommand,
+			Argv: []string{"iscsiadm", "-m", "node", "--logout"}, OKExit: []int{21, 15}, OKStderr: []string{"no session", "ISCSIS\tREMOVE: No such"}},
+		{ID: "mount:/j/a b", What: "bind /dfs/data/a b on /j/a b", Kind: KindUnmount, Target: "/j/a b",
+			Want: mounttab.Want{BindOf: "/dfs/data/a b"}, Argv: []string{"umount", "/j/a b"}, Force: []string{"umount", "-f", "/j/a b"}, Direct: true},
+		{ID: "mount:/j/n", What: "mount nfs", Kind: KindUnmount, Target: "/j/n", Want: mounttab.Want{FSType: "nfs4", Source: "[::1]:/x/\"q\""}, Argv: []string{"umount", "/j/n"}},
+	}}
+	s := Store{Dir: t.TempDir()}
+	require.NoError(t, s.Save(rec))
+	got, err := s.Load("web1")
+	require.NoError(t, err)
+	assert.Equal(t, rec, got)
+	raw, _ := os.ReadFile(s.Path("web1"))
+	assert.Contains(t, string(raw), "action \"mount:/j/a b\"\n", "readable by an operator")
+}
+
+func TestCodecRejectsDamage(t *testing.T) {
+	for name, raw := range map[string]string{
+		"not ours":        "{\"jname\":\"web1\"}\n",
+		"unknown field":   "envhooks-state 1\njname \"web1\"\ncolor \"red\"\n",
+		"torn quote":      "envhooks-state 1\njname \"web1\n",
+		"field no action": "envhooks-state 1\njname \"web1\"\nargv \"umount\"\n",
+		"bad want":        "envhooks-state 1\njname \"web1\"\naction \"x\"\nwant \"a\"\n",
+		"bad exit":        "envhooks-state 1\njname \"web1\"\naction \"x\"\nok_exit one\n",
+		"no jname":        "envhooks-state 1\nbackend \"x\"\n",
+	} {
+		_, err := decode([]byte(raw))
+		assert.Error(t, err, name)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/envhooks/envhooks/hooks/cbsd"
+	"github.com/envhooks/envhooks/lib/state"
 	"github.com/envhooks/envhooks/tests/testenv"
 )
 
@@ -110,7 +111,7 @@ func TestMountIsIdempotentAndStopUndoes(t *testing.T) {
 
 	requireOK(t, n.stop("web1"))
 	assert.Empty(t, n.mounts())
-	_, err = os.Stat(filepath.Join(n.state, "web1.json"))
+	_, err = os.Stat(state.Store{Dir: n.state}.Path("web1"))
 	assert.True(t, os.IsNotExist(err), "the record is gone once everything is undone")
 	requireOK(t, n.stop("web1"))
 	assert.Empty(t, n.mounts())
@@ -151,7 +152,7 @@ func TestRollbackWhenThirdStepFails(t *testing.T) {
 	assert.Contains(t, r.Stderr, "is not a directory")
 	assert.Contains(t, r.Stderr, "rolled back")
 	assert.Empty(t, n.mounts(), "steps 1 and 2 were undone")
-	_, err := os.Stat(filepath.Join(n.state, "web1.json"))
+	_, err := os.Stat(state.Store{Dir: n.state}.Path("web1"))
 	assert.True(t, os.IsNotExist(err))
 	lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
 	assert.Contains(t, lines[len(lines)-1], "error:", "the last line says what failed")

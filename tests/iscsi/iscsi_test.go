@@ -25,6 +25,7 @@ import (
 	"github.com/envhooks/envhooks/lib/iscsi"
 	"github.com/envhooks/envhooks/lib/logging"
 	"github.com/envhooks/envhooks/lib/run"
+	"github.com/envhooks/envhooks/lib/state"
 	"github.com/envhooks/envhooks/lib/sysexits"
 	"github.com/envhooks/envhooks/tests/testenv"
 )
@@ -255,7 +256,7 @@ func TestFilesystemStageOnALoopDevice(t *testing.T) {
 	if want := []string{"iscsiadm", "-m", "node", "-T", r.iqn, "-p", g.Portal, "--logout"}; len(adm) != 1 || !slices.Equal(adm[0], want) {
 		t.Fatalf("stop ran %q, want exactly %q", adm, want)
 	}
-	if _, err := os.Stat(filepath.Join(r.dir, "state", "web1.json")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(state.Store{Dir: filepath.Join(r.dir, "state")}.Path("web1")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("state record left after a full stop: %v", err)
 	}
 	// Stopping again has nothing to do.
@@ -313,7 +314,7 @@ func TestDeviceThatNeverAppearsLogsOut(t *testing.T) {
 	if m := testenv.MountsUnder(t, r.dir); len(m) != 0 {
 		t.Fatalf("mounted after a failed start:\n%s", strings.Join(m, "\n"))
 	}
-	if _, err := os.Stat(filepath.Join(r.dir, "state", "web1.json")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(state.Store{Dir: filepath.Join(r.dir, "state")}.Path("web1")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("state record left after the rollback: %v", err)
 	}
 }

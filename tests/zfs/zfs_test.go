@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/envhooks/envhooks/lib/state"
 	"github.com/envhooks/envhooks/tests/testenv"
 	"github.com/envhooks/envhooks/tests/zfs/zfsfuse"
 )
@@ -131,7 +132,7 @@ func (n *node) mounts() []string {
 }
 
 func (n *node) record(j string) string {
-	b, err := os.ReadFile(filepath.Join(n.state, j+".json"))
+	b, err := os.ReadFile(state.Store{Dir: n.state}.Path(j))
 	if os.IsNotExist(err) {
 		return ""
 	}
