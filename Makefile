@@ -6,7 +6,7 @@ BIN     ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/envhooks/envhooks/lib/args.Version=$(VERSION)
 
-.PHONY: build test unit demo bench freebsd lint
+.PHONY: build test unit demo bench freebsd lint docs
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
@@ -34,3 +34,8 @@ demo: build
 bench: build
 	./tests/install-deps
 	@for d in tests/bench/*/; do $(GO) run ./$$d || exit 1; done
+
+# Regenerates the key tables of README.md and envhooks.conf(5) from the keys
+# the programs declare (tests/docs fails when they drift).
+docs:
+	$(GO) run ./tests/docs/gen .
