@@ -27,8 +27,8 @@ freebsd:
 	GOOS=freebsd $(GO) build ./...
 	GOOS=freebsd $(GO) vet ./...
 
+# Needs only util-linux (unshare, nsenter), which every Debian has.
 demo: build
-	./tests/install-deps
 	./examples/demo/run $(BIN)
 
 bench: build
