@@ -7,6 +7,10 @@ package lease
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/url"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/envhooks/envhooks/lib/config"
@@ -50,21 +54,96 @@ func (e *HeldError) Error() string {
 
 // Keys.
 var (
-	BackendKey = config.Define(config.Key{Name: "LEASE_BACKEND", Default: "file", Doc: "where ownership leases live: file (a directory on shared storage)", Check: config.OneOf("file")})
-	DirKey     = config.Define(config.Key{Name: "LEASE_DIR", Doc: "file leases: a directory on storage every node mounts; empty turns ownership checks off in mnt-start (envctl requires it)", Check: config.IsAbsPath})
+	BackendKey = config.Define(config.Key{Name: "LEASE_BACKEND", Default: "file", Doc: "where ownership leases live: file (a directory on shared storage), nfs (on NFS_SERVER, over NFS RPC, nothing mounted), etcd (an etcd cluster at ETCD_ENDPOINTS)", Check: config.OneOf("file", "nfs", "etcd")})
+	DirKey     = config.Define(config.Key{Name: "LEASE_DIR", Doc: "file: a directory on storage every node mounts; nfs: a directory on NFS_SERVER inside LEASE_NFS_EXPORT; etcd: the key prefix; empty turns ownership checks off in mnt-start (envctl requires it)", Check: config.IsAbsPath})
+	TTLKey     = config.Define(config.Key{Name: "LEASE_TTL", Default: "30", Doc: "seconds without a heartbeat after which a node counts as dead and envctl jregister --takeover may take its environments", Check: config.IsSeconds})
+	TimeoutKey = config.Define(config.Key{Name: "LEASE_TIMEOUT", Default: "5", Doc: "seconds any one call to the lease store (NFS RPC, etcd) may take", Check: config.IsSeconds})
+	ExportKey  = config.Define(config.Key{Name: "LEASE_NFS_EXPORT", Doc: "nfs leases: the export LEASE_DIR lies in (default: NFS_SERVER_ROOT_DIR, else LEASE_DIR itself)", Check: config.IsAbsPath})
+	ServerKey  = config.Define(config.Key{Name: "LEASE_NFS_SERVER", Doc: "nfs leases: the NFS server holding them (default: NFS_SERVER)"})
+	EtcdKey    = config.Define(config.Key{Name: "ETCD_ENDPOINTS", Doc: "etcd leases: the cluster's client URLs, comma-separated (http://10.0.0.1:2379,http://10.0.0.2:2379)", Check: checkEndpoints})
 )
 
-// Open returns the configured store, or nil when leases are not configured.
+// Open returns the configured store, or nil when leases are not configured
+// (LEASE_DIR empty). A store that holds connections is an io.Closer.
 func Open(cfg *config.Config) (Store, error) {
+	dir := cfg.Get(DirKey)
+	if dir == "" {
+		return nil, nil
+	}
+	timeout := cfg.Seconds(TimeoutKey)
 	switch cfg.Get(BackendKey) {
 	case "file":
-		dir := cfg.Get(DirKey)
-		if dir == "" {
-			return nil, nil
-		}
 		return &FileStore{Dir: dir}, nil
+	case "nfs":
+		server := cfg.Get(ServerKey)
+		if server == "" {
+			server = declared(cfg, "NFS_SERVER")
+		}
+		if server == "" {
+			return nil, cfg.Errorf(BackendKey, "nfs leases need LEASE_NFS_SERVER or NFS_SERVER")
+		}
+		export := cfg.Get(ExportKey)
+		if export != "" && !within(dir, export) {
+			return nil, cfg.Errorf(DirKey, "%s is not inside LEASE_NFS_EXPORT %s", dir, export)
+		}
+		if export == "" {
+			export = declared(cfg, "NFS_SERVER_ROOT_DIR")
+		}
+		if export == "" || !within(dir, export) {
+			export = dir
+		}
+		return NewNFSStore(server, export, dir, timeout), nil
+	case "etcd":
+		eps := splitEndpoints(cfg.Get(EtcdKey))
+		if len(eps) == 0 {
+			return nil, cfg.Errorf(BackendKey, "etcd leases need ETCD_ENDPOINTS")
+		}
+		return NewEtcdStore(eps, dir, timeout)
 	}
 	return nil, cfg.Errorf(BackendKey, "unknown lease backend")
+}
+
+// declared reads a key another package declares (the NFS backend's), or ""
+// when the program does not link that package.
+func declared(cfg *config.Config, name string) string {
+	for _, k := range config.Keys() {
+		if k.Name == name {
+			return cfg.Get(name)
+		}
+	}
+	return ""
+}
+
+func within(p, dir string) bool {
+	p, dir = path.Clean(p), path.Clean(dir)
+	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
+}
+
+func splitEndpoints(v string) []string {
+	var out []string
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func checkEndpoints(v string) error {
+	for _, e := range splitEndpoints(v) {
+		u, err := url.Parse(e)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%q is not an http:// or https:// URL", e)
+		}
+	}
+	return nil
+}
+
+// Close closes a store's connections, if it holds any.
+func Close(s Store) {
+	if c, ok := s.(io.Closer); ok {
+		c.Close()
+	}
 }
 
 // Check refuses (77) when node does not own jname: mnt-start calls it so

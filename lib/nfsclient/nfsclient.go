@@ -530,3 +530,29 @@ func (c *Client) Remove(ctx context.Context, p string) error {
 	}
 	return nil
 }
+
+// ReadDirNames lists the names in directory p (without "." and "..").
+func (c *Client) ReadDirNames(ctx context.Context, p string) ([]string, error) {
+	p = clean(p)
+	var names []string
+	err := c.do(ctx, "readdir of "+p, func(tg *nfs.Target) error {
+		dir := p
+		if dir == "" {
+			dir = "."
+		}
+		entries, err := tg.ReadDirPlus(dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if e.FileName != "." && e.FileName != ".." {
+				names = append(names, e.FileName)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, &fs.PathError{Op: "readdir", Path: p, Err: err}
+	}
+	return names, nil
+}

@@ -1,0 +1,243 @@
+package lease
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/envhooks/envhooks/lib/sysexits"
+)
+
+// EtcdStore keeps leases in an etcd cluster. A lease is the key
+// <prefix>/<jname>, created in a transaction that succeeds only while the
+// key does not exist (its create revision is 0): the cluster's consensus
+// picks exactly one winner among any number of nodes. The key's create
+// revision is the generation: etcd's revision grows with every write in the
+// cluster, so each new owner gets a larger number than every owner before.
+// Heartbeats are keys <prefix>/.nodes/<node> attached to an etcd lease with
+// the TTL, kept alive by envctl heartbeat; etcd deletes them when the node
+// stops renewing, by the cluster's clock, not the nodes'.
+type EtcdStore struct {
+	Prefix  string
+	Timeout time.Duration
+	client  *clientv3.Client
+
+	mu      sync.Mutex
+	beatID  clientv3.LeaseID
+	beatTTL time.Duration
+}
+
+// NewEtcdStore connects (lazily: the first call dials) to the cluster.
+func NewEtcdStore(endpoints []string, prefix string, timeout time.Duration) (*EtcdStore, error) {
+	c, err := clientv3.New(clientv3.Config{
+		Endpoints:            endpoints,
+		DialTimeout:          timeout,
+		DialKeepAliveTime:    timeout,
+		DialKeepAliveTimeout: timeout,
+		// The client's own logging would go to stderr, which is for
+		// the hooks' one-line verdict; errors come back as values.
+		Logger: zap.NewNop(),
+	})
+	if err != nil {
+		return nil, sysexits.New(sysexits.Unavailable, "cannot use the etcd cluster at %s: %v", strings.Join(endpoints, ","), err)
+	}
+	return &EtcdStore{Prefix: path.Clean("/" + prefix), Timeout: timeout, client: c}, nil
+}
+
+// Close closes the connections.
+func (e *EtcdStore) Close() error { return e.client.Close() }
+
+func (e *EtcdStore) key(jname string) string    { return e.Prefix + "/" + jname }
+func (e *EtcdStore) beatKey(node string) string { return e.Prefix + "/.nodes/" + node }
+func (e *EtcdStore) seenKey(node string) string { return e.Prefix + "/.seen/" + node }
+func (e *EtcdStore) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, e.Timeout)
+}
+
+// record is the value of a lease key; the generation is not in it but in
+// the key's create revision.
+type record struct {
+	Node  string    `json:"node"`
+	Since time.Time `json:"since"`
+}
+
+func (e *EtcdStore) unavailable(op, jname string, err error) error {
+	return sysexits.New(sysexits.Unavailable, "etcd lease store: %s of %s failed: %v", op, jname, err)
+}
+
+func decode(jname string, value []byte, createRev int64) (*Lease, error) {
+	var r record
+	if err := json.Unmarshal(value, &r); err != nil || r.Node == "" {
+		return nil, fmt.Errorf("the etcd lease of %s is damaged: %q", jname, value)
+	}
+	return &Lease{JName: jname, Node: r.Node, Since: r.Since, Generation: uint64(createRev)}, nil
+}
+
+func (e *EtcdStore) Get(ctx context.Context, jname string) (*Lease, error) {
+	ctx, cancel := e.bounded(ctx)
+	defer cancel()
+	resp, err := e.client.Get(ctx, e.key(jname))
+	if err != nil {
+		return nil, e.unavailable("read", jname, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, nil
+	}
+	kv := resp.Kvs[0]
+	return decode(jname, kv.Value, kv.CreateRevision)
+}
+
+func (e *EtcdStore) Acquire(ctx context.Context, jname, node string) (*Lease, error) {
+	ctx, cancel := e.bounded(ctx)
+	defer cancel()
+	now := time.Now().UTC().Truncate(time.Second)
+	value, _ := json.Marshal(record{Node: node, Since: now})
+	k := e.key(jname)
+	resp, err := e.client.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
+		Then(clientv3.OpPut(k, string(value))).
+		Else(clientv3.OpGet(k)).
+		Commit()
+	if err != nil {
+		return nil, e.unavailable("acquire", jname, err)
+	}
+	if resp.Succeeded {
+		return &Lease{JName: jname, Node: node, Since: now, Generation: uint64(resp.Header.Revision)}, nil
+	}
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	if len(kvs) == 0 {
+		return nil, sysexits.New(sysexits.TempFail, "the lease of %s changed hands while it was being acquired: try again", jname)
+	}
+	cur, err := decode(jname, kvs[0].Value, kvs[0].CreateRevision)
+	if err != nil {
+		return nil, err
+	}
+	if cur.Node == node {
+		return cur, nil
+	}
+	return nil, sysexits.Wrap(sysexits.NoPerm, &HeldError{Lease: *cur})
+}
+
+// deleteIf removes the lease only if it is still the one at generation gen.
+func (e *EtcdStore) deleteIf(ctx context.Context, jname string, gen uint64) (bool, error) {
+	ctx, cancel := e.bounded(ctx)
+	defer cancel()
+	k := e.key(jname)
+	resp, err := e.client.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(k), "=", int64(gen))).
+		Then(clientv3.OpDelete(k)).
+		Commit()
+	if err != nil {
+		return false, e.unavailable("release", jname, err)
+	}
+	return resp.Succeeded, nil
+}
+
+func (e *EtcdStore) Release(ctx context.Context, jname, node string) error {
+	cur, err := e.Get(ctx, jname)
+	if err != nil || cur == nil {
+		return err
+	}
+	if cur.Node != node {
+		return sysexits.Wrap(sysexits.NoPerm, &HeldError{Lease: *cur})
+	}
+	if ok, err := e.deleteIf(ctx, jname, cur.Generation); err != nil || ok {
+		return err
+	}
+	// It changed between the read and the delete: whoever has it now.
+	return e.Release(ctx, jname, node)
+}
+
+func (e *EtcdStore) Takeover(ctx context.Context, jname, node, from string) (*Lease, error) {
+	cur, err := e.Get(ctx, jname)
+	if err != nil {
+		return nil, err
+	}
+	if cur != nil && cur.Node != node {
+		if cur.Node != from {
+			return nil, sysexits.Wrap(sysexits.NoPerm, fmt.Errorf("refusing the takeover: %s is held by %s, not by %s as you said", jname, cur.Node, from))
+		}
+		// Delete exactly the lease we looked at (compare-and-delete on
+		// its create revision), then race for it like anyone else.
+		if _, err := e.deleteIf(ctx, jname, cur.Generation); err != nil {
+			return nil, err
+		}
+	}
+	return e.Acquire(ctx, jname, node)
+}
+
+func (e *EtcdStore) List(ctx context.Context) ([]Lease, error) {
+	ctx, cancel := e.bounded(ctx)
+	defer cancel()
+	resp, err := e.client.Get(ctx, e.Prefix+"/", clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	if err != nil {
+		return nil, e.unavailable("list", "every environment", err)
+	}
+	var out []Lease
+	for _, kv := range resp.Kvs {
+		jname := strings.TrimPrefix(string(kv.Key), e.Prefix+"/")
+		if strings.ContainsAny(jname, "/") || strings.HasPrefix(jname, ".") {
+			continue
+		}
+		if l, err := decode(jname, kv.Value, kv.CreateRevision); err == nil {
+			out = append(out, *l)
+		}
+	}
+	return out, nil
+}
+
+// Beat keeps this node's heartbeat key alive: the first beat (and the first
+// after etcd forgot the lease, e.g. after a long partition) grants an etcd
+// lease with the TTL and writes the key; later beats renew it.
+func (e *EtcdStore) Beat(ctx context.Context, node string, ttl time.Duration) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ctx, cancel := e.bounded(ctx)
+	defer cancel()
+	if e.beatID != 0 && e.beatTTL == ttl {
+		if _, err := e.client.KeepAliveOnce(ctx, e.beatID); err == nil {
+			return nil
+		} else if ctx.Err() != nil {
+			return e.unavailable("heartbeat", node, err)
+		}
+		e.beatID = 0 // expired: grant a new one
+	}
+	g, err := e.client.Grant(ctx, int64((ttl+time.Second-1)/time.Second))
+	if err != nil {
+		return e.unavailable("heartbeat", node, err)
+	}
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	if _, err := e.client.Txn(ctx).Then(
+		clientv3.OpPut(e.beatKey(node), now, clientv3.WithLease(g.ID)),
+		clientv3.OpPut(e.seenKey(node), now),
+	).Commit(); err != nil {
+		return e.unavailable("heartbeat", node, err)
+	}
+	e.beatID, e.beatTTL = g.ID, ttl
+	return nil
+}
+
+// Alive asks etcd whether node's heartbeat key still exists. The ttl is the
+// one the node itself beats with; etcd enforces it.
+func (e *EtcdStore) Alive(ctx context.Context, node string, _ time.Duration) (bool, bool, time.Time, error) {
+	ctx, cancel := e.bounded(ctx)
+	defer cancel()
+	resp, err := e.client.Txn(ctx).Then(clientv3.OpGet(e.beatKey(node)), clientv3.OpGet(e.seenKey(node))).Commit()
+	if err != nil {
+		return false, false, time.Time{}, e.unavailable("heartbeat check", node, err)
+	}
+	beat := resp.Responses[0].GetResponseRange().Kvs
+	seen := resp.Responses[1].GetResponseRange().Kvs
+	var last time.Time
+	if len(seen) > 0 {
+		last, _ = time.Parse(time.RFC3339Nano, string(seen[0].Value))
+	}
+	return len(beat) > 0, len(seen) > 0, last, nil
+}

@@ -1,0 +1,164 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/envhooks/envhooks/lib/state"
+	"github.com/envhooks/envhooks/lib/sysexits"
+)
+
+// Liveness is a store that also keeps each node's heartbeat, so that the
+// leases of a node that stopped renewing it can be taken over, and those of
+// a live node cannot.
+type Liveness interface {
+	// Beat renews node's liveness for ttl.
+	Beat(ctx context.Context, node string, ttl time.Duration) error
+	// Alive reports whether node renewed its liveness within ttl. known is
+	// false when node never sent a heartbeat: nothing says it is dead.
+	Alive(ctx context.Context, node string, ttl time.Duration) (alive, known bool, last time.Time, err error)
+}
+
+// NotExpiredError refuses a takeover because the holder is, or may be,
+// alive.
+type NotExpiredError struct {
+	Lease Lease
+	Last  time.Time // zero: never seen
+	TTL   time.Duration
+}
+
+func (e *NotExpiredError) Error() string {
+	if e.Last.IsZero() {
+		return fmt.Sprintf("refusing the takeover of %s: its owner %s never sent a heartbeat, so nothing says it is dead; run envctl heartbeat on every node, or take it over with --force --from %s once you know %s is down",
+			e.Lease.JName, e.Lease.Node, e.Lease.Node, e.Lease.Node)
+	}
+	return fmt.Sprintf("refusing the takeover of %s: its owner %s is alive (last heartbeat %s, LEASE_TTL %s); run envctl junregister %s on %s, or wait until its heartbeat is older than LEASE_TTL",
+		e.Lease.JName, e.Lease.Node, e.Last.UTC().Format(time.RFC3339), e.TTL, e.Lease.JName, e.Lease.Node)
+}
+
+// TakeoverExpired makes node the owner of jname if nobody owns it, or if
+// its owner's heartbeat is older than ttl. A live owner, or one that never
+// sent a heartbeat, is refused with 77.
+func TakeoverExpired(ctx context.Context, s Store, jname, node string, ttl time.Duration) (*Lease, error) {
+	cur, err := s.Get(ctx, jname)
+	if err != nil {
+		return nil, err
+	}
+	if cur == nil || cur.Node == node {
+		return s.Acquire(ctx, jname, node)
+	}
+	lv, ok := s.(Liveness)
+	if !ok {
+		return nil, sysexits.New(sysexits.Config, "this lease store keeps no heartbeats: take %s over with --force --from %s", jname, cur.Node)
+	}
+	alive, known, last, err := lv.Alive(ctx, cur.Node, ttl)
+	if err != nil {
+		return nil, err
+	}
+	if alive || !known {
+		return nil, sysexits.Wrap(sysexits.NoPerm, &NotExpiredError{Lease: *cur, Last: last, TTL: ttl})
+	}
+	return s.Takeover(ctx, jname, node, cur.Node)
+}
+
+// Heartbeat renews node's liveness every interval until ctx ends. A failed
+// renewal is reported through report and retried at the next tick: a node
+// that cannot reach the store for longer than the TTL loses its claim to
+// being alive, which is the point.
+func Heartbeat(ctx context.Context, lv Liveness, node string, ttl, interval time.Duration, report func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := lv.Beat(ctx, node, ttl); err != nil && ctx.Err() == nil {
+			report(err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// beatRecord is the text of a file or NFS heartbeat: the writer's clock,
+// which readers compare with their own (keep the nodes' clocks in sync, to
+// well within the TTL).
+func beatRecord(now time.Time) []byte {
+	return []byte("beat=" + strconv.FormatInt(now.UnixNano(), 10) + "\n")
+}
+
+func parseBeat(raw []byte) (time.Time, bool) {
+	v, ok := strings.CutPrefix(strings.TrimSpace(string(raw)), "beat=")
+	if !ok {
+		return time.Time{}, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(0, n), true
+}
+
+// judge turns a heartbeat's time into a verdict; an unreadable record (a
+// beat half written over NFS) counts as alive, so it never causes a takeover.
+func judge(raw []byte, ttl time.Duration) (alive, known bool, last time.Time) {
+	last, ok := parseBeat(raw)
+	if !ok {
+		return true, true, time.Time{}
+	}
+	return time.Since(last) < ttl, true, last
+}
+
+// heartbeatDir keeps one file per node beside the file leases.
+func (f *FileStore) heartbeatPath(node string) string {
+	return filepath.Join(f.Dir, ".heartbeat", node)
+}
+
+// Beat writes this node's heartbeat file atomically.
+func (f *FileStore) Beat(_ context.Context, node string, _ time.Duration) error {
+	p := f.heartbeatPath(node)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return state.WriteFileAtomic(p, beatRecord(time.Now()), 0o644)
+}
+
+// Alive reads node's heartbeat file.
+func (f *FileStore) Alive(_ context.Context, node string, ttl time.Duration) (bool, bool, time.Time, error) {
+	raw, err := os.ReadFile(f.heartbeatPath(node))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, false, time.Time{}, nil
+	}
+	if err != nil {
+		return false, false, time.Time{}, err
+	}
+	alive, known, last := judge(raw, ttl)
+	return alive, known, last, nil
+}
+
+// parseRecord reads the node/since/generation lines leases are written as.
+func parseRecord(raw []byte, jname string) *Lease {
+	l := &Lease{JName: jname}
+	for _, line := range strings.Split(string(raw), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		switch k {
+		case "node":
+			l.Node = v
+		case "since":
+			l.Since, _ = time.Parse(time.RFC3339, v)
+		case "generation":
+			l.Generation, _ = strconv.ParseUint(v, 10, 64)
+		}
+	}
+	return l
+}
+
+func formatRecord(l *Lease) []byte {
+	return []byte(fmt.Sprintf("node=%s\nsince=%s\ngeneration=%d\n", l.Node, l.Since.Format(time.RFC3339), l.Generation))
+}
