@@ -20,6 +20,7 @@ import (
 	"github.com/envhooks/envhooks/lib/attach"
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/environment"
+	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/logging"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
@@ -27,13 +28,14 @@ import (
 const usage = `usage: envctl [-c FILE] [-n] [-v] [--json] COMMAND [OPERANDS]
 
 commands:
-  jregister   jname=NAME|NAME|jname='GLOB' [rcfile=FILE] [--force --from NODE]
+  jregister   jname=NAME|NAME|jname='GLOB' [rcfile=FILE] [--force --from NODE | --takeover]
   junregister jname=NAME|NAME|jname='GLOB'
   bregister   (as jregister, for bhyve VMs)
   bunregister (as junregister, for bhyve VMs)
   status      jname=NAME [--json]
   list        [--json]
-  lease       show jname=NAME | release jname=NAME
+  lease       show jname=NAME | release jname=NAME | list [--json]
+  heartbeat   renew this node's liveness every LEASE_TTL/3 until stopped (a service)
   install-hook jname=NAME      install CBSD's master_poststop.d script for NAME
   provision   jname=NAME      create NAME's directories on the NFS server (nothing is mounted)
   keys        print every configuration key with its default
@@ -45,7 +47,7 @@ See envctl(8).
 type cliFlags struct {
 	configFile, from                     string
 	dryRun, verbose, help, version, json bool
-	force                                bool
+	force, takeover                      bool
 }
 
 func (f *cliFlags) set(prog string) *getopt.Set {
@@ -59,6 +61,7 @@ func (f *cliFlags) set(prog string) *getopt.Set {
 	s.FlagLong(&f.json, "json", 0, "machine-readable output (list, status, lease show)")
 	s.FlagLong(&f.force, "force", 0, "take the lease over from the node named by --from")
 	s.FlagLong(&f.from, "from", 0, "the node a --force takeover takes from", "NODE")
+	s.FlagLong(&f.takeover, "takeover", 0, "take the lease over if its owner's heartbeat is older than LEASE_TTL")
 	return s
 }
 
@@ -153,6 +156,7 @@ func Main(argv []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
+	defer lease.Close(n.Leases)
 
 	needName := func() bool {
 		if jname == "" {
@@ -173,6 +177,12 @@ func Main(argv []string, stdout, stderr io.Writer) int {
 		op := cmd[1:] // register or unregister
 		if f.force && f.from == "" {
 			return usageErr("--force needs --from NODE")
+		}
+		if f.takeover {
+			if f.force || op != "register" {
+				return usageErr("--takeover goes with %s alone, without --force", verbFor("register", kind))
+			}
+			n.Leases = expiredTakeover(n.Leases, n.Config)
 		}
 		one := func(ctx context.Context, j string) error {
 			if op == "register" {
@@ -261,6 +271,10 @@ func Main(argv []string, stdout, stderr io.Writer) int {
 		}
 		log.Action("released the lease of %s held by %s", jname, holder)
 		return 0
+	case "lease list":
+		return n.leaseList(ctx, stdout, f.json, fail)
+	case "heartbeat":
+		return n.heartbeat(ctx, fail)
 	case "install-hook":
 		if !needName() {
 			return sysexits.Usage

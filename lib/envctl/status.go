@@ -79,6 +79,8 @@ func (n *Node) Status(ctx context.Context, jname string) (*Status, error) {
 	mine := l != nil && l.Node == n.Name
 	verb := func(op string) string { return "envctl " + verbFor(op, st.Kind) + " " + jname }
 	switch {
+	case attached != nil && l != nil && attached.Generation != 0 && attached.Generation < l.Generation:
+		st.State, st.Advice = "stale", fmt.Sprintf("storage was attached here under generation %d, but the lease is at %d (owner %s): this node lost ownership since; run mnt-stop -j %s before anything else", attached.Generation, l.Generation, l.Node, jname)
 	case rec != nil && mine && rec.Generation != 0 && rec.Generation < l.Generation:
 		st.State, st.Advice = "stale", fmt.Sprintf("registered here under generation %d, but the lease is at %d: this node lost ownership once; run %s", rec.Generation, l.Generation, verb("register"))
 	case rec != nil && l != nil && !mine:

@@ -1,0 +1,107 @@
+package envctl
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/lease"
+	"github.com/envhooks/envhooks/lib/sysexits"
+)
+
+// expiring makes Acquire a takeover of leases whose owner's heartbeat has
+// expired, so jregister --takeover runs the ordinary register path.
+type expiring struct {
+	lease.Store
+	ttl time.Duration
+}
+
+func (e expiring) Acquire(ctx context.Context, jname, node string) (*lease.Lease, error) {
+	return lease.TakeoverExpired(ctx, e.Store, jname, node, e.ttl)
+}
+
+func expiredTakeover(s lease.Store, cfg *config.Config) lease.Store {
+	return expiring{Store: s, ttl: cfg.Seconds(lease.TTLKey)}
+}
+
+// listedLease is one line of envctl lease list.
+type listedLease struct {
+	lease.Lease
+	Heartbeat string `json:"heartbeat"` // alive, expired, never, unknown (the store keeps none)
+}
+
+// leaseList prints every lease in the store, with its owner's liveness:
+// one place to see the whole cluster's ownership.
+func (n *Node) leaseList(ctx context.Context, w io.Writer, asJSON bool, fail func(error) int) int {
+	ls, err := n.Leases.List(ctx)
+	if err != nil {
+		return fail(sysexits.Wrap(sysexits.Unavailable, err))
+	}
+	ttl := n.Config.Seconds(lease.TTLKey)
+	lv, _ := n.Leases.(lease.Liveness)
+	verdict := map[string]string{}
+	out := make([]listedLease, 0, len(ls))
+	for _, l := range ls {
+		v, ok := verdict[l.Node]
+		if !ok {
+			v = "unknown"
+			if lv != nil && l.Node != lease.OrphanNode {
+				alive, known, _, err := lv.Alive(ctx, l.Node, ttl)
+				switch {
+				case err != nil:
+					return fail(sysexits.Wrap(sysexits.Unavailable, err))
+				case !known:
+					v = "never"
+				case alive:
+					v = "alive"
+				default:
+					v = "expired"
+				}
+			}
+			verdict[l.Node] = v
+		}
+		out = append(out, listedLease{Lease: l, Heartbeat: v})
+	}
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(out)
+		return 0
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "JNAME\tOWNER\tSINCE\tGEN\tHEARTBEAT")
+	for _, l := range out {
+		since := "-"
+		if !l.Since.IsZero() {
+			since = l.Since.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", l.JName, l.Node, since, l.Generation, l.Heartbeat)
+	}
+	tw.Flush()
+	return 0
+}
+
+// heartbeat renews this node's liveness in the lease store every third of
+// LEASE_TTL until it is stopped (SIGTERM, SIGINT): the service that lets
+// other nodes take this node's environments over only once it is dead.
+func (n *Node) heartbeat(ctx context.Context, fail func(error) int) int {
+	lv, ok := n.Leases.(lease.Liveness)
+	if !ok {
+		return fail(sysexits.New(sysexits.Config, "the %s lease store keeps no heartbeats", n.Config.Get(lease.BackendKey)))
+	}
+	ttl := n.Config.Seconds(lease.TTLKey)
+	interval := ttl / 3
+	if n.DryRun {
+		fmt.Fprintf(n.Out, "# renew the heartbeat of %s every %s (LEASE_TTL %s)\n", n.Name, interval, ttl)
+		return 0
+	}
+	n.Log.Action("heartbeat of %s every %s (LEASE_TTL %s)", n.Name, interval, ttl)
+	lease.Heartbeat(ctx, lv, n.Name, ttl, interval, func(err error) {
+		n.Log.Error("heartbeat of %s failed, retrying in %s (without one for LEASE_TTL %s, other nodes may take this node's environments over): %v", n.Name, interval, ttl, err)
+	})
+	return 0
+}
