@@ -1,0 +1,199 @@
+//go:build linux
+
+// Package etcdcluster runs a throwaway etcd cluster of Debian etcd-server
+// processes for the lease tests and benchmark: each member listens on an
+// address of its own on loopback (127.0.0.11, .12, ...), keeps its data in
+// a scratch directory, and is started and stopped only by the caller. Run
+// it inside the network namespace ganesha.Isolate makes so nothing meets
+// the machine's own network.
+package etcdcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Commands lists what Start needs installed.
+var Commands = []string{"etcd"}
+
+// Member is one etcd process.
+type Member struct {
+	Name, Addr string
+	ClientURL  string
+	dataDir    string
+	log        string
+	cmd        *exec.Cmd
+	args       []string
+}
+
+// Cluster is a running etcd cluster.
+type Cluster struct {
+	Members []*Member
+}
+
+// Start starts size members with data under dir and waits until the
+// cluster answers.
+func Start(dir string, size int) (*Cluster, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	c := &Cluster{}
+	var peers []string
+	for i := 0; i < size; i++ {
+		addr := fmt.Sprintf("127.0.0.%d", 11+i)
+		m := &Member{Name: fmt.Sprintf("m%d", i+1), Addr: addr, ClientURL: "http://" + addr + ":2379",
+			dataDir: filepath.Join(dir, fmt.Sprintf("m%d", i+1)), log: filepath.Join(dir, fmt.Sprintf("m%d.log", i+1))}
+		c.Members = append(c.Members, m)
+		peers = append(peers, fmt.Sprintf("%s=http://%s:2380", m.Name, addr))
+	}
+	for _, m := range c.Members {
+		m.args = []string{
+			"--name", m.Name, "--data-dir", m.dataDir,
+			"--listen-client-urls", m.ClientURL, "--advertise-client-urls", m.ClientURL,
+			"--listen-peer-urls", "http://" + m.Addr + ":2380", "--initial-advertise-peer-urls", "http://" + m.Addr + ":2380",
+			"--initial-cluster", strings.Join(peers, ","), "--initial-cluster-state", "new", "--initial-cluster-token", "envhooks-test",
+			// Loopback: elections in a fraction of a second, not seconds.
+			"--heartbeat-interval", "25", "--election-timeout", "250",
+			"--logger", "zap", "--log-outputs", m.log,
+		}
+		if err := m.Start(); err != nil {
+			c.Stop()
+			return nil, err
+		}
+	}
+	if err := c.WaitHealthy(30 * time.Second); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Start (re)starts a stopped member with its data directory.
+func (m *Member) Start() error {
+	if m.cmd != nil {
+		return errors.New(m.Name + " runs already")
+	}
+	cmd := exec.Command("etcd", m.args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	out, err := os.OpenFile(m.log+".out", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start etcd %s: %v", m.Name, err)
+	}
+	m.cmd = cmd
+	return nil
+}
+
+// Kill ends the member at once (SIGKILL): a crashed node.
+func (m *Member) Kill() {
+	if m.cmd == nil {
+		return
+	}
+	syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
+	m.cmd.Wait()
+	m.cmd = nil
+}
+
+// Endpoints are the members' client URLs.
+func (c *Cluster) Endpoints() []string {
+	var out []string
+	for _, m := range c.Members {
+		out = append(out, m.ClientURL)
+	}
+	return out
+}
+
+// Client connects to every member.
+func (c *Cluster) Client() (*clientv3.Client, error) {
+	return clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+}
+
+// Leader returns the member that leads now.
+func (c *Cluster) Leader(ctx context.Context) (*Member, error) {
+	cl, err := c.Client()
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	for _, m := range c.Members {
+		if m.cmd == nil {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := cl.Status(sctx, m.ClientURL)
+		cancel()
+		if err == nil && st.Leader == st.Header.MemberId {
+			return m, nil
+		}
+	}
+	return nil, errors.New("no member says it leads")
+}
+
+// WaitHealthy waits until a write goes through.
+func (c *Cluster) WaitHealthy(limit time.Duration) error {
+	cl, err := c.Client()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	deadline := time.Now().Add(limit)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := cl.Put(ctx, "/envhooks-test/health", "ok")
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			var logs []string
+			for _, m := range c.Members {
+				b, _ := os.ReadFile(m.log)
+				o, _ := os.ReadFile(m.log + ".out")
+				logs = append(logs, m.Name+": "+lastLines(string(b)+string(o), 5))
+			}
+			return fmt.Errorf("etcd cluster not healthy after %s: %v\n%s", limit, err, strings.Join(logs, "\n"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop kills every member this cluster started.
+func (c *Cluster) Stop() {
+	for _, m := range c.Members {
+		if m.cmd == nil {
+			continue
+		}
+		done := make(chan struct{})
+		go func(cmd *exec.Cmd) { cmd.Wait(); close(done) }(m.cmd)
+		syscall.Kill(-m.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		m.cmd = nil
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
