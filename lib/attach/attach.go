@@ -173,9 +173,19 @@ func (s *Session) attach(ctx context.Context, eng *plan.Engine, backend string, 
 		return err
 	}
 	if leases != nil {
+		defer lease.Close(leases)
 		l, err := lease.Check(ctx, leases, s.Env.Name, node)
+		old, _ := s.Record()
 		if err != nil {
+			if old != nil && old.Generation != 0 {
+				// This node lost ownership while it had the storage
+				// attached: say so, it is the one thing to fix here.
+				return sysexits.New(sysexits.Code(err), "%v; this node still has %s attached from generation %d: run mnt-stop -j %s here", err, s.Env.Name, old.Generation, s.Env.Name)
+			}
 			return err
+		}
+		if old != nil && old.Generation != 0 && old.Generation < l.Generation && s.Log != nil {
+			s.Log.Warn("%s was attached here under generation %d, but the lease is at %d: this node lost ownership in between; make sure no other node still uses it", s.Env.Name, old.Generation, l.Generation)
 		}
 		rec.Generation = l.Generation
 	}

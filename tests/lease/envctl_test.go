@@ -167,6 +167,14 @@ func TestEnvctlTakeoverAfterNodeDeath(t *testing.T) {
 			require.Equal(t, 0, r.Code, r.Stderr)
 			assert.Contains(t, r.Stdout, `"state": "stale"`)
 			assert.Contains(t, r.Stdout, "lost ownership")
+			// mnt-start on a (a manual cbsd jstart on the old node) is
+			// refused and says a still has the storage attached.
+			r = testenv.Run(t, []string{"ENVHOOKS_CONFIG=" + a.cfg}, testenv.Bin(t, "mnt-start"),
+				"-d", filepath.Join(a.work, "jails-data", "web1-data"), "-j", "web1", "-s", filepath.Join(a.work, "jails-system", "web1"))
+			require.Equal(t, 77, r.Code, r.Stderr)
+			assert.Contains(t, r.Stderr, "owned by node b")
+			assert.Contains(t, r.Stderr, fmt.Sprintf("still has web1 attached from generation %d", before.Generation))
+
 			r = b.envctl("--json", "status", "web1")
 			require.Equal(t, 0, r.Code, r.Stderr)
 			assert.Contains(t, r.Stdout, `"state": "registered-here"`)
