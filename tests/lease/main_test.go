@@ -28,6 +28,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		os.Exit(nodeHelper(mode))
+	}
 	ganesha.Isolate()
 	testenv.MainTeardown(m, teardown)
 }

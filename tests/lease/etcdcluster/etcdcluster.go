@@ -34,6 +34,7 @@ type Member struct {
 	log        string
 	cmd        *exec.Cmd
 	args       []string
+	prefix     []string
 }
 
 // Cluster is a running etcd cluster.
@@ -41,18 +42,31 @@ type Cluster struct {
 	Members []*Member
 }
 
-// Start starts size members with data under dir and waits until the
-// cluster answers.
+// Start starts size members on 127.0.0.11, .12, ... with data under dir
+// and waits until the cluster answers.
 func Start(dir string, size int) (*Cluster, error) {
+	var addrs []string
+	for i := 0; i < size; i++ {
+		addrs = append(addrs, fmt.Sprintf("127.0.0.%d", 11+i))
+	}
+	return StartOn(dir, addrs, nil)
+}
+
+// StartOn starts one member per address; wrap, when set, gives the argv
+// prefix member i runs under (nsenter into the network namespace that
+// holds its address).
+func StartOn(dir string, addrs []string, wrap func(i int) []string) (*Cluster, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	c := &Cluster{}
 	var peers []string
-	for i := 0; i < size; i++ {
-		addr := fmt.Sprintf("127.0.0.%d", 11+i)
+	for i, addr := range addrs {
 		m := &Member{Name: fmt.Sprintf("m%d", i+1), Addr: addr, ClientURL: "http://" + addr + ":2379",
 			dataDir: filepath.Join(dir, fmt.Sprintf("m%d", i+1)), log: filepath.Join(dir, fmt.Sprintf("m%d.log", i+1))}
+		if wrap != nil {
+			m.prefix = wrap(i)
+		}
 		c.Members = append(c.Members, m)
 		peers = append(peers, fmt.Sprintf("%s=http://%s:2380", m.Name, addr))
 	}
@@ -83,7 +97,8 @@ func (m *Member) Start() error {
 	if m.cmd != nil {
 		return errors.New(m.Name + " runs already")
 	}
-	cmd := exec.Command("etcd", m.args...)
+	argv := append(append(append([]string{}, m.prefix...), "etcd"), m.args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	out, err := os.OpenFile(m.log+".out", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
