@@ -189,7 +189,19 @@ func (s *Session) attach(ctx context.Context, eng *plan.Engine, backend string, 
 		}
 		rec.Generation = l.Generation
 	}
-	return eng.Attach(ctx, rec, steps)
+	if err := eng.Attach(ctx, rec, steps); err != nil {
+		return err
+	}
+	// The engine leaves the record alone when everything is in place
+	// already; a lease regained since must still move it on.
+	if rec.Generation != 0 && !s.DryRun {
+		st := state.Store{Dir: s.Config.Get(config.StateDir)}
+		if cur, err := st.Load(s.Env.Name); err == nil && cur != nil && cur.Generation < rec.Generation {
+			cur.Generation = rec.Generation
+			return st.Save(cur)
+		}
+	}
+	return nil
 }
 
 // Stop undoes what Start recorded.

@@ -203,6 +203,12 @@ func (e *EtcdStore) Beat(ctx context.Context, node string, ttl time.Duration) er
 	defer cancel()
 	if e.beatID != 0 && e.beatTTL == ttl {
 		if _, err := e.client.KeepAliveOnce(ctx, e.beatID); err == nil {
+			// Only for people reading lease list: etcd, not this
+			// time, decides whether the node is alive.
+			_, err := e.client.Put(ctx, e.seenKey(node), time.Now().UTC().Format(time.RFC3339Nano))
+			if err != nil {
+				return e.unavailable("heartbeat", node, err)
+			}
 			return nil
 		} else if ctx.Err() != nil {
 			return e.unavailable("heartbeat", node, err)

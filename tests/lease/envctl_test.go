@@ -178,6 +178,19 @@ func TestEnvctlTakeoverAfterNodeDeath(t *testing.T) {
 			r = b.envctl("--json", "status", "web1")
 			require.Equal(t, 0, r.Code, r.Stderr)
 			assert.Contains(t, r.Stdout, `"state": "registered-here"`)
+
+			// a takes it back by force while its old attachment is still
+			// in place: warned, and its record moves to the new
+			// generation, so it is no longer stale.
+			r = a.envctl("jregister", "web1", "--force", "--from", "b")
+			require.Equal(t, 0, r.Code, r.Stderr)
+			assert.Contains(t, r.Stderr, "lost ownership in between")
+			r = a.envctl("--json", "status", "web1")
+			require.Equal(t, 0, r.Code, r.Stderr)
+			assert.Contains(t, r.Stdout, `"state": "registered-here"`)
+			r = b.envctl("--json", "status", "web1")
+			require.Equal(t, 0, r.Code, r.Stderr)
+			assert.Contains(t, r.Stdout, `"state": "stale"`)
 		})
 	}
 }
