@@ -156,7 +156,7 @@ func TestNodesInNetworkNamespaces(t *testing.T) {
 	for _, driver := range []string{"etcd", "nfs"} {
 		t.Run(driver, func(t *testing.T) {
 			prefix := fmt.Sprintf("/netns-%s-%d", driver, time.Now().UnixNano())
-			rounds := 400
+			rounds := 1000
 			start := time.Now().Add(500 * time.Millisecond).UnixNano()
 			results := make([]map[int]bool, len(c.nodes))
 			var cmds []*exec.Cmd
