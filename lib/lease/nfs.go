@@ -165,7 +165,23 @@ func (n *NFSStore) lastGen(ctx context.Context, jname string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
+	gen, err := strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
+	if err != nil {
+		return 0, &badGenError{path: n.genPath(jname), raw: raw}
+	}
+	return gen, nil
+}
+
+// badGenError is a generation file cut short: WRITE over NFS truncates
+// first, so a holder that died (or a server that restarted) in between
+// leaves it empty. Only the holder's own release may write over it.
+type badGenError struct {
+	path string
+	raw  []byte
+}
+
+func (e *badGenError) Error() string {
+	return fmt.Sprintf("the generation file %s is damaged (%q): release or take over the lease to rewrite it", e.path, e.raw)
 }
 
 func (n *NFSStore) held(ctx context.Context, jname, node string) (*Lease, error) {
@@ -219,7 +235,10 @@ func (n *NFSStore) Acquire(ctx context.Context, jname, node string) (*Lease, err
 // drop removes a lease held by holder at generation gen: it keeps the
 // generation, then removes the record and the directory.
 func (n *NFSStore) drop(ctx context.Context, jname string, gen uint64) error {
-	if last, err := n.lastGen(ctx, jname); err != nil {
+	// The holder's generation is at least the file's (it was the file's
+	// plus one), so a damaged file is simply written anew.
+	var bad *badGenError
+	if last, err := n.lastGen(ctx, jname); err != nil && !errors.As(err, &bad) {
 		return err
 	} else if last > gen {
 		gen = last
