@@ -29,8 +29,8 @@ const OrphanNode = "?"
 // <jname>.lease is the atomic create: the server checks and creates in one
 // step, and of many clients exactly one succeeds. The winner then writes
 // the owner record inside it. Releasing writes the generation to
-// <jname>.gen, then removes the record and the directory. Every call runs
-// under the store's timeout.
+// <jname>.gen, then RENAMEs the lease directory aside (atomic) and removes
+// it. Every call runs under the store's timeout.
 type NFSStore struct {
 	Server, Export, Dir string
 	Timeout             time.Duration
@@ -243,19 +243,28 @@ func (n *NFSStore) drop(ctx context.Context, jname string, gen uint64) error {
 	} else if last > gen {
 		gen = last
 	}
+	// One RENAME moves the whole lease aside, atomically: a release cut
+	// short by a crash or a server restart leaves either the lease or
+	// nothing, never a lease directory without its record. Clearing the
+	// moved directory afterwards is housekeeping.
+	aside := n.rel(fmt.Sprintf(".%s.released.%s", jname, randomSuffix()))
 	err := n.with(ctx, func(c *nfsclient.Client) error {
 		if err := c.WriteFile(ctx, n.genPath(jname), []byte(strconv.FormatUint(gen, 10)+"\n"), 0o644); err != nil {
 			return err
 		}
-		if err := c.Remove(ctx, n.ownerPath(jname)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		return c.Remove(ctx, n.leaseDir(jname))
+		return c.Rename(ctx, n.leaseDir(jname), aside)
 	})
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	n.with(ctx, func(c *nfsclient.Client) error {
+		c.Remove(ctx, path.Join(aside, "owner"))
+		return c.Remove(ctx, aside)
+	})
+	return nil
 }
 
 func (n *NFSStore) Release(ctx context.Context, jname, node string) error {

@@ -556,3 +556,37 @@ func (c *Client) ReadDirNames(ctx context.Context, p string) ([]string, error) {
 	}
 	return names, nil
 }
+
+const nfsProc3Rename = 14
+
+// Rename moves from to to in one RENAME request: the server does it
+// atomically, so another client sees either name, never both or neither. A
+// missing from gives an error that matches fs.ErrNotExist.
+func (c *Client) Rename(ctx context.Context, from, to string) error {
+	from, to = clean(from), clean(to)
+	type renameArgs struct {
+		rpc.Header
+		From nfs.Diropargs3
+		To   nfs.Diropargs3
+	}
+	err := c.do(ctx, "rename of "+from, func(tg *nfs.Target) error {
+		_, fromDir, err := tg.Lookup(path.Dir(from))
+		if err != nil {
+			return err
+		}
+		_, toDir, err := tg.Lookup(path.Dir(to))
+		if err != nil {
+			return err
+		}
+		_, err = call(tg, &renameArgs{
+			Header: c.header(nfsProc3Rename),
+			From:   nfs.Diropargs3{FH: fromDir, Filename: path.Base(from)},
+			To:     nfs.Diropargs3{FH: toDir, Filename: path.Base(to)},
+		})
+		return err
+	})
+	if err != nil {
+		return &fs.PathError{Op: "rename", Path: from, Err: err}
+	}
+	return nil
+}
