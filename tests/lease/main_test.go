@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -191,6 +192,9 @@ func round(ctx context.Context, ss []lease.Store, jname string, retry bool) ([]s
 	return winners, retries, firstErr
 }
 
+// storeErrors counts the calls retrying repeated.
+var storeErrors atomic.Int64
+
 // retrying repeats op while the store is unreachable.
 func retrying(ctx context.Context, op func() error) error {
 	for {
@@ -202,6 +206,7 @@ func retrying(ctx context.Context, op func() error) error {
 		if errors.As(err, &held) {
 			return err
 		}
+		storeErrors.Add(1)
 		time.Sleep(20 * time.Millisecond)
 	}
 }
