@@ -196,9 +196,8 @@ func (n *NFSStore) held(ctx context.Context, jname, node string) (*Lease, error)
 }
 
 func (n *NFSStore) Acquire(ctx context.Context, jname, node string) (*Lease, error) {
-	if l, err := n.held(ctx, jname, node); l != nil || err != nil {
-		return l, err
-	}
+	// No look first: MKDIR answers "free?" and "mine now" in one step,
+	// and EXIST sends us to read who holds it.
 	if err := n.ensureDir(ctx); err != nil {
 		return nil, err
 	}
@@ -237,11 +236,15 @@ func (n *NFSStore) Acquire(ctx context.Context, jname, node string) (*Lease, err
 func (n *NFSStore) drop(ctx context.Context, jname string, gen uint64) error {
 	// The holder's generation is at least the file's (it was the file's
 	// plus one), so a damaged file is simply written anew.
+	// Only an orphan (generation 0) needs the file's number: a holder's
+	// is the file's plus one already.
 	var bad *badGenError
-	if last, err := n.lastGen(ctx, jname); err != nil && !errors.As(err, &bad) {
-		return err
-	} else if last > gen {
-		gen = last
+	if gen == 0 {
+		if last, err := n.lastGen(ctx, jname); err != nil && !errors.As(err, &bad) {
+			return err
+		} else if last > gen {
+			gen = last
+		}
 	}
 	// One RENAME moves the whole lease aside, atomically: a release cut
 	// short by a crash or a server restart leaves either the lease or
