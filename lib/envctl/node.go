@@ -21,6 +21,7 @@ import (
 	"github.com/envhooks/envhooks/lib/environment"
 	"github.com/envhooks/envhooks/lib/inventory"
 	"github.com/envhooks/envhooks/lib/lease"
+	_ "github.com/envhooks/envhooks/lib/lease/etcdlease" // envctl alone links the etcd client
 	"github.com/envhooks/envhooks/lib/locallock"
 	"github.com/envhooks/envhooks/lib/logging"
 	"github.com/envhooks/envhooks/lib/run"

@@ -94,14 +94,31 @@ func Open(cfg *config.Config) (Store, error) {
 		}
 		return NewNFSStore(server, export, dir, timeout), nil
 	case "etcd":
-		eps := splitEndpoints(cfg.Get(EtcdKey))
-		if len(eps) == 0 {
+		if open, ok := drivers["etcd"]; ok {
+			return open(cfg, dir, timeout)
+		}
+		// This program does not link the etcd client (the hooks, whose
+		// every start would pay for gRPC's initialisation): envctl reads
+		// the lease for it.
+		if len(Endpoints(cfg)) == 0 {
 			return nil, cfg.Errorf(BackendKey, "etcd leases need ETCD_ENDPOINTS")
 		}
-		return NewEtcdStore(eps, dir, timeout)
+		return &viaEnvctl{cfg: cfg, timeout: timeout}, nil
 	}
 	return nil, cfg.Errorf(BackendKey, "unknown lease backend")
 }
+
+// Opener opens a store whose driver lives in a package of its own.
+type Opener func(cfg *config.Config, dir string, timeout time.Duration) (Store, error)
+
+var drivers = map[string]Opener{}
+
+// Register makes a driver package's store available to Open; the package
+// does it in its init, so only programs that import it link it.
+func Register(name string, open Opener) { drivers[name] = open }
+
+// Endpoints returns ETCD_ENDPOINTS as a list.
+func Endpoints(cfg *config.Config) []string { return splitEndpoints(cfg.Get(EtcdKey)) }
 
 // declared reads a key another package declares (the NFS backend's), or ""
 // when the program does not link that package.

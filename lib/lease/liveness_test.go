@@ -91,8 +91,10 @@ func TestOpenPicksTheDriver(t *testing.T) {
 
 	s, err = Open(load(t, "LEASE_BACKEND=etcd\nLEASE_DIR=/envhooks\nETCD_ENDPOINTS=http://127.0.0.1:1,http://127.0.0.1:2\n"))
 	require.NoError(t, err)
-	assert.Equal(t, "/envhooks/web1", s.(*EtcdStore).key("web1"))
-	Close(s)
+	_, viaEnvctl := s.(*viaEnvctl)
+	assert.True(t, viaEnvctl, "without the etcd driver linked, the lease is read through envctl")
+	_, err = s.Acquire(context.Background(), "web1", "a")
+	assert.Error(t, err, "read only")
 
 	p := filepath.Join(t.TempDir(), "c.conf")
 	require.NoError(t, os.WriteFile(p, []byte("ETCD_ENDPOINTS=127.0.0.1:2379\n"), 0o644))

@@ -12,6 +12,7 @@ import (
 	_ "github.com/envhooks/envhooks/hooks" // the NFS backend's keys
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/lease"
+	"github.com/envhooks/envhooks/lib/lease/etcdlease"
 	"github.com/envhooks/envhooks/tests/testenv"
 )
 
@@ -24,7 +25,7 @@ func TestExamplesLoad(t *testing.T) {
 	assert.Empty(t, cfg.Warnings)
 	s, err := lease.Open(cfg)
 	require.NoError(t, err)
-	e, ok := s.(*lease.EtcdStore)
+	e, ok := s.(*etcdlease.Store)
 	require.True(t, ok, "%T", s)
 	assert.Equal(t, "/envhooks/leases", e.Prefix)
 	lease.Close(s)

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/envhooks/envhooks/lib/lease"
+	"github.com/envhooks/envhooks/lib/lease/etcdlease"
 	"github.com/envhooks/envhooks/tests/nfs/ganesha"
 	"github.com/envhooks/envhooks/tests/testenv"
 )
@@ -261,7 +262,7 @@ func TestDeadServersFailWithinDeadline(t *testing.T) {
 	ctx := context.Background()
 	deadListener(t, "127.0.0.21:2379")
 	deadListener(t, "127.0.0.22:111")
-	etcdStore, err := lease.NewEtcdStore([]string{"http://127.0.0.21:2379"}, "/envhooks", to)
+	etcdStore, err := etcdlease.New([]string{"http://127.0.0.21:2379"}, "/envhooks", to)
 	require.NoError(t, err)
 	defer etcdStore.Close()
 	nfsStore := lease.NewNFSStore("127.0.0.22", "/export", "/export/leases", to)

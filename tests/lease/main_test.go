@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/envhooks/envhooks/lib/lease"
+	"github.com/envhooks/envhooks/lib/lease/etcdlease"
 	"github.com/envhooks/envhooks/tests/lease/etcdcluster"
 	"github.com/envhooks/envhooks/tests/nfs/ganesha"
 	"github.com/envhooks/envhooks/tests/testenv"
@@ -119,7 +120,7 @@ func stores(t *testing.T, driver string, n int) []lease.Store {
 			s = lease.NewNFSStore("127.0.0.1", srv.Export, srv.Export+prefix, timeout)
 		case "etcd":
 			var err error
-			s, err = lease.NewEtcdStore(etcdCluster(t).Endpoints(), prefix, timeout)
+			s, err = etcdlease.New(etcdCluster(t).Endpoints(), prefix, timeout)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/envhooks/envhooks/lib/lease"
+	"github.com/envhooks/envhooks/lib/lease/etcdlease"
 	"github.com/envhooks/envhooks/tests/lease/etcdcluster"
 	"github.com/envhooks/envhooks/tests/testenv"
 )
@@ -254,7 +255,7 @@ func nodeHelper(mode string) int {
 	switch os.Getenv("LH_DRIVER") {
 	case "etcd":
 		var err error
-		s, err = lease.NewEtcdStore(strings.Split(os.Getenv("LH_ENDPOINTS"), ","), os.Getenv("LH_PREFIX"), timeout)
+		s, err = etcdlease.New(strings.Split(os.Getenv("LH_ENDPOINTS"), ","), os.Getenv("LH_PREFIX"), timeout)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

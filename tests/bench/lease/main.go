@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/envhooks/envhooks/lib/lease"
+	"github.com/envhooks/envhooks/lib/lease/etcdlease"
 	"github.com/envhooks/envhooks/tests/benchenv"
 	"github.com/envhooks/envhooks/tests/lease/etcdcluster"
 	"github.com/envhooks/envhooks/tests/nfs/ganesha"
@@ -86,7 +87,7 @@ func run() int {
 		return lease.NewNFSStore("127.0.0.1", srv.Export, srv.Export+"/leases", timeout)
 	}
 	etcdStore := func() lease.Store {
-		s, err := lease.NewEtcdStore(cluster.Endpoints(), "/envhooks/leases", timeout)
+		s, err := etcdlease.New(cluster.Endpoints(), "/envhooks/leases", timeout)
 		if err != nil {
 			benchenv.Fatal("%v", err)
 		}

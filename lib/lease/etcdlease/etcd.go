@@ -1,4 +1,7 @@
-package lease
+// Package etcdlease keeps ownership leases in an etcd cluster. It is a
+// package of its own so that only envctl links the etcd client (gRPC):
+// the hooks read an etcd lease through envctl instead (see lib/lease).
+package etcdlease
 
 import (
 	"context"
@@ -12,10 +15,12 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
-// EtcdStore keeps leases in an etcd cluster. A lease is the key
+// Store keeps leases in an etcd cluster. A lease is the key
 // <prefix>/<jname>, created in a transaction that succeeds only while the
 // key does not exist (its create revision is 0): the cluster's consensus
 // picks exactly one winner among any number of nodes. The key's create
@@ -24,7 +29,7 @@ import (
 // Heartbeats are keys <prefix>/.nodes/<node> attached to an etcd lease with
 // the TTL, kept alive by envctl heartbeat; etcd deletes them when the node
 // stops renewing, by the cluster's clock, not the nodes'.
-type EtcdStore struct {
+type Store struct {
 	Prefix  string
 	Timeout time.Duration
 	client  *clientv3.Client
@@ -34,8 +39,8 @@ type EtcdStore struct {
 	beatTTL time.Duration
 }
 
-// NewEtcdStore connects (lazily: the first call dials) to the cluster.
-func NewEtcdStore(endpoints []string, prefix string, timeout time.Duration) (*EtcdStore, error) {
+// New connects (lazily: the first call dials) to the cluster.
+func New(endpoints []string, prefix string, timeout time.Duration) (*Store, error) {
 	c, err := clientv3.New(clientv3.Config{
 		Endpoints:            endpoints,
 		DialTimeout:          timeout,
@@ -48,16 +53,16 @@ func NewEtcdStore(endpoints []string, prefix string, timeout time.Duration) (*Et
 	if err != nil {
 		return nil, sysexits.New(sysexits.Unavailable, "cannot use the etcd cluster at %s: %v", strings.Join(endpoints, ","), err)
 	}
-	return &EtcdStore{Prefix: path.Clean("/" + prefix), Timeout: timeout, client: c}, nil
+	return &Store{Prefix: path.Clean("/" + prefix), Timeout: timeout, client: c}, nil
 }
 
 // Close closes the connections.
-func (e *EtcdStore) Close() error { return e.client.Close() }
+func (e *Store) Close() error { return e.client.Close() }
 
-func (e *EtcdStore) key(jname string) string    { return e.Prefix + "/" + jname }
-func (e *EtcdStore) beatKey(node string) string { return e.Prefix + "/.nodes/" + node }
-func (e *EtcdStore) seenKey(node string) string { return e.Prefix + "/.seen/" + node }
-func (e *EtcdStore) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+func (e *Store) key(jname string) string    { return e.Prefix + "/" + jname }
+func (e *Store) beatKey(node string) string { return e.Prefix + "/.nodes/" + node }
+func (e *Store) seenKey(node string) string { return e.Prefix + "/.seen/" + node }
+func (e *Store) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, e.Timeout)
 }
 
@@ -68,19 +73,19 @@ type record struct {
 	Since time.Time `json:"since"`
 }
 
-func (e *EtcdStore) unavailable(op, jname string, err error) error {
+func (e *Store) unavailable(op, jname string, err error) error {
 	return sysexits.New(sysexits.Unavailable, "etcd lease store: %s of %s failed: %v", op, jname, err)
 }
 
-func decode(jname string, value []byte, createRev int64) (*Lease, error) {
+func decode(jname string, value []byte, createRev int64) (*lease.Lease, error) {
 	var r record
 	if err := json.Unmarshal(value, &r); err != nil || r.Node == "" {
 		return nil, fmt.Errorf("the etcd lease of %s is damaged: %q", jname, value)
 	}
-	return &Lease{JName: jname, Node: r.Node, Since: r.Since, Generation: uint64(createRev)}, nil
+	return &lease.Lease{JName: jname, Node: r.Node, Since: r.Since, Generation: uint64(createRev)}, nil
 }
 
-func (e *EtcdStore) Get(ctx context.Context, jname string) (*Lease, error) {
+func (e *Store) Get(ctx context.Context, jname string) (*lease.Lease, error) {
 	ctx, cancel := e.bounded(ctx)
 	defer cancel()
 	resp, err := e.client.Get(ctx, e.key(jname))
@@ -94,7 +99,7 @@ func (e *EtcdStore) Get(ctx context.Context, jname string) (*Lease, error) {
 	return decode(jname, kv.Value, kv.CreateRevision)
 }
 
-func (e *EtcdStore) Acquire(ctx context.Context, jname, node string) (*Lease, error) {
+func (e *Store) Acquire(ctx context.Context, jname, node string) (*lease.Lease, error) {
 	ctx, cancel := e.bounded(ctx)
 	defer cancel()
 	now := time.Now().UTC().Truncate(time.Second)
@@ -109,7 +114,7 @@ func (e *EtcdStore) Acquire(ctx context.Context, jname, node string) (*Lease, er
 		return nil, e.unavailable("acquire", jname, err)
 	}
 	if resp.Succeeded {
-		return &Lease{JName: jname, Node: node, Since: now, Generation: uint64(resp.Header.Revision)}, nil
+		return &lease.Lease{JName: jname, Node: node, Since: now, Generation: uint64(resp.Header.Revision)}, nil
 	}
 	kvs := resp.Responses[0].GetResponseRange().Kvs
 	if len(kvs) == 0 {
@@ -122,11 +127,11 @@ func (e *EtcdStore) Acquire(ctx context.Context, jname, node string) (*Lease, er
 	if cur.Node == node {
 		return cur, nil
 	}
-	return nil, sysexits.Wrap(sysexits.NoPerm, &HeldError{Lease: *cur})
+	return nil, sysexits.Wrap(sysexits.NoPerm, &lease.HeldError{Lease: *cur})
 }
 
 // deleteIf removes the lease only if it is still the one at generation gen.
-func (e *EtcdStore) deleteIf(ctx context.Context, jname string, gen uint64) (bool, error) {
+func (e *Store) deleteIf(ctx context.Context, jname string, gen uint64) (bool, error) {
 	ctx, cancel := e.bounded(ctx)
 	defer cancel()
 	k := e.key(jname)
@@ -140,13 +145,13 @@ func (e *EtcdStore) deleteIf(ctx context.Context, jname string, gen uint64) (boo
 	return resp.Succeeded, nil
 }
 
-func (e *EtcdStore) Release(ctx context.Context, jname, node string) error {
+func (e *Store) Release(ctx context.Context, jname, node string) error {
 	cur, err := e.Get(ctx, jname)
 	if err != nil || cur == nil {
 		return err
 	}
 	if cur.Node != node {
-		return sysexits.Wrap(sysexits.NoPerm, &HeldError{Lease: *cur})
+		return sysexits.Wrap(sysexits.NoPerm, &lease.HeldError{Lease: *cur})
 	}
 	if ok, err := e.deleteIf(ctx, jname, cur.Generation); err != nil || ok {
 		return err
@@ -155,7 +160,7 @@ func (e *EtcdStore) Release(ctx context.Context, jname, node string) error {
 	return e.Release(ctx, jname, node)
 }
 
-func (e *EtcdStore) Takeover(ctx context.Context, jname, node, from string) (*Lease, error) {
+func (e *Store) Takeover(ctx context.Context, jname, node, from string) (*lease.Lease, error) {
 	cur, err := e.Get(ctx, jname)
 	if err != nil {
 		return nil, err
@@ -173,14 +178,14 @@ func (e *EtcdStore) Takeover(ctx context.Context, jname, node, from string) (*Le
 	return e.Acquire(ctx, jname, node)
 }
 
-func (e *EtcdStore) List(ctx context.Context) ([]Lease, error) {
+func (e *Store) List(ctx context.Context) ([]lease.Lease, error) {
 	ctx, cancel := e.bounded(ctx)
 	defer cancel()
 	resp, err := e.client.Get(ctx, e.Prefix+"/", clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {
 		return nil, e.unavailable("list", "every environment", err)
 	}
-	var out []Lease
+	var out []lease.Lease
 	for _, kv := range resp.Kvs {
 		jname := strings.TrimPrefix(string(kv.Key), e.Prefix+"/")
 		if strings.ContainsAny(jname, "/") || strings.HasPrefix(jname, ".") {
@@ -196,7 +201,7 @@ func (e *EtcdStore) List(ctx context.Context) ([]Lease, error) {
 // Beat keeps this node's heartbeat key alive: the first beat (and the first
 // after etcd forgot the lease, e.g. after a long partition) grants an etcd
 // lease with the TTL and writes the key; later beats renew it.
-func (e *EtcdStore) Beat(ctx context.Context, node string, ttl time.Duration) error {
+func (e *Store) Beat(ctx context.Context, node string, ttl time.Duration) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ctx, cancel := e.bounded(ctx)
@@ -232,7 +237,7 @@ func (e *EtcdStore) Beat(ctx context.Context, node string, ttl time.Duration) er
 
 // Alive asks etcd whether node's heartbeat key still exists. The ttl is the
 // one the node itself beats with; etcd enforces it.
-func (e *EtcdStore) Alive(ctx context.Context, node string, _ time.Duration) (bool, bool, time.Time, error) {
+func (e *Store) Alive(ctx context.Context, node string, _ time.Duration) (bool, bool, time.Time, error) {
 	ctx, cancel := e.bounded(ctx)
 	defer cancel()
 	resp, err := e.client.Txn(ctx).Then(clientv3.OpGet(e.beatKey(node)), clientv3.OpGet(e.seenKey(node))).Commit()
@@ -246,4 +251,14 @@ func (e *EtcdStore) Alive(ctx context.Context, node string, _ time.Duration) (bo
 		last, _ = time.Parse(time.RFC3339Nano, string(seen[0].Value))
 	}
 	return len(beat) > 0, len(seen) > 0, last, nil
+}
+
+func init() {
+	lease.Register("etcd", func(cfg *config.Config, dir string, timeout time.Duration) (lease.Store, error) {
+		eps := lease.Endpoints(cfg)
+		if len(eps) == 0 {
+			return nil, cfg.Errorf(lease.BackendKey, "etcd leases need ETCD_ENDPOINTS")
+		}
+		return New(eps, dir, timeout)
+	})
 }
