@@ -2,6 +2,7 @@ package nfsclient
 
 import (
 	"context"
+	"github.com/envhooks/envhooks/tests/testnet"
 	"net"
 	"os"
 	"strings"
@@ -15,28 +16,10 @@ import (
 // deadServer accepts connections and never answers: a hung NFS server.
 func deadServer(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := testnet.Silent()
 	require.NoError(t, err)
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().(*net.TCPAddr).Port
+	t.Cleanup(stop)
+	return addr.Port
 }
 
 func TestProbeNullGivesUpAtTheDeadline(t *testing.T) {

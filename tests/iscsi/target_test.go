@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/envhooks/envhooks/tests/testenv"
+	"github.com/envhooks/envhooks/tests/testnet"
 )
 
 // target is a tgtd this test started on 127.0.0.1, with a private control
@@ -128,30 +129,12 @@ func freePort(t *testing.T) int {
 // storage server as the hook sees it.
 func silentPortal(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := testnet.Silent()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
+	t.Cleanup(stop)
+	return addr.String()
 }
 
 // loopDevice makes a file-backed loop device standing in for the LUN,

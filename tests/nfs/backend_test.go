@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"github.com/envhooks/envhooks/lib/nfsclient"
 	"github.com/envhooks/envhooks/lib/state"
 	"github.com/envhooks/envhooks/tests/testenv"
+	"github.com/envhooks/envhooks/tests/testnet"
 )
 
 // node is one CBSD node's view: a workdir with the four directories, a
@@ -246,30 +246,10 @@ func TestKernelRefusalRollsBack(t *testing.T) {
 // hung NFS server looks like from a client.
 func deadServer(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := testnet.Silent()
 	require.NoError(t, err)
-	conns := make(chan net.Conn, 64)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns <- c
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		for {
-			select {
-			case c := <-conns:
-				c.Close()
-			default:
-				return
-			}
-		}
-	})
-	return l.Addr().(*net.TCPAddr).Port
+	t.Cleanup(stop)
+	return addr.Port
 }
 
 // A hung server fails mnt-start with 69 within PREFLIGHT_TIMEOUT + 1 s,

@@ -19,6 +19,7 @@ import (
 
 	"github.com/envhooks/envhooks/lib/iscsi"
 	"github.com/envhooks/envhooks/tests/benchenv"
+	"github.com/envhooks/envhooks/tests/testnet"
 )
 
 const (
@@ -157,27 +158,9 @@ func startTgtd(dir string) (string, func()) {
 
 // silentPortal accepts on 127.0.0.1 and never answers.
 func silentPortal() (string, func()) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := testnet.Silent()
 	if err != nil {
 		benchenv.Fatal("%v", err)
 	}
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	return l.Addr().String(), func() {
-		l.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	}
+	return addr.String(), stop
 }

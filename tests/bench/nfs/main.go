@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +23,7 @@ import (
 	"github.com/envhooks/envhooks/lib/nfsclient"
 	"github.com/envhooks/envhooks/tests/benchenv"
 	"github.com/envhooks/envhooks/tests/nfs/ganesha"
+	"github.com/envhooks/envhooks/tests/testnet"
 )
 
 const rounds = 200
@@ -142,29 +142,9 @@ func run() int {
 
 // deadServer accepts on 127.0.0.1 and never answers: a hung NFS server.
 func deadServer() (int, func()) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := testnet.Silent()
 	if err != nil {
 		benchenv.Fatal("%v", err)
 	}
-	conns := make(chan net.Conn, 64)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns <- c
-		}
-	}()
-	return l.Addr().(*net.TCPAddr).Port, func() {
-		l.Close()
-		for {
-			select {
-			case c := <-conns:
-				c.Close()
-			default:
-				return
-			}
-		}
-	}
+	return addr.Port, stop
 }
