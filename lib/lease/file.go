@@ -43,18 +43,7 @@ func readLease(path, jname string) (*Lease, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Lease{JName: jname}
-	for _, line := range strings.Split(string(raw), "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		switch k {
-		case "node":
-			l.Node = v
-		case "since":
-			l.Since, _ = time.Parse(time.RFC3339, v)
-		case "generation":
-			l.Generation, _ = strconv.ParseUint(v, 10, 64)
-		}
-	}
+	l := parseRecord(raw, jname)
 	if l.Node == "" {
 		return nil, fmt.Errorf("lease file %s is damaged (no node)", path)
 	}
