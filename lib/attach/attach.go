@@ -15,6 +15,7 @@ import (
 	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/locallock"
 	"github.com/envhooks/envhooks/lib/logging"
+	"github.com/envhooks/envhooks/lib/mounttab"
 	"github.com/envhooks/envhooks/lib/plan"
 	"github.com/envhooks/envhooks/lib/run"
 	"github.com/envhooks/envhooks/lib/state"
@@ -31,6 +32,9 @@ type Session struct {
 	Runner run.Runner // nil: the OS (or a printer in a dry run)
 	// BeforeChange runs once before the first change (see plan.System).
 	BeforeChange func()
+	// Mounts is the mount table shared by the sessions of one batch; nil:
+	// each operation reads the table itself.
+	Mounts *mounttab.Live
 }
 
 // BackendName resolves BACKEND, defaulting to nfs when NFS_SERVER is set,
@@ -88,20 +92,21 @@ func (s *Session) engine() *plan.Engine {
 		}
 	}
 	cfg := s.Config
-	return &plan.Engine{
-		Sys: &plan.System{
-			Run:            runner,
-			Log:            s.Log,
-			DryRun:         s.DryRun,
-			Out:            out,
-			CommandTimeout: cfg.Seconds(config.CommandTimeout),
-			UnmountTimeout: cfg.Seconds(config.UnmountTimeout),
-			ForceUnmount:   cfg.Bool(config.ForceUnmount),
-			AllowNonEmpty:  cfg.Bool(config.AllowNonEmpty),
-			BeforeChange:   s.BeforeChange,
-		},
-		Store: state.Store{Dir: cfg.Get(config.StateDir)},
+	sys := &plan.System{
+		Run:            runner,
+		Log:            s.Log,
+		DryRun:         s.DryRun,
+		Out:            out,
+		CommandTimeout: cfg.Seconds(config.CommandTimeout),
+		UnmountTimeout: cfg.Seconds(config.UnmountTimeout),
+		ForceUnmount:   cfg.Bool(config.ForceUnmount),
+		AllowNonEmpty:  cfg.Bool(config.AllowNonEmpty),
+		BeforeChange:   s.BeforeChange,
 	}
+	if s.Mounts != nil {
+		sys.ReadMounts, sys.Kernel = s.Mounts.Table, plan.TrackedKernel(s.Mounts)
+	}
+	return &plan.Engine{Sys: sys, Store: state.Store{Dir: cfg.Get(config.StateDir)}}
 }
 
 // lock serialises runs on this environment; a dry run changes nothing, so

@@ -24,6 +24,7 @@ import (
 	_ "github.com/envhooks/envhooks/lib/lease/etcdlease" // envctl alone links the etcd client
 	"github.com/envhooks/envhooks/lib/locallock"
 	"github.com/envhooks/envhooks/lib/logging"
+	"github.com/envhooks/envhooks/lib/mounttab"
 	"github.com/envhooks/envhooks/lib/run"
 	"github.com/envhooks/envhooks/lib/state"
 	"github.com/envhooks/envhooks/lib/sysexits"
@@ -53,6 +54,10 @@ type Node struct {
 	Workdir string
 	Leases  lease.Store
 	Inv     inventory.Store
+	// Mounts is the mount table every operation of this run shares: one
+	// read of a table of thousands of mounts per operation would cost
+	// more than the operations themselves.
+	Mounts *mounttab.Live
 }
 
 // NewNode checks the configuration envctl needs.
@@ -65,7 +70,8 @@ func NewNode(cfg *config.Config, log *logging.Logger, dryRun bool, out io.Writer
 		return nil, sysexits.New(sysexits.Config, "envctl needs ownership leases: set LEASE_DIR to a directory on storage every node mounts")
 	}
 	return &Node{Config: cfg, Log: log, DryRun: dryRun, Out: out, Name: attach.NodeName(cfg),
-		Workdir: cfg.Get(config.Workdir), Leases: leases, Inv: inventory.Store{Dir: cfg.Get(inventory.DirKey)}}, nil
+		Workdir: cfg.Get(config.Workdir), Leases: leases, Inv: inventory.Store{Dir: cfg.Get(inventory.DirKey)},
+		Mounts: mounttab.NewLive()}, nil
 }
 
 // env is jname's environment with its directories derived from the workdir
@@ -79,7 +85,8 @@ func (n *Node) env(jname, kind string) *environment.Env {
 }
 
 func (n *Node) session(jname, kind string) *attach.Session {
-	return &attach.Session{Env: n.env(jname, kind), Config: n.Config, Log: n.Log, DryRun: n.DryRun, Out: n.Out, Runner: n.Runner}
+	return &attach.Session{Env: n.env(jname, kind), Config: n.Config, Log: n.Log, DryRun: n.DryRun, Out: n.Out, Runner: n.Runner,
+		Mounts: n.Mounts}
 }
 
 func (n *Node) lock(ctx context.Context, jname string) (func(), error) {

@@ -69,6 +69,24 @@ func (s *System) kernel() Kernel {
 	return s.Kernel
 }
 
+// TrackedKernel is the OS's Kernel with every mount and unmount accounted
+// in live, so that live answers the next question without reading the whole
+// mount table again. Give it, with live.Table as ReadMounts, to the engines
+// of a process that runs many operations.
+func TrackedKernel(live *mounttab.Live) Kernel { return trackedKernel{live} }
+
+type trackedKernel struct{ live *mounttab.Live }
+
+func (k trackedKernel) Bind(src, target string) error {
+	return k.live.Change(func() error { return osKernel{}.Bind(src, target) }, 1, 0,
+		func(t mounttab.Table) mounttab.Table { return t.WithBind(src, target) })
+}
+
+func (k trackedKernel) Unmount(target string, force bool) error {
+	return k.live.Change(func() error { return osKernel{}.Unmount(target, force) }, 0, 1,
+		func(t mounttab.Table) mounttab.Table { return t.WithoutTop(target) })
+}
+
 // Mounts returns the mount table, read once and reused until a step changes it.
 func (s *System) Mounts() (mounttab.Table, error) {
 	if s.table != nil {
@@ -97,14 +115,7 @@ func (s *System) changing() {
 
 // forget drops the top mount at target from the cached table after a
 // successful unmount, sparing a re-read of the whole table.
-func (s *System) forget(target string) {
-	for i := len(s.table) - 1; i >= 0; i-- {
-		if s.table[i].Target == target {
-			s.table = append(s.table[:i:i], s.table[i+1:]...)
-			return
-		}
-	}
-}
+func (s *System) forget(target string) { s.table = s.table.WithoutTop(target) }
 
 // Changed forgets the cached mount table after something was mounted or
 // unmounted.
