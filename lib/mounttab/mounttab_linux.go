@@ -2,15 +2,18 @@ package mounttab
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 
 	"github.com/moby/sys/mountinfo"
-	"golang.org/x/sys/unix"
+
+	"github.com/envhooks/envhooks/lib/rawread"
 )
 
 func read() (Table, error) {
-	raw, err := readProcFile("/proc/self/mountinfo")
+	// /proc/self, not moby's /proc/thread-self: envhooks never moves a
+	// single thread into another mount namespace, and thread-self pins the
+	// goroutine to a fresh OS thread on every read.
+	raw, err := rawread.File("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
 	}
@@ -66,35 +69,4 @@ func (t Table) WithBind(src, target string) Table {
 	m := Mount{Source: holder.Source, Target: filepath.Clean(target), FSType: holder.FSType, Options: holder.Options,
 		Dev: holder.Dev, Root: filepath.Join(holder.Root, rel)}
 	return append(t[:len(t):len(t)], m)
-}
-
-// readProcFile reads a /proc file whole with plain system calls. The
-// process's own mount table is /proc/self/mountinfo: envhooks never moves a
-// single thread into another mount namespace, so it does not need moby's
-// /proc/thread-self, which pins the goroutine to a fresh OS thread; and plain
-// read(2) keeps Go's poller (an epoll instance and its thread) out of the
-// hooks' idempotent path.
-func readProcFile(path string) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	defer unix.Close(fd)
-	buf := make([]byte, 0, 16<<10)
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &os.PathError{Op: "read", Path: path, Err: err}
-		}
-		if n == 0 {
-			return buf, nil
-		}
-		buf = buf[:len(buf)+n]
-	}
 }
