@@ -1,14 +1,15 @@
 // mnt-start attaches an environment's shared storage before it starts; CBSD
-// runs it as the mnt_start hook. See mnt-start(8).
+// runs it as the mnt_start hook. It answers "already attached" itself and
+// runs envhooks-attach, installed beside it, for everything else. See
+// mnt-start(8).
 package main
 
 import (
 	"os"
 
-	"github.com/envhooks/envhooks/lib/args"
-	"github.com/envhooks/envhooks/lib/hookcli"
+	"github.com/envhooks/envhooks/lib/quick"
 )
 
 func main() {
-	os.Exit(hookcli.Main(os.Args, args.Required{DataAndSystem: true}, hookcli.Start, os.Stdout, os.Stderr))
+	os.Exit(quick.Main(os.Args, os.Stdout, os.Stderr))
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/envhooks/envhooks/lib/logging"
 	"github.com/envhooks/envhooks/lib/mounttab"
 	"github.com/envhooks/envhooks/lib/plan"
+	"github.com/envhooks/envhooks/lib/quick"
 	"github.com/envhooks/envhooks/lib/run"
 	"github.com/envhooks/envhooks/lib/state"
 	"github.com/envhooks/envhooks/lib/sysexits"
@@ -35,6 +36,9 @@ type Session struct {
 	// Mounts is the mount table shared by the sessions of one batch; nil:
 	// each operation reads the table itself.
 	Mounts *mounttab.Live
+	// Quick, set by the full mnt-start, is the note Start leaves for
+	// mnt-start's quick check (see lib/quick); nil: leave none.
+	Quick *quick.Note
 }
 
 // BackendName resolves BACKEND, defaulting to nfs when NFS_SERVER is set,
@@ -135,7 +139,55 @@ func (s *Session) Start(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	return s.attach(ctx, s.engine(), backend, steps)
+	if err := s.attach(ctx, s.engine(), backend, steps); err != nil {
+		return err
+	}
+	s.noteQuick(steps)
+	return nil
+}
+
+// noteQuick leaves mnt-start's quick check a note when an identical start
+// would do nothing and say nothing: a plan of plain mounts, no lease to
+// check, no configuration warning to repeat. Otherwise it removes any older
+// note. A note that cannot be written costs speed only.
+func (s *Session) noteQuick(steps []plan.Step) {
+	if s.Quick == nil || s.DryRun {
+		return
+	}
+	var mounts []quick.Mount
+	eligible := len(s.Config.Warnings) == 0 && s.Config.Get(lease.DirKey) == ""
+	for _, st := range steps {
+		switch st := st.(type) {
+		case *plan.Check:
+		case *plan.Mount:
+			mounts = append(mounts, quick.Mount{Target: st.Target, Want: st.Want})
+		default:
+			eligible = false
+		}
+	}
+	var err error
+	if eligible && len(mounts) > 0 {
+		n := *s.Quick
+		n.Mounts = mounts
+		err = quick.Save(s.Env.Name, n)
+	} else {
+		err = quick.Remove(s.Env.Name)
+	}
+	if err != nil && s.Log != nil {
+		s.Log.Debug("mnt-start's quick-check note for %s: %v", s.Env.Name, err)
+	}
+}
+
+// forgetQuick removes mnt-start's quick-check note before anything is
+// detached: from then on only a full start vouches for the environment.
+func (s *Session) forgetQuick() error {
+	if s.DryRun {
+		return nil
+	}
+	if err := quick.Remove(s.Env.Name); err != nil {
+		return sysexits.New(sysexits.CantCreat, "cannot remove mnt-start's quick-check note for %s: %v", s.Env.Name, err)
+	}
+	return nil
 }
 
 // steps builds the backend's plan for the environment, checking the
@@ -216,6 +268,9 @@ func (s *Session) Stop(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
+	if err := s.forgetQuick(); err != nil {
+		return err
+	}
 	return s.engine().Detach(ctx, s.Env.Name)
 }
 
@@ -238,6 +293,9 @@ func (s *Session) StopAfter(ctx context.Context, last func() error) error {
 		return err
 	}
 	if err := last(); err != nil {
+		return err
+	}
+	if err := s.forgetQuick(); err != nil {
 		return err
 	}
 	// The engine's table is still right: it read it, kept it up to date

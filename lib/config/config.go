@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	"github.com/joho/godotenv"
+
+	"github.com/envhooks/envhooks/lib/configpath"
 
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
@@ -58,6 +59,16 @@ func Keys() []Key {
 	return out
 }
 
+// Names lists the declared keys' names, sorted.
+func Names() []string {
+	keys := Keys()
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.Name
+	}
+	return out
+}
+
 func lookup(name string) (Key, bool) {
 	registryMu.Lock()
 	defer registryMu.Unlock()
@@ -77,18 +88,15 @@ type Sources struct {
 // DefaultSources returns the layers for jname as DESIGN.md lays them out;
 // configFile is -c FILE or "".
 func DefaultSources(configFile, jname string) Sources {
-	s := Sources{Global: GlobalPath, CBSDSample: CBSDSamplePath, Environ: os.Environ()}
-	if configFile != "" {
-		s.Global, s.GlobalMust = configFile, true
-	}
-	if jname != "" {
-		s.PerEnv = filepath.Join(filepath.Dir(s.Global), "envhooks.d", jname+".conf")
-	}
-	return s
+	l := configpath.For(configFile, jname)
+	return Sources{Global: l.Global, GlobalMust: l.GlobalMust, CBSDSample: l.CBSDSample, PerEnv: l.PerEnv, Environ: os.Environ()}
 }
 
-// CBSDSamplePath is where CBSD's NFSv4 sample hook keeps its settings.
-const CBSDSamplePath = "/root/etc/env_start_nfs.conf"
+// Where the layers live (see lib/configpath).
+const (
+	GlobalPath     = configpath.Global
+	CBSDSamplePath = configpath.CBSDSample
+)
 
 // Origin tells where a value came from.
 type Origin struct {

@@ -1,8 +1,5 @@
 package config
 
-// GlobalPath is the global configuration file on FreeBSD.
-const GlobalPath = "/usr/local/etc/envhooks.conf"
-
 // DefaultStateDir survives reboots, so mnt-stop can still undo a session or
 // pool import after one.
 const DefaultStateDir = "/var/db/envhooks"

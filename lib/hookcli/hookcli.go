@@ -14,7 +14,9 @@ import (
 	"github.com/envhooks/envhooks/lib/args"
 	"github.com/envhooks/envhooks/lib/attach"
 	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/configpath"
 	"github.com/envhooks/envhooks/lib/logging"
+	"github.com/envhooks/envhooks/lib/quick"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
@@ -28,7 +30,7 @@ var (
 )
 
 // ConfigEnv names the environment variable that stands in for -c FILE.
-const ConfigEnv = "ENVHOOKS_CONFIG"
+const ConfigEnv = configpath.Env
 
 // Main runs a hook program and returns its exit code.
 func Main(argv []string, req args.Required, verb Verb, stdout, stderr io.Writer) int {
@@ -52,12 +54,12 @@ func Main(argv []string, req args.Required, verb Verb, stdout, stderr io.Writer)
 		fmt.Fprintf(stdout, "%s %s\n", prog, args.Version)
 		return sysexits.OK
 	}
-	configFile := opts.ConfigFile
-	if configFile == "" {
-		// Scripts CBSD runs cannot pass -c; they can set this.
-		configFile = os.Getenv(ConfigEnv)
-	}
-	cfg, err := config.Load(config.DefaultSources(configFile, opts.JName))
+	in := quick.InputsOf(opts) // -c FILE, or ENVHOOKS_CONFIG from scripts CBSD runs
+	// The fingerprint of the inputs is taken before they are read, so a
+	// file changed meanwhile makes the next mnt-start look again.
+	keys := config.Names()
+	note := &quick.Note{Inputs: quick.Fingerprint(in, keys), Keys: keys}
+	cfg, err := config.Load(config.DefaultSources(in.ConfigFile, opts.JName))
 	if err != nil {
 		return fail(err)
 	}
@@ -69,7 +71,7 @@ func Main(argv []string, req args.Required, verb Verb, stdout, stderr io.Writer)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Seconds(config.HookTimeout))
 	defer cancel()
 	s := &attach.Session{Env: opts.Env(), Config: cfg, Log: log, DryRun: opts.DryRun, Out: stdout,
-		BeforeChange: func() { cancelOnSignal(cancel) }}
+		BeforeChange: func() { cancelOnSignal(cancel) }, Quick: note}
 	if err := verb(s, ctx); err != nil {
 		log.Error("%s: %v", opts.JName, err)
 		return sysexits.Code(err)

@@ -5,6 +5,7 @@ package benchenv
 
 import (
 	"fmt"
+	"github.com/envhooks/envhooks/lib/quick"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,10 +30,18 @@ func PrivateNamespace() {
 	if err != nil {
 		Fatal("%v", err)
 	}
+	// mnt-start's quick-check notes go to a run directory of the
+	// benchmark's own, not the node's /run/envhooks.
+	runDir, err := os.MkdirTemp("", "envhooks-bench-run-")
+	if err != nil {
+		Fatal("%v", err)
+	}
 	cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--", self}, os.Args[1:]...)...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), nsMarker+"=1")
-	if err := cmd.Run(); err != nil {
+	cmd.Env = append(os.Environ(), nsMarker+"=1", quick.DirEnv+"="+runDir)
+	err = cmd.Run()
+	os.RemoveAll(runDir)
+	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
 			os.Exit(ee.ExitCode())
 		}
@@ -63,6 +72,11 @@ func Build(dir, pkg string) string {
 	cmd.Dir = RepoRoot()
 	if b, err := cmd.CombinedOutput(); err != nil {
 		Fatal("go build %s: %v\n%s", pkg, err, b)
+	}
+	if pkg == "cmd/mnt-start" {
+		// mnt-start hands everything but "already in place" to
+		// envhooks-attach, installed beside it.
+		Build(dir, "cmd/envhooks-attach")
 	}
 	return out
 }

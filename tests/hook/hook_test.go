@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/envhooks/envhooks/hooks/cbsd"
+	"github.com/envhooks/envhooks/lib/quick"
 	"github.com/envhooks/envhooks/lib/state"
 	"github.com/envhooks/envhooks/tests/testenv"
 )
@@ -54,14 +55,23 @@ func (n *node) jailArgs(jname string) []string {
 }
 
 func (n *node) start(jname string, extra ...string) testenv.Result {
+	return n.startWith(testenv.Bin(n.t, "mnt-start"), nil, jname, extra...)
+}
+
+// startWith runs a given mnt-start with extra environment.
+func (n *node) startWith(prog string, env []string, jname string, extra ...string) testenv.Result {
 	args := append([]string{"-c", n.cfg}, append(extra, n.jailArgs(jname)...)...)
-	return testenv.Run(n.t, nil, testenv.Bin(n.t, "mnt-start"), args...)
+	return testenv.Run(n.t, append([]string{n.runDirEnv()}, env...), prog, args...)
 }
 
 func (n *node) stop(jname string, extra ...string) testenv.Result {
 	args := append([]string{"-c", n.cfg}, append(extra, "-j", jname)...)
-	return testenv.Run(n.t, nil, testenv.Bin(n.t, "mnt-stop"), args...)
+	return testenv.Run(n.t, []string{n.runDirEnv()}, testenv.Bin(n.t, "mnt-stop"), args...)
 }
+
+// runDirEnv gives the node a run directory of its own for mnt-start's
+// quick-check notes.
+func (n *node) runDirEnv() string { return quick.DirEnv + "=" + filepath.Join(n.root, "run") }
 
 func (n *node) mounts() []string { return testenv.MountsUnder(n.t, n.workdir) }
 

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/envhooks/envhooks/lib/quick"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,10 +46,19 @@ func MainTeardown(m *testing.M, teardown func()) {
 			fmt.Fprintln(os.Stderr, "integration tests need unshare(1) from util-linux:", err)
 			os.Exit(1)
 		}
+		// mnt-start's quick-check notes go to a run directory of the
+		// tests' own, not the node's /run/envhooks.
+		runDir, err := os.MkdirTemp("", "envhooks-test-run-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 		cmd := exec.Command(unshare, append([]string{"--mount", "--propagation", "private", "--", os.Args[0]}, os.Args[1:]...)...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-		cmd.Env = append(os.Environ(), nsMarker+"=1")
-		if err := cmd.Run(); err != nil {
+		cmd.Env = append(os.Environ(), nsMarker+"=1", quick.DirEnv+"="+runDir)
+		err = cmd.Run()
+		os.RemoveAll(runDir)
+		if err != nil {
 			var ee *exec.ExitError
 			if errors.As(err, &ee) {
 				os.Exit(ee.ExitCode())

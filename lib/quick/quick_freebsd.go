@@ -1,0 +1,3 @@
+package quick
+
+const defaultDir = "/var/run/envhooks"
