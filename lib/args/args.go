@@ -115,6 +115,20 @@ func (o *Options) usageError(format string, args ...any) error {
 	return sysexits.New(sysexits.Usage, "%s (usage: %s; see %s -h)", fmt.Sprintf(format, args...), o.UsageLine(), o.set.Program())
 }
 
+// HelpOrVersion prints the help or the version when the flags asked for
+// one and reports whether it did: then the program is done.
+func (o *Options) HelpOrVersion(w io.Writer) bool {
+	switch {
+	case o.Help:
+		o.PrintHelp(w)
+	case o.ShowVersion:
+		fmt.Fprintf(w, "%s %s\n", o.set.Program(), Version)
+	default:
+		return false
+	}
+	return true
+}
+
 // UsageLine is the one-line synopsis.
 func (o *Options) UsageLine() string {
 	return o.set.Program() + " -j JNAME -d DATA -s SYSDATA [-f FSTAB] [-r RCCONF] [-c FILE] [-n] [-v]"

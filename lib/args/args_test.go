@@ -95,8 +95,19 @@ func TestHelpAndVersion(t *testing.T) {
 	for _, flag := range []string{"-d", "-f", "-j", "-r", "-s", "-c", "-n", "-v", "-V", "--dry-run"} {
 		assert.Contains(t, b.String(), flag)
 	}
+	b.Reset()
+	assert.True(t, o.HelpOrVersion(&b))
+	assert.Contains(t, b.String(), "usage: mnt-start ")
 	o, err = Parse([]string{"mnt-start", "-V"}, start)
 	require.NoError(t, err)
 	assert.True(t, o.ShowVersion)
 	assert.True(t, strings.HasPrefix(o.UsageLine(), "mnt-start "))
+	b.Reset()
+	assert.True(t, o.HelpOrVersion(&b))
+	assert.Equal(t, "mnt-start "+Version+"\n", b.String())
+	o, err = Parse([]string{"mnt-start", "-j", "web1", "-d", "/j/d", "-s", "/j/s"}, start)
+	require.NoError(t, err)
+	b.Reset()
+	assert.False(t, o.HelpOrVersion(&b))
+	assert.Empty(t, b.String())
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/envhooks/envhooks/lib/configpath"
-
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 

@@ -46,12 +46,7 @@ func Main(argv []string, req args.Required, verb Verb, stdout, stderr io.Writer)
 	if err != nil {
 		return fail(err)
 	}
-	switch {
-	case opts.Help:
-		opts.PrintHelp(stdout)
-		return sysexits.OK
-	case opts.ShowVersion:
-		fmt.Fprintf(stdout, "%s %s\n", prog, args.Version)
+	if opts.HelpOrVersion(stdout) {
 		return sysexits.OK
 	}
 	in := quick.InputsOf(opts) // -c FILE, or ENVHOOKS_CONFIG from scripts CBSD runs

@@ -36,12 +36,7 @@ func Main(argv []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: error: %v\n", prog, err)
 		return sysexits.Code(err)
 	}
-	switch {
-	case opts.Help:
-		opts.PrintHelp(stdout)
-		return sysexits.OK
-	case opts.ShowVersion:
-		fmt.Fprintf(stdout, "%s %s\n", prog, args.Version)
+	if opts.HelpOrVersion(stdout) {
 		return sysexits.OK
 	}
 	// A dry run prints its plan and -v says what is in place: both are
