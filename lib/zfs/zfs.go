@@ -118,25 +118,18 @@ func Pool(dataset string) string {
 }
 
 // TreeArgv lists the properties mounting needs for dataset and everything
-// below it: one call, whatever the size of the tree.
-func TreeArgv(dataset string) []string {
-	return []string{"zfs", "get", "-H", "-o", "name,property,value,source", "-r", "type,mountpoint,canmount", dataset}
+// below it: one call, whatever the size of the tree. The snapshots named in
+// also are looked up in the same call (a snapshot has no tree below it, so
+// -r adds nothing for them); zfs reports each missing name on stderr and
+// still lists the others (see Missing).
+func TreeArgv(dataset string, also ...string) []string {
+	return append([]string{"zfs", "get", "-H", "-o", "name,property,value,source", "-r", "type,mountpoint,canmount", dataset}, also...)
 }
 
-// ExistsArgv succeeds when the dataset exists.
-func ExistsArgv(dataset string) []string {
-	return []string{"zfs", "list", "-H", "-o", "name", dataset}
-}
-
-// SnapshotExistsArgv succeeds when the snapshot exists.
-func SnapshotExistsArgv(snapshot string) []string {
-	return []string{"zfs", "list", "-H", "-o", "name", "-t", "snapshot", snapshot}
-}
-
-// SnapshotsArgv lists the snapshots of dataset and of its descendants down
-// to depth levels below it (1: its own snapshots only).
-func SnapshotsArgv(dataset string, depth int) []string {
-	return []string{"zfs", "list", "-H", "-o", "name", "-t", "snapshot", "-d", fmt.Sprint(depth), dataset}
+// ExistsArgv succeeds when the dataset exists. With several names it lists
+// those that exist and reports the others on stderr (see Missing).
+func ExistsArgv(dataset string, more ...string) []string {
+	return append([]string{"zfs", "list", "-H", "-o", "name", dataset}, more...)
 }
 
 // SetMountpointArgv points dataset (and the children that inherit it) at dir.
@@ -169,6 +162,10 @@ func CreateArgv(dataset string, props ...string) []string {
 	}
 	return append(argv, dataset)
 }
+
+// DestroyArgv destroys one dataset: no -r, so it never takes anything below
+// it, and no -f, so a dataset something holds or depends on is refused.
+func DestroyArgv(dataset string) []string { return []string{"zfs", "destroy", dataset} }
 
 // PoolImportedArgv succeeds when the pool is imported.
 func PoolImportedArgv(pool string) []string {
@@ -275,3 +272,47 @@ func InUseElsewhere(stderr string) bool {
 func NotExist(stderr string) bool {
 	return strings.Contains(stderr, "does not exist") || strings.Contains(stderr, "no such pool")
 }
+
+// Missing reads the stderr of a zfs get or zfs list that named several
+// datasets or snapshots: each one that does not exist is reported on a line
+// of its own ("cannot open 'NAME': dataset does not exist") while the others
+// are still listed. It returns the names reported missing, and ok false when
+// stderr says anything else (another failure, or a name not asked about),
+// which must then be taken as the failure it is.
+func Missing(stderr []byte, names []string) (missing map[string]bool, ok bool) {
+	asked := map[string]bool{}
+	for _, n := range names {
+		asked[n] = true
+	}
+	missing = map[string]bool{}
+	for _, line := range strings.Split(string(stderr), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		rest, found := strings.CutPrefix(line, "cannot open '")
+		if !found {
+			return nil, false
+		}
+		name, why, found := strings.Cut(rest, "': ")
+		if !found || !asked[name] || !NotExist(why) {
+			return nil, false
+		}
+		missing[name] = true
+	}
+	return missing, true
+}
+
+// ParentMissing reports whether a zfs create message says that the parent
+// of the new dataset, or its whole pool, does not exist.
+func ParentMissing(stderr string) bool {
+	return strings.Contains(stderr, "parent does not exist") || strings.Contains(stderr, "no such pool")
+}
+
+// AlreadyExists reports whether a zfs create or clone message says the
+// dataset was there already: then the command did not make it.
+func AlreadyExists(stderr string) bool { return strings.Contains(stderr, "already exists") }
+
+// IsBusy reports whether a zfs message says the dataset is busy (zfs-fuse
+// says so for a moment after an unmount it has not yet processed).
+func IsBusy(stderr string) bool { return strings.Contains(stderr, "busy") }

@@ -67,3 +67,39 @@ func TestParseTree(t *testing.T) {
 	_, err = ParseTree([]byte("p/e mountpoint none local\n"))
 	assert.Error(t, err, "space-separated output is not -H output")
 }
+
+func TestArgvNamingSeveral(t *testing.T) {
+	assert.Equal(t, []string{"zfs", "get", "-H", "-o", "name,property,value,source", "-r", "type,mountpoint,canmount", "p/e/j", "p/img@s", "p/img/system@s"},
+		TreeArgv("p/e/j", "p/img@s", "p/img/system@s"))
+	assert.Equal(t, []string{"zfs", "list", "-H", "-o", "name", "p/e/j", "p/e/j/data"}, ExistsArgv("p/e/j", "p/e/j/data"))
+	assert.Equal(t, []string{"zfs", "destroy", "p/e/j/data"}, DestroyArgv("p/e/j/data"))
+}
+
+// TestMissing reads what zfs-fuse and OpenZFS print for each name of a
+// zfs get or zfs list that does not exist, and refuses anything else.
+func TestMissing(t *testing.T) {
+	names := []string{"p/e/j", "p/img@s", "p/img/system@s"}
+	m, ok := Missing([]byte("cannot open 'p/e/j': dataset does not exist\ncannot open 'p/img/system@s': dataset does not exist\n"), names)
+	assert.True(t, ok)
+	assert.Equal(t, map[string]bool{"p/e/j": true, "p/img/system@s": true}, m)
+	m, ok = Missing(nil, names)
+	assert.True(t, ok)
+	assert.Empty(t, m)
+	for _, bad := range []string{
+		"cannot open 'p/other': dataset does not exist\n",     // not asked about
+		"cannot open 'p/e/j': permission denied\n",            // another failure
+		"internal error: failed to initialize ZFS library\n",  // no daemon
+		"cannot open 'p/e/j': dataset does not exist\nboom\n", // one good line is not enough
+	} {
+		_, ok := Missing([]byte(bad), names)
+		assert.False(t, ok, bad)
+	}
+}
+
+func TestCreateMessages(t *testing.T) {
+	assert.True(t, ParentMissing("cannot create 'p/nope/j': parent does not exist"))
+	assert.True(t, ParentMissing("cannot create 'nopool/x/j': no such pool 'nopool'"))
+	assert.False(t, ParentMissing("cannot create 'p/e/j': dataset already exists"))
+	assert.True(t, AlreadyExists("cannot create 'p/e/j': dataset already exists"))
+	assert.True(t, IsBusy("cannot destroy 'p/e/j': dataset is busy"))
+}
