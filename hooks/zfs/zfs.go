@@ -4,14 +4,16 @@
 // role together with the datasets below it. Missing datasets can be cloned
 // from an image snapshot (ZFS_CLONE_FROM), and a pool that lives on shared
 // block devices can be imported by mnt-start and exported by mnt-stop
-// (ZFS_POOL). Nothing is ever destroyed: mnt-stop and rollback only unmount
-// and export.
+// (ZFS_POOL). mnt-stop and the engine's rollback only unmount and export:
+// the only datasets ever destroyed are those a provisioning that failed
+// half way had just made (see provision).
 package zfs
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -184,12 +186,12 @@ func (t *tree) Undo() *state.Action                              { return nil }
 
 func (t *tree) Expand(ctx context.Context, s *plan.System) ([]plan.Step, error) {
 	envDS := envDataset(t.root, t.env.Name)
-	datasets, visible, err := t.list(ctx, s, envDS)
-	if err != nil || !visible {
+	f, err := t.look(ctx, s, envDS)
+	if err != nil || !f.visible {
 		return nil, err
 	}
 	byName := map[string]zfs.Dataset{}
-	for _, d := range datasets {
+	for _, d := range f.datasets {
 		byName[d.Name] = d
 	}
 	table, err := s.Mounts()
@@ -197,7 +199,7 @@ func (t *tree) Expand(ctx context.Context, s *plan.System) ([]plan.Step, error) 
 		return nil, sysexits.Wrap(sysexits.OSErr, err)
 	}
 	var steps []plan.Step
-	var prov *provisioner
+	var prov *provision
 	for _, role := range t.roles {
 		ds, target := envDS+"/"+string(role), filepath.Clean(t.env.Dir(role))
 		if _, ok := byName[ds]; !ok {
@@ -205,60 +207,144 @@ func (t *tree) Expand(ctx context.Context, s *plan.System) ([]plan.Step, error) 
 				return nil, sysexits.New(sysexits.Unavailable, "dataset %s for the %s directory of %s does not exist: create it (zfs create %s) or set ZFS_CLONE_FROM to clone it from an image snapshot", ds, role, t.env.Name, ds)
 			}
 			if prov == nil {
-				prov = &provisioner{image: t.b.cloneFrom}
-				if err := prov.check(ctx, s); err != nil {
+				if err := t.checkImage(ctx, s, f); err != nil {
 					return nil, err
 				}
-				if len(datasets) == 0 {
-					steps = append(steps, &plan.Command{
-						What:      "create dataset " + envDS + " (canmount=off) to hold " + t.env.Name + "'s datasets",
-						Cmd:       run.Cmd{Argv: zfs.CreateArgv(envDS, "canmount=off")},
-						ErrorCode: sysexits.CantCreat,
-					})
+				prov = &provision{jname: t.env.Name, root: t.root, parallel: parallelCreations()}
+				if !f.envExists {
+					prov.parent = envDS
 				}
 			}
-			steps = append(steps, prov.steps(role, ds, target)...)
+			prov.add(role, ds, target, t.b.cloneFrom, f.snaps)
 			continue
 		}
 		if d := byName[ds]; d.Type != "filesystem" {
 			return nil, sysexits.New(sysexits.DataErr, "%s for the %s directory of %s is a %s, not a filesystem: it cannot be mounted on %s", ds, role, t.env.Name, d.Type, target)
 		}
-		more, err := t.planRole(s, table, subtree(datasets, ds), target)
+		more, err := t.planRole(s, table, subtree(f.datasets, ds), target)
 		if err != nil {
 			return nil, err
 		}
 		steps = append(steps, more...)
 	}
+	if prov != nil {
+		// Last, so that whatever can fail in the steps of the roles that
+		// exist fails before a dataset is made.
+		steps = append(steps, prov)
+		for _, c := range prov.creations {
+			// zfs clone and zfs create mount the new dataset themselves;
+			// the mount step claims that mount as this run's work (or
+			// mounts it, where they did not).
+			m := mountStep(c.ds, c.target, false)
+			m.fresh = true
+			steps = append(steps, m)
+		}
+	}
 	return steps, nil
 }
 
-// list returns the environment's datasets, none when its parent dataset
-// does not exist yet, and a configuration error when ZFS_ROOT does not.
+// found is what the one query before planning found.
+type found struct {
+	datasets  []zfs.Dataset   // the environment's dataset and everything below it
+	envExists bool            // the environment's dataset exists
+	snaps     map[string]bool // which of the image snapshots asked about exist
+	rootKnown bool            // ZFS_ROOT was looked up (it exists)
+	visible   bool            // false only in a dry run before ZFS_POOL is imported
+}
+
+// look runs the one query planning needs: the environment's dataset tree
+// and, with ZFS_CLONE_FROM, the image snapshots a missing role would be
+// cloned from, in a single zfs get that tolerates the names that do not
+// exist. ZFS_ROOT cannot be named in it (-r would list every environment
+// below it): when the environment's dataset is missing, ZFS_ROOT is looked
+// up only where nothing else would find out first. With ZFS_CLONE_FROM, a
+// real run learns it from the creation of the environment's dataset, the
+// first change it makes, which fails with the same message.
+func (t *tree) look(ctx context.Context, s *plan.System, envDS string) (*found, error) {
+	snaps := t.imageSnapshots()
+	res, err := queryResult(ctx, s, zfs.TreeArgv(envDS, snaps...))
+	missing := map[string]bool{}
+	if err != nil {
+		m, ok := zfs.Missing(res.Stderr, append([]string{envDS}, snaps...))
+		var re *run.Error
+		if !errors.As(err, &re) || re.TimedOut || re.ExitCode <= 0 || !ok || len(m) == 0 {
+			return nil, sysexits.New(sysexits.Unavailable, "cannot list the datasets under %s: %v", envDS, err)
+		}
+		missing = m
+	}
+	all, perr := zfs.ParseTree(res.Stdout)
+	if perr != nil {
+		return nil, sysexits.New(sysexits.Unavailable, "cannot read the datasets under %s: %v", envDS, perr)
+	}
+	asked := map[string]bool{}
+	for _, name := range snaps {
+		asked[name] = true
+	}
+	f := &found{envExists: !missing[envDS], snaps: map[string]bool{}, visible: true}
+	for _, d := range all {
+		if d.Type == "snapshot" && asked[d.Name] {
+			f.snaps[d.Name] = true
+			continue
+		}
+		f.datasets = append(f.datasets, d)
+	}
+	if f.envExists || (t.b.cloneFrom != "" && !s.DryRun) {
+		return f, nil
+	}
+	visible, err := t.checkRoot(ctx, s)
+	f.rootKnown, f.visible = true, visible
+	return f, err
+}
+
+// imageSnapshots names the snapshots a missing role may be cloned from:
+// the image itself and <base>/<role>@<snap> for each role.
+func (t *tree) imageSnapshots() []string {
+	if t.b.cloneFrom == "" {
+		return nil
+	}
+	base, snap := zfs.SplitSnapshot(t.b.cloneFrom)
+	names := []string{t.b.cloneFrom}
+	for _, r := range t.roles {
+		names = append(names, base+"/"+string(r)+"@"+snap)
+	}
+	return names
+}
+
+// checkRoot fails with a configuration error when ZFS_ROOT does not exist.
 // visible is false only in a dry run that cannot see ZFS_ROOT because the
 // pool it would import is not imported.
-func (t *tree) list(ctx context.Context, s *plan.System, envDS string) (ds []zfs.Dataset, visible bool, err error) {
-	out, err := query(ctx, s, zfs.TreeArgv(envDS))
-	if err == nil {
-		ds, perr := zfs.ParseTree(out)
-		if perr != nil {
-			return nil, false, sysexits.New(sysexits.Unavailable, "cannot read the datasets under %s: %v", envDS, perr)
-		}
-		return ds, true, nil
+func (t *tree) checkRoot(ctx context.Context, s *plan.System) (visible bool, err error) {
+	_, rerr := query(ctx, s, zfs.ExistsArgv(t.root))
+	if rerr == nil {
+		return true, nil
 	}
-	if !notExist(err) {
-		return nil, false, sysexits.New(sysexits.Unavailable, "cannot list the datasets under %s: %v", envDS, err)
+	if !notExist(rerr) {
+		return false, sysexits.New(sysexits.Unavailable, "cannot look up ZFS_ROOT dataset %s: %v", t.root, rerr)
 	}
-	if _, rerr := query(ctx, s, zfs.ExistsArgv(t.root)); rerr != nil {
-		if !notExist(rerr) {
-			return nil, false, sysexits.New(sysexits.Unavailable, "cannot look up ZFS_ROOT dataset %s: %v", t.root, rerr)
-		}
-		if s.DryRun && t.b.pool != "" && !t.poolImported(ctx, s) {
-			s.Say("# ZFS_ROOT %s is not visible until pool %s is imported: its mounts are not listed", t.root, expand(t.b.pool, t.env.Name))
-			return nil, false, nil
-		}
-		return nil, false, sysexits.New(sysexits.Config, "ZFS_ROOT dataset %s does not exist: create it (zfs create %s), fix ZFS_ROOT, or set ZFS_POOL if its pool must be imported first", t.root, t.root)
+	if s.DryRun && t.b.pool != "" && !t.poolImported(ctx, s) {
+		s.Say("# ZFS_ROOT %s is not visible until pool %s is imported: its mounts are not listed", t.root, expand(t.b.pool, t.env.Name))
+		return false, nil
 	}
-	return nil, true, nil
+	return false, rootMissing(t.root)
+}
+
+func rootMissing(root string) error {
+	return sysexits.New(sysexits.Config, "ZFS_ROOT dataset %s does not exist: create it (zfs create %s), fix ZFS_ROOT, or set ZFS_POOL if its pool must be imported first", root, root)
+}
+
+// checkImage fails when the ZFS_CLONE_FROM snapshot a missing role needs
+// does not exist; a missing ZFS_ROOT is reported first, as it is the first
+// thing to fix.
+func (t *tree) checkImage(ctx context.Context, s *plan.System, f *found) error {
+	if f.snaps[t.b.cloneFrom] {
+		return nil
+	}
+	if !f.envExists && !f.rootKnown {
+		if _, err := t.checkRoot(ctx, s); err != nil {
+			return err
+		}
+	}
+	return sysexits.New(sysexits.Config, "ZFS_CLONE_FROM snapshot %s does not exist: take it (zfs snapshot %s) or fix ZFS_CLONE_FROM", t.b.cloneFrom, t.b.cloneFrom)
 }
 
 // poolImported tells a dry run whether ZFS_POOL is imported already (then a
@@ -422,7 +508,10 @@ func (m *zfsMount) Done(ctx context.Context, s *plan.System) (bool, error) {
 }
 
 func (m *zfsMount) Apply(ctx context.Context, s *plan.System) error {
-	if m.fresh && !s.DryRun {
+	if m.fresh && s.DryRun {
+		return nil // the creation mounts it: a real run runs nothing here
+	}
+	if m.fresh {
 		if done, err := m.Mount.Done(ctx, s); err != nil || done {
 			return err
 		}
@@ -494,77 +583,37 @@ func mountedElsewhere(t mounttab.Table, ds, place string) string {
 // safe: it is done only when nothing is mounted there.
 func readyTarget(target, ds string) plan.Step {
 	return &plan.Check{What: "check mount point " + target, Fn: func(_ context.Context, s *plan.System) error {
-		t, err := s.Mounts()
-		if err != nil {
-			return sysexits.Wrap(sysexits.OSErr, err)
-		}
-		if top, mounted := t.Top(target); mounted {
-			if t.Matches(top, want(ds)) {
-				return nil
-			}
-			return sysexits.New(sysexits.CantCreat, "%s already has %s mounted, not %s: unmount it or fix the configuration", target, top.Describe(), ds)
-		}
-		return plan.PrepareTarget(s, target)
+		return checkTarget(s, target, ds, true)
 	}}
 }
 
-// provisioner creates missing role datasets from the image snapshot
-// ZFS_CLONE_FROM=<base>@<snap>: role R is cloned from <base>/R@<snap> when
-// that snapshot exists (an image with one child per role), the data role
-// from <base>@<snap> itself otherwise (an image of a root filesystem), and
-// any other role is created empty. Clones share every block with the image:
-// nothing is copied.
-type provisioner struct {
-	image string
-	snaps map[string]bool // the image's snapshots and its children's
+// checkTarget is readyTarget's check; without create, a missing target is
+// left missing (and accepted) for now.
+func checkTarget(s *plan.System, target, ds string, create bool) error {
+	t, err := s.Mounts()
+	if err != nil {
+		return sysexits.Wrap(sysexits.OSErr, err)
+	}
+	if top, mounted := t.Top(target); mounted {
+		if t.Matches(top, want(ds)) {
+			return nil
+		}
+		return sysexits.New(sysexits.CantCreat, "%s already has %s mounted, not %s: unmount it or fix the configuration", target, top.Describe(), ds)
+	}
+	if !create {
+		if _, err := os.Lstat(target); errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+	}
+	return plan.PrepareTarget(s, target)
 }
 
-// check lists the snapshots of the image and of its children in one call,
-// and fails when the image snapshot itself is missing.
-func (p *provisioner) check(ctx context.Context, s *plan.System) error {
-	base, _ := zfs.SplitSnapshot(p.image)
-	out, err := query(ctx, s, zfs.SnapshotsArgv(base, 2))
-	if err != nil && !notExist(err) {
-		return sysexits.New(sysexits.Unavailable, "cannot list the snapshots of ZFS_CLONE_FROM image %s: %v", base, err)
-	}
-	p.snaps = map[string]bool{}
-	for _, name := range strings.Fields(string(out)) {
-		p.snaps[name] = true
-	}
-	if !p.snaps[p.image] {
-		return sysexits.New(sysexits.Config, "ZFS_CLONE_FROM snapshot %s does not exist: take it (zfs snapshot %s) or fix ZFS_CLONE_FROM", p.image, p.image)
-	}
-	return nil
-}
-
-func (p *provisioner) steps(role environment.Role, ds, target string) []plan.Step {
-	base, snap := zfs.SplitSnapshot(p.image)
-	perRole := base + "/" + string(role) + "@" + snap
-	create := &change{}
-	switch {
-	case p.snaps[perRole]:
-		create.What, create.Argv = "clone "+perRole+" as "+ds, zfs.CloneArgv(perRole, ds, target)
-	case role == environment.Data:
-		create.What, create.Argv = "clone "+p.image+" as "+ds, zfs.CloneArgv(p.image, ds, target)
-	default:
-		create.What, create.Argv = "create empty dataset "+ds+" (the image has no "+perRole+")", zfs.CreateArgv(ds, "mountpoint="+target)
-	}
-	// zfs clone and zfs create mount the new dataset themselves; the mount
-	// step that follows claims that mount as this run's work (or mounts it,
-	// where they did not).
-	m := mountStep(ds, target, false)
-	m.fresh = true
-	return []plan.Step{readyTarget(target, ds), create, m}
-}
-
-// change runs a zfs command that may mount datasets by itself: zfs set
-// mountpoint mounts the dataset and the children that inherit it when the
-// old value was none or legacy, zfs clone and zfs create mount what they
-// make. With Tree set, whatever it mounted of that dataset's tree is
-// unmounted again at once, so that every mount is made by its own mount
-// step: recorded, and rolled back if a later step fails. (A mount the engine
-// finds already in place is recorded but, not being this run's work, never
-// rolled back.) Without Tree, the mount step that follows claims the mount.
+// change runs zfs set mountpoint, which mounts the dataset and the children
+// that inherit it when the old value was none or legacy. Whatever it mounted
+// of Tree is unmounted again at once, so that every mount is made by its own
+// mount step: recorded, and rolled back if a later step fails. (A mount the
+// engine finds already in place is recorded but, not being this run's work,
+// never rolled back.)
 type change struct {
 	What string
 	Argv []string
@@ -578,14 +627,6 @@ func (c *change) Undo() *state.Action                              { return nil 
 func (c *change) Apply(ctx context.Context, s *plan.System) error {
 	if s.DryRun {
 		s.Run.Run(ctx, run.Cmd{Argv: c.Argv})
-		return nil
-	}
-	if c.Tree == "" {
-		_, err := s.Command(ctx, c.Argv...)
-		s.Changed()
-		if err != nil {
-			return sysexits.New(sysexits.CantCreat, "cannot %s: %v", c.What, err)
-		}
 		return nil
 	}
 	before, err := s.Mounts()
@@ -631,12 +672,17 @@ func (c *change) settle(ctx context.Context, s *plan.System, before mounttab.Tab
 // query runs a zfs or zpool command that only looks. A dry run runs it for
 // real too: it changes nothing, and the plan printed must be the real one.
 func query(ctx context.Context, s *plan.System, argv []string) ([]byte, error) {
+	res, err := queryResult(ctx, s, argv)
+	return res.Stdout, err
+}
+
+// queryResult is query with the command's stderr, also when it failed.
+func queryResult(ctx context.Context, s *plan.System, argv []string) (run.Result, error) {
 	r := s.Run
 	if s.DryRun {
 		r = run.OS{}
 	}
-	res, err := r.Run(ctx, run.Cmd{Argv: argv, Timeout: s.CommandTimeout})
-	return res.Stdout, err
+	return r.Run(ctx, run.Cmd{Argv: argv, Timeout: s.CommandTimeout})
 }
 
 // notExist reports whether a failed query said "no such dataset/pool"

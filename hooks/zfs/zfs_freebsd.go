@@ -10,3 +10,6 @@ var (
 func isZFS(fstype string) bool { return fstype == "zfs" }
 
 func want(ds string) mounttab.Want { return mounttab.Want{FSType: "zfs", Source: ds} }
+
+// kernelZFS: ZFS is always in the kernel on FreeBSD.
+func kernelZFS() bool { return true }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,8 +35,22 @@ type fakeZFS struct {
 
 func (f *fakeZFS) respond(c run.Cmd) (run.Result, error) {
 	a := c.Argv
-	missing := func(msg string) (run.Result, error) {
-		return run.Result{}, &run.Error{Cmd: c, ExitCode: 1, Stderr: msg}
+	// Each name asked about that does not exist is reported on stderr; the
+	// others are still listed; the exit is 1 when any was missing.
+	answer := func(names []string, lines func(name string) string) (run.Result, error) {
+		var out, errs strings.Builder
+		for _, name := range names {
+			if l := lines(name); l != "" {
+				out.WriteString(l)
+			} else {
+				fmt.Fprintf(&errs, "cannot open '%s': dataset does not exist\n", name)
+			}
+		}
+		res := run.Result{Stdout: []byte(out.String()), Stderr: []byte(errs.String())}
+		if errs.Len() > 0 {
+			return res, &run.Error{Cmd: c, ExitCode: 1, Stderr: strings.TrimSpace(errs.String()[strings.LastIndex(strings.TrimSpace(errs.String()), "\n")+1:])}
+		}
+		return res, nil
 	}
 	switch {
 	case a[0] == "zpool" && a[1] == "list":
@@ -43,47 +59,33 @@ func (f *fakeZFS) respond(c run.Cmd) (run.Result, error) {
 				return run.Result{Stdout: []byte(p + "\n")}, nil
 			}
 		}
-		return missing(fmt.Sprintf("cannot open '%s': no such pool", a[len(a)-1]))
+		return run.Result{}, &run.Error{Cmd: c, ExitCode: 1, Stderr: fmt.Sprintf("cannot open '%s': no such pool", a[len(a)-1])}
 	case a[0] == "zfs" && a[1] == "get":
-		root := a[len(a)-1]
-		var out strings.Builder
-		for _, d := range f.datasets {
-			w := strings.Fields(d)
-			if w[0] == root || strings.HasPrefix(w[0], root+"/") {
-				src := strings.ReplaceAll(w[3], "_", " ")
-				fmt.Fprintf(&out, "%s\ttype\t%s\t-\n%s\tmountpoint\t%s\t%s\n%s\tcanmount\t%s\t%s\n", w[0], w[1], w[0], w[2], src, w[0], w[4], "default")
+		return answer(a[7:], func(name string) string {
+			var out strings.Builder
+			for _, d := range f.datasets {
+				w := strings.Fields(d)
+				if w[0] == name || strings.HasPrefix(w[0], name+"/") && !strings.Contains(name, "@") {
+					src := strings.ReplaceAll(w[3], "_", " ")
+					fmt.Fprintf(&out, "%s\ttype\t%s\t-\n%s\tmountpoint\t%s\t%s\n%s\tcanmount\t%s\t%s\n", w[0], w[1], w[0], w[2], src, w[0], w[4], "default")
+				}
 			}
-		}
-		if out.Len() == 0 {
-			return missing(fmt.Sprintf("cannot open '%s': dataset does not exist", root))
-		}
-		return run.Result{Stdout: []byte(out.String())}, nil
-	case a[0] == "zfs" && a[1] == "list" && a[len(a)-3] == "-d":
-		base, depth := a[len(a)-1], strings.Count(a[len(a)-1], "/")+int(a[len(a)-2][0]-'0')
-		var out strings.Builder
-		for _, s := range f.snapshots {
-			ds, _, _ := strings.Cut(s, "@")
-			if (ds == base || strings.HasPrefix(ds, base+"/")) && strings.Count(s, "/") < depth {
-				out.WriteString(s + "\n")
+			for _, sn := range f.snapshots {
+				if sn == name {
+					fmt.Fprintf(&out, "%s\ttype\tsnapshot\t-\n%s\tmountpoint\t-\t-\n%s\tcanmount\t-\t-\n", sn, sn, sn)
+				}
 			}
-		}
-		if out.Len() == 0 {
-			return missing(fmt.Sprintf("cannot open '%s': dataset does not exist", base))
-		}
-		return run.Result{Stdout: []byte(out.String())}, nil
+			return out.String()
+		})
 	case a[0] == "zfs" && a[1] == "list":
-		name := a[len(a)-1]
-		for _, s := range f.snapshots {
-			if s == name {
-				return run.Result{Stdout: []byte(name + "\n")}, nil
+		return answer(a[5:], func(name string) string {
+			for _, d := range f.datasets {
+				if strings.Fields(d)[0] == name {
+					return name + "\n"
+				}
 			}
-		}
-		for _, d := range f.datasets {
-			if strings.Fields(d)[0] == name && !strings.Contains(strings.Join(a, " "), "-t snapshot") {
-				return run.Result{Stdout: []byte(name + "\n")}, nil
-			}
-		}
-		return missing(fmt.Sprintf("cannot open '%s': dataset does not exist", name))
+			return ""
+		})
 	}
 	return run.Result{}, nil
 }
@@ -155,6 +157,13 @@ func argvs(steps []plan.Step) [][]string {
 			out = append(out, s.Argv)
 		case *zfsMount:
 			out = append(out, s.Argv)
+		case *provision:
+			if s.parent != "" {
+				out = append(out, s.parentArgv())
+			}
+			for _, c := range s.creations {
+				out = append(out, c.argv)
+			}
 		}
 	}
 	return out
@@ -295,18 +304,22 @@ func TestCloneFromImage(t *testing.T) {
 	require.NoError(t, err)
 	d, s, f := r.data(), r.system(), r.env.Dir(environment.Fstab)
 	assert.Equal(t, [][]string{
+		{"zfs", "get", "-H", "-o", "name,property,value,source", "-r", "type,mountpoint,canmount", "tank/envs/web1",
+			"tank/images/base@v1", "tank/images/base/data@v1", "tank/images/base/system@v1", "tank/images/base/fstab@v1"},
+	}, r.rec.Argvs(), "one query: the environment's tree and the image snapshots together")
+	assert.Equal(t, [][]string{
 		{"zfs", "create", "-o", "canmount=off", "tank/envs/web1"},
 		{"zfs", "clone", "-o", "mountpoint=" + d, "tank/images/base@v1", "tank/envs/web1/data"},
-		{"zfs", "mount", "tank/envs/web1/data"},
 		{"zfs", "clone", "-o", "mountpoint=" + s, "tank/images/base/system@v1", "tank/envs/web1/system"},
-		{"zfs", "mount", "tank/envs/web1/system"},
 		{"zfs", "create", "-o", "mountpoint=" + f, "tank/envs/web1/fstab"},
+		{"zfs", "mount", "tank/envs/web1/data"},
+		{"zfs", "mount", "tank/envs/web1/system"},
 		{"zfs", "mount", "tank/envs/web1/fstab"},
 	}, argvs(steps))
 	for _, st := range steps {
 		if u := st.Undo(); u != nil {
-			assert.NotContains(t, strings.Join(u.Argv, " "), "destroy", "nothing is ever destroyed")
-			assert.Equal(t, state.KindUnmount, u.Kind, "only mounts are undone: %v", u.Argv)
+			assert.NotContains(t, strings.Join(u.Argv, " "), "destroy", "mnt-stop never destroys")
+			assert.Equal(t, state.KindUnmount, u.Kind, "only mounts are recorded: %v", u.Argv)
 		}
 	}
 }
@@ -585,39 +598,336 @@ func TestMountRetriedWhileZFSSaysBusy(t *testing.T) {
 	assert.Len(t, r.rec.Argvs(), 2, "one query, one mount: %v", r.rec.Argvs())
 }
 
-// TestCloneMountIsThisRunsWork: zfs clone mounts the clone by itself; the
-// mount step claims it, so a later failure unmounts it again (and destroys
-// nothing).
-func TestCloneMountIsThisRunsWork(t *testing.T) {
-	r := newRig(t, "tank/envs filesystem none local on")
-	r.fz.snapshots = []string{"tank/images/base@v1"}
-	d := r.data()
+// autoMount makes the rig's zfs clone and zfs create mount what they make,
+// as they do, and umount and zfs destroy act on the table; fail answers
+// for the commands a test wants to fail (nil: not this one).
+func (r *rig) autoMount(fail func(a []string) error) {
+	var mu sync.Mutex
 	r.rec.Respond = func(c run.Cmd) (run.Result, error) {
 		a := c.Argv
+		if fail != nil {
+			if err := fail(a); err != nil {
+				return run.Result{Stderr: []byte(err.(*run.Error).Stderr + "\n")}, err
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
 		switch {
-		case a[0] == "zfs" && a[1] == "clone":
-			r.table = append(r.table, mounttab.Mount{Source: a[len(a)-1], Target: d, FSType: "zfs"})
-		case a[0] == "zfs" && a[1] == "create" && strings.HasSuffix(a[len(a)-1], "/system"):
-			return run.Result{}, &run.Error{Cmd: c, ExitCode: 1, Stderr: "cannot create: out of space"}
+		case a[0] == "zfs" && (a[1] == "clone" || a[1] == "create"):
+			if mp, ok := strings.CutPrefix(a[3], "mountpoint="); ok {
+				r.table = append(r.table, mounttab.Mount{Source: a[len(a)-1], Target: mp, FSType: "zfs"})
+			}
+			r.fz.datasets = append(r.fz.datasets, a[len(a)-1]+" filesystem none local on")
 		case a[0] == "umount":
-			r.table = nil
+			for i, m := range r.table {
+				if m.Target == a[len(a)-1] {
+					r.table = append(r.table[:i:i], r.table[i+1:]...)
+					break
+				}
+			}
+		case a[0] == "zfs" && a[1] == "destroy":
+			for i, d := range r.fz.datasets {
+				if strings.Fields(d)[0] == a[2] {
+					r.fz.datasets = append(r.fz.datasets[:i:i], r.fz.datasets[i+1:]...)
+					break
+				}
+			}
 		}
 		return r.fz.respond(c)
 	}
+}
+
+func fails(c []string, stderr string) error {
+	return &run.Error{Cmd: run.Cmd{Argv: c}, ExitCode: 1, Stderr: stderr}
+}
+
+func (r *rig) attach(t *testing.T, kv ...string) error {
+	t.Helper()
 	eng := &plan.Engine{Sys: r.sys, Store: state.Store{Dir: filepath.Join(r.dir, "state")}}
-	steps, err := r.backend(t, "ZFS_CLONE_FROM=tank/images/base@v1").Steps(r.env, []environment.Role{environment.Data, environment.System})
+	steps, err := r.backend(t, kv...).Steps(r.env, []environment.Role{environment.Data, environment.System})
 	require.NoError(t, err)
-	err = eng.Attach(context.Background(), state.Record{JName: "web1", Backend: "zfs"}, steps)
+	return eng.Attach(context.Background(), state.Record{JName: "web1", Backend: "zfs"}, steps)
+}
+
+func (r *rig) names() []string {
+	var out []string
+	for _, d := range r.fz.datasets {
+		out = append(out, strings.Fields(d)[0])
+	}
+	return out
+}
+
+// TestProvisioningClaimsTheCreationsMounts: the new datasets are made at
+// once after their parent, and the mounts zfs made are recorded as this
+// run's, for mnt-stop.
+func TestProvisioningClaimsTheCreationsMounts(t *testing.T) {
+	inKernel(t, true)
+	r := newRig(t, "tank/envs filesystem none local on")
+	r.fz.snapshots = []string{"tank/images/base@v1"}
+	r.autoMount(nil)
+	require.NoError(t, r.attach(t, "ZFS_CLONE_FROM=tank/images/base@v1"))
+	d, s := r.data(), r.system()
+	argv := r.rec.Argvs()
+	require.Len(t, argv, 4, "%v", argv)
+	assert.Equal(t, []string{"zfs", "create", "-o", "canmount=off", "tank/envs/web1"}, argv[1])
+	assert.ElementsMatch(t, [][]string{
+		{"zfs", "clone", "-o", "mountpoint=" + d, "tank/images/base@v1", "tank/envs/web1/data"},
+		{"zfs", "create", "-o", "mountpoint=" + s, "tank/envs/web1/system"},
+	}, argv[2:], "the two creations, in either order: they run at once")
+	rec, err := (&state.Store{Dir: filepath.Join(r.dir, "state")}).Load("web1")
+	require.NoError(t, err)
+	require.NotNil(t, rec)
+	require.Len(t, rec.Actions, 2)
+	assert.Equal(t, "mount:"+d, rec.Actions[0].ID)
+	assert.Equal(t, "mount:"+s, rec.Actions[1].ID)
+	assert.Contains(t, r.log.String(), "created dataset tank/envs/web1 (canmount=off)")
+}
+
+// inKernel makes the test run as where ZFS is in the kernel (parallel
+// creations) or not (zfs-fuse: one at a time).
+func inKernel(t *testing.T, yes bool) {
+	was := parallelCreations
+	parallelCreations = func() bool { return yes }
+	t.Cleanup(func() { parallelCreations = was })
+}
+
+// TestCreationsRunAtOnce: each creation waits until the other has started;
+// run one after the other, the first would wait in vain.
+func TestCreationsRunAtOnce(t *testing.T) {
+	inKernel(t, true)
+	r := newRig(t, "tank/envs filesystem none local on")
+	r.fz.snapshots = []string{"tank/images/base@v1"}
+	var started sync.WaitGroup
+	started.Add(2)
+	both := make(chan struct{})
+	go func() { started.Wait(); close(both) }()
+	r.autoMount(func(a []string) error {
+		if a[0] == "zfs" && (a[1] == "clone" || a[1] == "create") && strings.HasPrefix(a[3], "mountpoint=") {
+			started.Done()
+			select {
+			case <-both:
+			case <-time.After(3 * time.Second):
+				return fails(a, "test: the other creation never started while this one ran")
+			}
+		}
+		return nil
+	})
+	require.NoError(t, r.attach(t, "ZFS_CLONE_FROM=tank/images/base@v1"))
+}
+
+// TestCreationsOneAtATimeUnderZFSFuse: without kernel ZFS no two creations
+// overlap (zfs-fuse deadlocks on mounts at the same time, and its zfs
+// create and zfs clone mount), and after a failure the next is not started.
+func TestCreationsOneAtATimeUnderZFSFuse(t *testing.T) {
+	inKernel(t, false)
+	r := newRig(t, "tank/envs filesystem none local on")
+	r.fz.snapshots = []string{"tank/images/base@v1"}
+	var running, overlaps atomic.Int32
+	r.autoMount(func(a []string) error {
+		if a[0] == "zfs" && (a[1] == "clone" || a[1] == "create") && strings.HasPrefix(a[3], "mountpoint=") {
+			if running.Add(1) > 1 {
+				overlaps.Add(1)
+			}
+			time.Sleep(20 * time.Millisecond)
+			running.Add(-1)
+		}
+		return nil
+	})
+	require.NoError(t, r.attach(t, "ZFS_CLONE_FROM=tank/images/base@v1"))
+	assert.Zero(t, overlaps.Load())
+	d, s := r.data(), r.system()
+	assert.Equal(t, [][]string{
+		{"zfs", "clone", "-o", "mountpoint=" + d, "tank/images/base@v1", "tank/envs/web1/data"},
+		{"zfs", "create", "-o", "mountpoint=" + s, "tank/envs/web1/system"},
+	}, r.rec.Argvs()[2:], "in role order")
+
+	r = newRig(t, "tank/envs filesystem none local on")
+	r.fz.snapshots = []string{"tank/images/base@v1"}
+	r.autoMount(func(a []string) error {
+		if a[0] == "zfs" && a[1] == "clone" {
+			return fails(a, "cannot create 'tank/envs/web1/data': out of space")
+		}
+		return nil
+	})
+	require.Error(t, r.attach(t, "ZFS_CLONE_FROM=tank/images/base@v1"))
+	assert.Equal(t, [][]string{
+		{"zfs", "get", "-H", "-o", "name,property,value,source", "-r", "type,mountpoint,canmount", "tank/envs/web1", "tank/images/base@v1", "tank/images/base/data@v1", "tank/images/base/system@v1"},
+		{"zfs", "create", "-o", "canmount=off", "tank/envs/web1"},
+		{"zfs", "clone", "-o", "mountpoint=" + r.data(), "tank/images/base@v1", "tank/envs/web1/data"},
+		{"zfs", "list", "-H", "-o", "name", "tank/envs/web1/data"},
+		{"zfs", "destroy", "tank/envs/web1"},
+	}, r.rec.Argvs(), "the system dataset is not started after the data clone failed")
+	assert.Equal(t, []string{"tank/envs"}, r.names())
+}
+
+// TestFailedCreationUndoesThisRunsDatasets: the system dataset cannot be
+// made; the data clone, made and mounted at the same time, is unmounted and
+// destroyed, then the parent, and nothing is recorded.
+func TestFailedCreationUndoesThisRunsDatasets(t *testing.T) {
+	inKernel(t, true)
+	r := newRig(t, "tank/envs filesystem none local on")
+	r.fz.snapshots = []string{"tank/images/base@v1"}
+	d := r.data()
+	r.autoMount(func(a []string) error {
+		if a[0] == "zfs" && a[1] == "create" && strings.HasSuffix(a[len(a)-1], "/system") {
+			return fails(a, "cannot create 'tank/envs/web1/system': out of space")
+		}
+		return nil
+	})
+	err := r.attach(t, "ZFS_CLONE_FROM=tank/images/base@v1")
 	require.Error(t, err)
 	assert.Equal(t, sysexits.CantCreat, sysexits.Code(err))
 	assert.Contains(t, err.Error(), "create empty dataset tank/envs/web1/system")
-	var tail []string
-	for _, a := range r.rec.Argvs() {
-		tail = append(tail, strings.Join(a[:2], " "))
-		assert.NotEqual(t, "destroy", a[1])
+	assert.Contains(t, err.Error(), "out of space")
+	assert.NotContains(t, err.Error(), "rollback left")
+	argv := r.rec.Argvs()
+	require.Len(t, argv, 8, "%v", argv)
+	assert.Equal(t, [][]string{
+		{"zfs", "list", "-H", "-o", "name", "tank/envs/web1/system"},
+		{"umount", d},
+		{"zfs", "destroy", "tank/envs/web1/data"},
+		{"zfs", "destroy", "tank/envs/web1"},
+	}, argv[4:], "whether the failed creation made its dataset is asked; what was made goes, children first")
+	assert.Empty(t, r.table, "the clone's mount is undone")
+	assert.Equal(t, []string{"tank/envs"}, r.names(), "no dataset of this run is left")
+	rec, _ := (&state.Store{Dir: filepath.Join(r.dir, "state")}).Load("web1")
+	if rec != nil {
+		assert.Empty(t, rec.Actions)
 	}
-	assert.Equal(t, []string{"zfs get", "zfs list", "zfs list", "zfs create", "zfs clone", "zfs create", "umount " + d}, tail)
-	assert.Empty(t, r.table, "the clone's mount is rolled back")
+	assert.Contains(t, r.log.String(), "rolled back: destroyed dataset tank/envs/web1/data")
+}
+
+// TestCreatedButNotMountedIsDestroyed: zfs clone made the dataset but could
+// not mount it and failed; it is this run's and goes too.
+func TestCreatedButNotMountedIsDestroyed(t *testing.T) {
+	r := newRig(t, "tank/envs filesystem none local on")
+	r.fz.snapshots = []string{"tank/images/base@v1"}
+	r.autoMount(func(a []string) error {
+		if a[0] == "zfs" && a[1] == "clone" {
+			r.fz.datasets = append(r.fz.datasets, a[len(a)-1]+" filesystem none local on")
+			return fails(a, "cannot mount '"+r.data()+"': directory is not empty")
+		}
+		return nil
+	})
+	err := r.attach(t, "ZFS_CLONE_FROM=tank/images/base@v1")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cannot clone tank/images/base@v1 as tank/envs/web1/data")
+	assert.Equal(t, []string{"tank/envs"}, r.names(), "the unmounted clone is destroyed too")
+	assert.Empty(t, r.table)
+}
+
+// TestDatasetThatExistedIsLeftAlone: zfs says the system dataset exists
+// (made by someone else since the plan was made): it is not this run's, so
+// neither it nor the parent that now holds it is destroyed, and the error
+// says what was left.
+func TestDatasetThatExistedIsLeftAlone(t *testing.T) {
+	inKernel(t, true)
+	r := newRig(t, "tank/envs filesystem none local on")
+	r.fz.snapshots = []string{"tank/images/base@v1"}
+	r.autoMount(func(a []string) error {
+		switch {
+		case a[0] == "zfs" && a[1] == "create" && strings.HasSuffix(a[len(a)-1], "/system"):
+			r.fz.datasets = append(r.fz.datasets, a[len(a)-1]+" filesystem none local on")
+			return fails(a, "cannot create 'tank/envs/web1/system': dataset already exists")
+		case a[0] == "zfs" && a[1] == "destroy" && a[2] == "tank/envs/web1":
+			return fails(a, "cannot destroy 'tank/envs/web1': filesystem has children")
+		}
+		return nil
+	})
+	err := r.attach(t, "ZFS_CLONE_FROM=tank/images/base@v1")
+	require.Error(t, err)
+	assert.Equal(t, sysexits.CantCreat, sysexits.Code(err))
+	assert.Contains(t, err.Error(), "dataset already exists")
+	assert.Contains(t, err.Error(), "the rollback left what this run created: tank/envs/web1 ")
+	for _, a := range r.rec.Argvs() {
+		assert.NotEqual(t, []string{"zfs", "list", "-H", "-o", "name", "tank/envs/web1/system"}, a, "zfs said it existed: not asked")
+		assert.NotEqual(t, []string{"zfs", "destroy", "tank/envs/web1/system"}, a, "not this run's")
+	}
+	assert.ElementsMatch(t, []string{"tank/envs", "tank/envs/web1", "tank/envs/web1/system"}, r.names())
+	assert.Empty(t, r.table, "the data clone's mount is undone")
+}
+
+// TestMissingRootFoundByTheFirstCreation: with ZFS_CLONE_FROM, ZFS_ROOT is
+// not looked up before a real run; the creation of the environment's
+// dataset finds it missing, with the same error, and nothing else is done.
+func TestMissingRootFoundByTheFirstCreation(t *testing.T) {
+	r := newRig(t)
+	r.fz.snapshots = []string{"tank/images/base@v1"}
+	r.autoMount(func(a []string) error {
+		if a[0] == "zfs" && a[1] == "create" && a[len(a)-1] == "tank/envs/web1" {
+			return fails(a, "cannot create 'tank/envs/web1': parent does not exist")
+		}
+		return nil
+	})
+	err := r.attach(t, "ZFS_CLONE_FROM=tank/images/base@v1")
+	require.Error(t, err)
+	assert.Equal(t, sysexits.Config, sysexits.Code(err))
+	assert.Contains(t, err.Error(), "ZFS_ROOT dataset tank/envs does not exist: create it")
+	assert.Len(t, r.rec.Argvs(), 2, "the query and the failed creation: %v", r.rec.Argvs())
+	assert.NoDirExists(t, r.data(), "no mount point made")
+	assert.NoDirExists(t, r.system())
+}
+
+// TestMissingRootAndImage: both missing: ZFS_ROOT is named first, as before
+// the query was merged.
+func TestMissingRootAndImage(t *testing.T) {
+	r := newRig(t)
+	_, err := r.expand(t, r.backend(t, "ZFS_CLONE_FROM=tank/images/base@v1"))
+	require.Error(t, err)
+	assert.Equal(t, sysexits.Config, sysexits.Code(err))
+	assert.Contains(t, err.Error(), "ZFS_ROOT dataset tank/envs does not exist")
+}
+
+// TestProvisioningDryRun prints exactly the commands a real run runs, in
+// the order it starts them, and the mount points it would make.
+func TestProvisioningDryRun(t *testing.T) {
+	r := newRig(t, "tank/envs filesystem none local on")
+	r.fz.snapshots = []string{"tank/images/base@v1", "tank/images/base/system@v1"}
+	steps, err := r.expand(t, r.backend(t, "ZFS_CLONE_FROM=tank/images/base@v1"))
+	require.NoError(t, err)
+	var out bytes.Buffer
+	r.sys.DryRun, r.sys.Run, r.sys.Out = true, run.DryRun{Out: &out}, &out
+	for i := 0; i < 3; i++ { // the same every time
+		out.Reset()
+		for _, st := range steps {
+			done, err := st.Done(context.Background(), r.sys)
+			require.NoError(t, err)
+			if !done {
+				require.NoError(t, st.Apply(context.Background(), r.sys))
+			}
+		}
+		d, s := r.data(), r.system()
+		assert.Equal(t, "zfs create -o canmount=off tank/envs/web1\n"+
+			"mkdir -p "+d+"\n"+
+			"mkdir -p "+s+"\n"+
+			"zfs clone -o mountpoint="+d+" tank/images/base@v1 tank/envs/web1/data\n"+
+			"zfs clone -o mountpoint="+s+" tank/images/base/system@v1 tank/envs/web1/system\n", out.String())
+	}
+	assert.NoDirExists(t, r.data())
+}
+
+// TestProvisioningWaves: a mount point below another new one waits for it.
+func TestProvisioningWaves(t *testing.T) {
+	p := &provision{creations: []creation{
+		{ds: "p/e/j/data", target: "/j/data"},
+		{ds: "p/e/j/system", target: "/j/data/sys"},
+		{ds: "p/e/j/fstab", target: "/j/fstab"},
+		{ds: "p/e/j/rcconf", target: "/j/data/sys/rc"},
+	}}
+	var got [][]string
+	for _, w := range p.waves() {
+		var names []string
+		for _, c := range w {
+			names = append(names, c.ds)
+		}
+		got = append(got, names)
+	}
+	assert.Equal(t, [][]string{{"p/e/j/data", "p/e/j/fstab"}, {"p/e/j/system"}, {"p/e/j/rcconf"}}, got)
+	p.creations = p.creations[:1]
+	assert.Len(t, p.waves(), 1)
+	assert.True(t, within("/j/data", "/j/data"))
+	assert.False(t, within("/j/data2", "/j/data"))
+	assert.True(t, within("/j/data/x", "/"))
 }
 
 // TestExampleConfigsLoad keeps the examples in step with the keys.
