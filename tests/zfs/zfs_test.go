@@ -90,7 +90,7 @@ func newNode(t *testing.T, conf string) *node {
 			if len(m) == 0 {
 				break
 			}
-			exec.Command("umount", strings.Fields(m[len(m)-1])[4]).Run()
+			try("umount", strings.Fields(m[len(m)-1])[4]) // bounded: a stuck zfs-fuse fails the test, not hangs it
 		}
 	})
 	return n
@@ -170,6 +170,9 @@ func TestZFS(t *testing.T) {
 	t.Run("MountedElsewhere", func(t *testing.T) { testMountedElsewhere(t, pool) })
 	t.Run("BusyUnmount", func(t *testing.T) { testBusy(t, pool) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, pool) })
+	t.Run("ProvisioningDryRun", func(t *testing.T) { testProvisioningDryRun(t, pool) })
+	t.Run("FailedCloneRollsBack", func(t *testing.T) { testFailedCloneRollsBack(t, pool) })
+	t.Run("DatasetMadeByAnotherIsLeftAlone", func(t *testing.T) { testDatasetMadeByAnother(t, pool) })
 	t.Run("ExportImport", testExportImport)
 }
 
@@ -371,6 +374,7 @@ func testBadInput(t *testing.T, pool string) {
 	sh(t, "zfs", "create", "-o", "canmount=off", e)
 	sh(t, "zfs", "create", e+"/data")
 	sh(t, "zfs", "create", e+"/system")
+	sh(t, "zfs", "snapshot", e+"/data@img")
 	for _, c := range []struct {
 		name, conf string
 		code       int
@@ -381,6 +385,10 @@ func testBadInput(t *testing.T, pool string) {
 		{"RootMissing", "ZFS_ROOT=" + pool + "/nosuch", 78, "ZFS_ROOT dataset " + pool + "/nosuch does not exist"},
 		{"CloneNotASnapshot", "ZFS_ROOT=" + pool + "/envs\nZFS_CLONE_FROM=" + pool + "/envs/bad1/data", 78, "is not a snapshot"},
 		{"CloneSnapshotMissing", "ZFS_ROOT=" + pool + "/envs\nZFS_CLONE_FROM=" + pool + "/envs/bad1/data@nope", 78, "ZFS_CLONE_FROM snapshot " + pool + "/envs/bad1/data@nope does not exist"},
+		// Provisioning does not look ZFS_ROOT up first: the creation of the
+		// environment's dataset finds it missing, with the same error.
+		{"RootMissingWithClone", "ZFS_ROOT=" + pool + "/nosuch\nZFS_CLONE_FROM=" + pool + "/envs/bad1/data@img", 78, "ZFS_ROOT dataset " + pool + "/nosuch does not exist"},
+		{"RootAndCloneSnapshotMissing", "ZFS_ROOT=" + pool + "/nosuch\nZFS_CLONE_FROM=" + pool + "/envs/bad1/data@nope", 78, "ZFS_ROOT dataset " + pool + "/nosuch does not exist"},
 		{"NoRoot", "", 78, "ZFS_ROOT"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -397,6 +405,7 @@ func testBadInput(t *testing.T, pool string) {
 			assert.Equal(t, before, datasets(t, pool), "no dataset created or changed")
 			assert.Equal(t, mounts, testenv.MountsUnder(t, "/"), "nothing mounted")
 			assert.Empty(t, n.record(j), "nothing recorded")
+			assert.NoDirExists(t, n.data(j), "no mount point made")
 		})
 	}
 }
@@ -484,4 +493,112 @@ func testDryRun(t *testing.T, pool string) {
 	assert.Equal(t, "none", prop(t, e+"/data", "mountpoint"), "nothing set")
 	assert.Equal(t, before, datasets(t, pool))
 	assert.Empty(t, n.record("dry1"))
+}
+
+// makeImage makes an image to clone environments from: <pool>/images/<name>
+// with a file, a system child with a file, and the snapshot @v1 of both.
+func makeImage(t *testing.T, pool, name string) string {
+	img := pool + "/images/" + name
+	sh(t, "zfs", "create", "-p", "-o", "mountpoint=none", img)
+	sh(t, "zfs", "create", img+"/system")
+	tmp := t.TempDir()
+	sh(t, "zfs", "set", "mountpoint="+tmp+"/i", img)
+	testenv.WriteFile(t, tmp+"/i/etc/motd", "image "+name+"\n", 0o644)
+	testenv.WriteFile(t, tmp+"/i/system/rc.conf", "sys "+name+"\n", 0o644)
+	sh(t, "umount", tmp+"/i/system")
+	sh(t, "umount", tmp+"/i")
+	sh(t, "zfs", "set", "mountpoint=none", img)
+	sh(t, "zfs", "snapshot", "-r", img+"@v1")
+	return img
+}
+
+// testProvisioningDryRun: -n on an environment to be cloned prints the
+// commands in the order a real start runs them (the role datasets last, as
+// they start at once), from the real pool, and makes nothing.
+func testProvisioningDryRun(t *testing.T, pool string) {
+	img := makeImage(t, pool, "dry")
+	n := newNode(t, "ZFS_ROOT="+pool+"/envs\nZFS_CLONE_FROM="+img+"@v1")
+	before, mounts := datasets(t, pool), testenv.MountsUnder(t, "/")
+	e, d, s := pool+"/envs/dr1", n.data("dr1"), n.system("dr1")
+	for i := 0; i < 2; i++ {
+		r := n.startWith("dr1", []string{"-n"})
+		ok(t, r, "mnt-start -n")
+		assert.Equal(t, "zfs create -o canmount=off "+e+"\n"+
+			"mkdir -p "+d+"\n"+
+			"mkdir -p "+s+"\n"+
+			"zfs clone -o mountpoint="+d+" "+img+"@v1 "+e+"/data\n"+
+			"zfs clone -o mountpoint="+s+" "+img+"/system@v1 "+e+"/system\n", r.Stdout)
+	}
+	assert.Equal(t, before, datasets(t, pool))
+	assert.Equal(t, mounts, testenv.MountsUnder(t, "/"))
+	assert.NoDirExists(t, d)
+	assert.Empty(t, n.record("dr1"))
+}
+
+// testFailedCloneRollsBack: the clone of the image's system snapshot fails
+// (zfs-fuse refuses to mount on a non-empty directory, which ALLOW_NONEMPTY
+// lets through to it) after the data clone succeeded (they run at once
+// only with kernel ZFS; zfs-fuse deadlocks on simultaneous mounts, see
+// parallelCreations): the start fails with 73, and the data clone and the
+// environment's dataset are unmounted and destroyed again: the pool is as
+// it was, nothing is mounted or recorded, the directory's file is intact.
+// Once the directory is emptied, the next start provisions normally.
+func testFailedCloneRollsBack(t *testing.T, pool string) {
+	img := makeImage(t, pool, "rb")
+	n := newNode(t, "ZFS_ROOT="+pool+"/envs\nZFS_CLONE_FROM="+img+"@v1\nALLOW_NONEMPTY=1")
+	e := pool + "/envs/rb1"
+	testenv.WriteFile(t, n.system("rb1")+"/keep.txt", "mine\n", 0o644)
+	before, mounts := datasets(t, pool), testenv.MountsUnder(t, "/")
+
+	r := n.start("rb1")
+	assert.Equal(t, 73, r.Code, "stderr: %s", r.Stderr)
+	assert.Contains(t, r.Stderr, "cannot clone "+img+"/system@v1 as "+e+"/system")
+	assert.Contains(t, r.Stderr, "not empty")
+	assert.Equal(t, 1, strings.Count(r.Stderr, "error:"), "one error line: %s", r.Stderr)
+	assert.Contains(t, r.Stderr, "rolled back: destroyed dataset "+e+"/data")
+	assert.Contains(t, r.Stderr, "rolled back: destroyed dataset "+e+"/system,", "made, though not mounted")
+	assert.Contains(t, r.Stderr, "rolled back: destroyed dataset "+e+",")
+	assert.Equal(t, before, datasets(t, pool), "no dataset of this run is left")
+	assert.Equal(t, mounts, testenv.MountsUnder(t, "/"), "nothing left mounted")
+	assert.Empty(t, n.record("rb1"))
+	body, err := os.ReadFile(n.system("rb1") + "/keep.txt")
+	require.NoError(t, err)
+	assert.Equal(t, "mine\n", string(body))
+
+	require.NoError(t, os.Remove(n.system("rb1")+"/keep.txt"))
+	ok(t, n.start("rb1"), "mnt-start once the directory is empty")
+	assert.Equal(t, img+"@v1", prop(t, e+"/data", "origin"))
+	assert.Equal(t, img+"/system@v1", prop(t, e+"/system", "origin"))
+	ok(t, n.stop("rb1"), "mnt-stop")
+	assert.Empty(t, n.mounts())
+}
+
+// testDatasetMadeByAnother: the system dataset appears between the plan and
+// its creation (a zfs in PATH that makes it first, as another admin might):
+// zfs says it exists, so it is not this run's. The data clone this run
+// made is destroyed; the system dataset is left, and so is the
+// environment's dataset that now holds it, and the error says so.
+func testDatasetMadeByAnother(t *testing.T, pool string) {
+	img := makeImage(t, pool, "other")
+	sh(t, "zfs", "destroy", img+"/system@v1") // system is then created empty
+	n := newNode(t, "ZFS_ROOT="+pool+"/envs\nZFS_CLONE_FROM="+img+"@v1")
+	e := pool + "/envs/in1"
+	realZFS, err := exec.LookPath("zfs")
+	require.NoError(t, err)
+	bin := t.TempDir()
+	testenv.WriteFile(t, bin+"/zfs", "#!/bin/sh\n"+
+		"if [ \"$1\" = create ] && [ \"$(eval echo \\${$#})\" = "+e+"/system ]; then "+realZFS+" create -o mountpoint=none "+e+"/system; fi\n"+
+		"exec "+realZFS+" \"$@\"\n", 0o755)
+	t.Cleanup(func() { try("zfs", "destroy", "-r", e) })
+	mounts := testenv.MountsUnder(t, "/")
+
+	r := n.start("in1", "PATH="+bin+":"+os.Getenv("PATH"))
+	assert.Equal(t, 73, r.Code, "stderr: %s", r.Stderr)
+	assert.Contains(t, r.Stderr, "dataset already exists")
+	assert.Contains(t, r.Stderr, "the rollback left what this run created: "+e+" ")
+	assert.Contains(t, r.Stderr, "cannot destroy dataset "+e+", which this run created: cannot destroy '"+e+"': filesystem has children")
+	assert.Equal(t, 1, strings.Count(r.Stderr, "error:"), "one error line: %s", r.Stderr)
+	assert.Equal(t, e+"\n"+e+"/system\n", sh(t, "zfs", "list", "-H", "-o", "name", "-r", e), "the data clone is gone; the system dataset that was not this run's stays")
+	assert.Equal(t, mounts, testenv.MountsUnder(t, "/"), "nothing left mounted")
+	assert.Empty(t, n.record("in1"))
 }
