@@ -169,7 +169,9 @@ func (s *Session) noteQuick(steps []plan.Step) {
 	if eligible && len(mounts) > 0 {
 		n := *s.Quick
 		n.Mounts = mounts
-		err = quick.Save(s.Env.Name, n)
+		if err = os.MkdirAll(quick.Dir(), 0o700); err == nil {
+			err = state.WriteFileAtomic(quick.Path(s.Env.Name), quick.Encode(s.Env.Name, n), 0o600)
+		}
 	} else {
 		err = quick.Remove(s.Env.Name)
 	}

@@ -21,12 +21,16 @@ import (
 )
 
 // Verb is what a hook program does with a session.
-type Verb func(s *attach.Session, ctx context.Context) error
+type Verb struct {
+	run func(s *attach.Session, ctx context.Context) error
+	// notes: the verb leaves mnt-start's quick check a note (see lib/quick)
+	notes bool
+}
 
 // Start and Stop are the verbs of mnt-start and mnt-stop.
 var (
-	Start Verb = (*attach.Session).Start
-	Stop  Verb = (*attach.Session).Stop
+	Start = Verb{run: (*attach.Session).Start, notes: true}
+	Stop  = Verb{run: (*attach.Session).Stop}
 )
 
 // ConfigEnv names the environment variable that stands in for -c FILE.
@@ -50,10 +54,13 @@ func Main(argv []string, req args.Required, verb Verb, stdout, stderr io.Writer)
 		return sysexits.OK
 	}
 	in := quick.InputsOf(opts) // -c FILE, or ENVHOOKS_CONFIG from scripts CBSD runs
-	// The fingerprint of the inputs is taken before they are read, so a
-	// file changed meanwhile makes the next mnt-start look again.
-	keys := config.Names()
-	note := &quick.Note{Inputs: quick.Fingerprint(in, keys), Keys: keys}
+	var note *quick.Note
+	if verb.notes {
+		// The fingerprint of the inputs is taken before they are read, so
+		// a file changed meanwhile makes the next mnt-start look again.
+		keys := config.Names()
+		note = &quick.Note{Inputs: quick.Fingerprint(in, keys), Keys: keys}
+	}
 	cfg, err := config.Load(config.DefaultSources(in.ConfigFile, opts.JName))
 	if err != nil {
 		return fail(err)
@@ -67,7 +74,7 @@ func Main(argv []string, req args.Required, verb Verb, stdout, stderr io.Writer)
 	defer cancel()
 	s := &attach.Session{Env: opts.Env(), Config: cfg, Log: log, DryRun: opts.DryRun, Out: stdout,
 		BeforeChange: func() { cancelOnSignal(cancel) }, Quick: note}
-	if err := verb(s, ctx); err != nil {
+	if err := verb.run(s, ctx); err != nil {
 		log.Error("%s: %v", opts.JName, err)
 		return sysexits.Code(err)
 	}

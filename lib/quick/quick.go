@@ -101,10 +101,13 @@ func Fingerprint(in Inputs, keys []string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func path(jname string) string { return filepath.Join(Dir(), jname+".quick") }
+// Path is where jname's note lives.
+func Path(jname string) string { return filepath.Join(Dir(), jname+".quick") }
 
-// Save writes jname's note atomically.
-func Save(jname string, n Note) error {
+// Encode returns jname's note as the full start writes it. The writer uses
+// state.WriteFileAtomic, which mnt-start must not link (lib/state brings
+// encoding/json along).
+func Encode(jname string, n Note) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s\n# mnt-start's quick check for %s; written by envhooks-attach, removed by mnt-stop\n", header, jname)
 	fmt.Fprintf(&b, "inputs %s\n", strconv.Quote(n.Inputs))
@@ -116,32 +119,12 @@ func Save(jname string, n Note) error {
 	for _, m := range n.Mounts {
 		fmt.Fprintf(&b, "mount %s %s %s %s\n", strconv.Quote(m.Target), strconv.Quote(m.Want.FSType), strconv.Quote(m.Want.Source), strconv.Quote(m.Want.BindOf))
 	}
-	if err := os.MkdirAll(Dir(), 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(Dir(), "."+jname+".quick-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(b.Bytes()); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path(jname)); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return nil
+	return b.Bytes()
 }
 
 // Remove deletes jname's note; a missing note is fine.
 func Remove(jname string) error {
-	if err := os.Remove(path(jname)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(Path(jname)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	return nil
@@ -150,7 +133,7 @@ func Remove(jname string) error {
 // Load reads jname's note; nil when there is none or it cannot be read
 // whole (a note is only ever a shortcut).
 func Load(jname string) *Note {
-	raw, err := rawread.File(path(jname))
+	raw, err := rawread.File(Path(jname))
 	if err != nil {
 		return nil
 	}
@@ -187,7 +170,9 @@ func Load(jname string) *Note {
 	return n
 }
 
-// quoted splits a line of space-separated Go-quoted strings.
+// quoted splits a line of space-separated Go-quoted strings. lib/state has
+// a lenient twin for its records (numbers share its lines); a note holds
+// quoted strings only, so anything else makes it unreadable.
 func quoted(s string) ([]string, bool) {
 	var out []string
 	for s = strings.TrimLeft(s, " "); s != ""; s = strings.TrimLeft(s, " ") {

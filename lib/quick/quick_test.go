@@ -17,11 +17,12 @@ func TestNoteRoundTripAndDamage(t *testing.T) {
 		{Target: "/j/web 1", Want: mounttab.Want{BindOf: "/dfs/data/web \"1\""}},
 		{Target: "/j/web1-sys", Want: mounttab.Want{FSType: "nfs4", Source: "srv:/x"}},
 	}}
-	require.NoError(t, Save("web1", n))
+	require.NoError(t, os.MkdirAll(Dir(), 0o700))
+	require.NoError(t, os.WriteFile(Path("web1"), Encode("web1", n), 0o600))
 	assert.Equal(t, &n, Load("web1"))
 	assert.Nil(t, Load("web2"), "no note")
 
-	p := filepath.Join(Dir(), "web1.quick")
+	p := Path("web1")
 	raw, err := os.ReadFile(p)
 	require.NoError(t, err)
 	for name, damaged := range map[string]string{
