@@ -5,14 +5,16 @@ package benchenv
 
 import (
 	"fmt"
-	"github.com/envhooks/envhooks/lib/quick"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/envhooks/envhooks/lib/quick"
 )
 
 const nsMarker = "ENVHOOKS_BENCH_PRIVATE_NS"
@@ -50,10 +52,36 @@ func PrivateNamespace() {
 	os.Exit(0)
 }
 
-// Fatal prints a message and exits 1.
+var (
+	cleanupMu sync.Mutex
+	cleanups  []func()
+)
+
+// Cleanup registers f to run when the benchmark ends through Fatal or
+// Exit, last registered first: a deferred call would be skipped by
+// os.Exit, and a benchmark must not leave behind a daemon it started.
+func Cleanup(f func()) {
+	cleanupMu.Lock()
+	defer cleanupMu.Unlock()
+	cleanups = append(cleanups, f)
+}
+
+// Exit runs the registered cleanups and exits with code.
+func Exit(code int) {
+	cleanupMu.Lock()
+	fs := cleanups
+	cleanups = nil
+	cleanupMu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
+	os.Exit(code)
+}
+
+// Fatal prints a message, runs the registered cleanups and exits 1.
 func Fatal(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
-	os.Exit(1)
+	Exit(1)
 }
 
 // RepoRoot is the module's top directory.
