@@ -40,7 +40,7 @@ func main() {
 	if err != nil {
 		benchenv.Fatal("%v", err)
 	}
-	defer os.RemoveAll(tmp)
+	benchenv.Cleanup(func() { os.RemoveAll(tmp) })
 	bin := filepath.Join(tmp, "bin")
 	mntStart := benchenv.Build(bin, "cmd/mnt-start")
 	mntStop := benchenv.Build(bin, "cmd/mnt-stop")
@@ -60,7 +60,7 @@ func main() {
 	if out, err := exec.Command(mntStart, append([]string{"-c", conf}, flags...)...).CombinedOutput(); err != nil {
 		benchenv.Fatal("first mnt-start: %v\n%s", err, out)
 	}
-	defer exec.Command(mntStop, "-c", conf, "-j", "bench1").Run()
+	benchenv.Cleanup(func() { exec.Command(mntStop, "-c", conf, "-j", "bench1").Run() })
 
 	ours := &benchenv.Contender{Name: "mnt-start", Argv: append([]string{mntStart, "-c", conf}, flags...)}
 	sh := &benchenv.Contender{Name: "sh hook (df|tail|awk)", Argv: append([]string{hook}, flags...), Env: []string{"HOOK_CONF=" + conf}}
@@ -81,6 +81,7 @@ func main() {
 		{"sh hook / mnt-start", fmt.Sprintf("%.1fx", shRatio), ">= 5x", benchenv.Verdict(shRatio >= 5)},
 		{"mnt-start / floor", fmt.Sprintf("%.2fx", floorRatio), "<= 1.5x", benchenv.Verdict(floorRatio <= 1.5)},
 	})
+	benchenv.Exit(0)
 }
 
 func must(err error) {

@@ -40,9 +40,9 @@ func main() {
 	if err != nil {
 		benchenv.Fatal("%v", err)
 	}
-	defer os.RemoveAll(dir)
+	benchenv.Cleanup(func() { os.RemoveAll(dir) })
 	portal, stop := startTgtd(dir)
-	defer stop()
+	benchenv.Cleanup(stop)
 
 	opt := iscsi.Options{InitiatorName: "iqn.2026-01.org.envhooks.bench:initiator", Timeout: 5 * time.Second}
 	var disc, dial []time.Duration
@@ -67,7 +67,7 @@ func main() {
 	}
 
 	silent, closeSilent := silentPortal()
-	defer closeSilent()
+	benchenv.Cleanup(closeSilent)
 	type deadRun struct {
 		deadline time.Duration
 		took     time.Duration
@@ -95,6 +95,7 @@ func main() {
 		rows = append(rows, []string{"silent portal, deadline " + r.deadline.String(), benchenv.Ms(r.took), "-", "ratio <= 1.10", fmt.Sprintf("%.3f %s", ratio, benchenv.Verdict(ratio <= 1.1))})
 	}
 	benchenv.Table(rows)
+	benchenv.Exit(0)
 }
 
 // startTgtd runs tgtd in the foreground on a free 127.0.0.1 port with a
@@ -113,7 +114,8 @@ func startTgtd(dir string) (string, func()) {
 	}
 	cmd := exec.Command("tgtd", "-f", "-C", ctl, "--iscsi", "portal="+portal)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: tgtd must not outlive the benchmark, however it ends.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		benchenv.Fatal("start tgtd: %v", err)
 	}

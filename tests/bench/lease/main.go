@@ -47,7 +47,7 @@ func main() {
 		}
 	}
 	ganesha.Isolate()
-	os.Exit(run())
+	benchenv.Exit(run())
 }
 
 type driver struct {
@@ -63,25 +63,25 @@ func run() int {
 	if err != nil {
 		benchenv.Fatal("%v", err)
 	}
-	defer os.RemoveAll(dir)
+	benchenv.Cleanup(func() { os.RemoveAll(dir) })
 	srv, err := ganesha.Start(filepath.Join(dir, "ganesha"))
 	if err != nil {
 		benchenv.Fatal("%v", err)
 	}
-	defer srv.Stop()
+	benchenv.Cleanup(srv.Stop)
 	// etcd's data on this VM's disk: each write waits for an fsync, as in
 	// production.
 	cluster, err := etcdcluster.Start(filepath.Join(dir, "etcd"), 3)
 	if err != nil {
 		benchenv.Fatal("%v", err)
 	}
-	defer cluster.Stop()
+	benchenv.Cleanup(cluster.Stop)
 	tmpfs := filepath.Join(dir, "tmpfs")
 	os.MkdirAll(tmpfs, 0o755)
 	if err := unix.Mount("tmpfs", tmpfs, "tmpfs", 0, "mode=0755"); err != nil {
 		benchenv.Fatal("%v", err)
 	}
-	defer unix.Unmount(tmpfs, unix.MNT_DETACH)
+	benchenv.Cleanup(func() { unix.Unmount(tmpfs, unix.MNT_DETACH) })
 
 	nfsStore := func() lease.Store {
 		return lease.NewNFSStore("127.0.0.1", srv.Export, srv.Export+"/leases", timeout)

@@ -30,12 +30,12 @@ func main() {
 	benchenv.PrivateNamespace()
 	tmp, err := os.MkdirTemp("/var/tmp", "envhooks-bench-migrate-")
 	must(err)
-	defer os.RemoveAll(tmp)
+	benchenv.Cleanup(func() { os.RemoveAll(tmp) })
 	envctl := benchenv.Build(filepath.Join(tmp, "bin"), "cmd/envctl")
 	dfs := filepath.Join(tmp, "dfs")
 	a, b := newNode(tmp, dfs, "a"), newNode(tmp, dfs, "b")
-	defer a.ns.Process.Kill()
-	defer b.ns.Process.Kill()
+	benchenv.Cleanup(func() { a.ns.Process.Kill() })
+	benchenv.Cleanup(func() { b.ns.Process.Kill() })
 
 	// 1000 environments on the shared storage, their descriptors on A.
 	for i := 0; i < count; i++ {
@@ -104,6 +104,7 @@ func main() {
 	})
 	mustRun(envctl, a, "junregister", "small")
 	mustRun(envctl, a, "junregister", "big")
+	benchenv.Exit(0)
 }
 
 func newNode(tmp, dfs, name string) *node {

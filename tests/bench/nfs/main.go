@@ -38,8 +38,7 @@ func main() {
 		}
 	}
 	ganesha.Isolate()
-	code := run()
-	os.Exit(code)
+	benchenv.Exit(run())
 }
 
 func run() int {
@@ -47,13 +46,13 @@ func run() int {
 	if err != nil {
 		benchenv.Fatal("%v", err)
 	}
-	defer os.RemoveAll(dir)
+	benchenv.Cleanup(func() { os.RemoveAll(dir) })
 	mntStart := benchenv.Build(dir, "cmd/mnt-start")
 	srv, err := ganesha.Start(filepath.Join(dir, "ganesha"))
 	if err != nil {
 		benchenv.Fatal("%v", err)
 	}
-	defer srv.Stop()
+	benchenv.Cleanup(srv.Stop)
 	root := filepath.Join(srv.Export, "nfs")
 	for _, role := range []string{"data", "system"} {
 		if err := os.MkdirAll(filepath.Join(root, role, "jail1"), 0o755); err != nil {
