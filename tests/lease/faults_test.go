@@ -5,7 +5,6 @@ package lease_test
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/envhooks/envhooks/lib/lease/etcdlease"
 	"github.com/envhooks/envhooks/tests/nfs/ganesha"
 	"github.com/envhooks/envhooks/tests/testenv"
+	"github.com/envhooks/envhooks/tests/testnet"
 )
 
 // TestEtcdLeaderKilledMidAcquire kills the etcd leader (SIGKILL) just as
@@ -215,29 +215,9 @@ const deadMarker = "ENVHOOKS_LEASE_DEAD_SERVER_NS"
 // deadListener accepts connections on addr and never answers.
 func deadListener(t *testing.T, addr string) {
 	t.Helper()
-	l, err := net.Listen("tcp", addr)
+	_, stop, err := testnet.SilentOn(addr)
 	require.NoError(t, err)
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
+	t.Cleanup(stop)
 }
 
 // TestDeadServersFailWithinDeadline: a lease server that accepts

@@ -6,11 +6,17 @@ import (
 	"sync"
 )
 
-// Silent is a hung server: it listens on 127.0.0.1, accepts every
-// connection and never answers. stop closes the listener and every
+// Silent is a hung server: it listens on a free port of 127.0.0.1, accepts
+// every connection and never answers. stop closes the listener and every
 // connection it accepted.
 func Silent() (addr *net.TCPAddr, stop func(), err error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return SilentOn("127.0.0.1:0")
+}
+
+// SilentOn is Silent on a given address, for a server that must be found
+// on its well-known port (inside a network namespace the test made).
+func SilentOn(listen string) (addr *net.TCPAddr, stop func(), err error) {
+	l, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, nil, err
 	}

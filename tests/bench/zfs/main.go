@@ -127,7 +127,7 @@ func main() {
 		bareDS := fmt.Sprintf("%s/envs/bare%d", pool, i)
 		settled()
 		start := time.Now()
-		run("zfs", "clone", "-o", "mountpoint="+filepath.Join(tmp, "bare", bareDS), osImage.dataset+"@v1", bareDS)
+		run("zfs", "clone", "-o", "mountpoint="+filepath.Join(tmp, "bare", strconv.Itoa(i)), osImage.dataset+"@v1", bareDS)
 		tookBare := time.Since(start)
 		run("zfs", "umount", bareDS)
 		destroy(bareDS)
