@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/envhooks/envhooks/lib/environment"
-	"github.com/envhooks/envhooks/lib/state"
+	"github.com/envhooks/envhooks/lib/safefile"
 )
 
 // PoststopName is the script's file name inside master_poststop.d.
@@ -46,5 +46,5 @@ func InstallPoststop(workdir, jname string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", err
 	}
-	return path, state.WriteFileAtomic(path, poststop, 0o755)
+	return path, safefile.WriteAtomic(path, poststop, 0o755)
 }

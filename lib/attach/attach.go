@@ -19,6 +19,7 @@ import (
 	"github.com/envhooks/envhooks/lib/plan"
 	"github.com/envhooks/envhooks/lib/quick"
 	"github.com/envhooks/envhooks/lib/run"
+	"github.com/envhooks/envhooks/lib/safefile"
 	"github.com/envhooks/envhooks/lib/state"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
@@ -170,7 +171,7 @@ func (s *Session) noteQuick(steps []plan.Step) {
 		n := *s.Quick
 		n.Mounts = mounts
 		if err = os.MkdirAll(quick.Dir(), 0o700); err == nil {
-			err = state.WriteFileAtomic(quick.Path(s.Env.Name), quick.Encode(s.Env.Name, n), 0o600)
+			err = safefile.WriteAtomic(quick.Path(s.Env.Name), quick.Encode(s.Env.Name, n), 0o600)
 		}
 	} else {
 		err = quick.Remove(s.Env.Name)

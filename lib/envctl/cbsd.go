@@ -5,7 +5,7 @@ import (
 	"os"
 
 	"github.com/envhooks/envhooks/lib/run"
-	"github.com/envhooks/envhooks/lib/state"
+	"github.com/envhooks/envhooks/lib/safefile"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
@@ -13,7 +13,7 @@ import (
 // jails-rcconf and moves it into the system directory itself. jregister is
 // used for VMs too: CBSD's bregister runs a file that does not exist.
 func (n *Node) cbsdRegister(ctx context.Context, jname string, portable []byte) error {
-	if err := state.WriteFileAtomic(n.rcconfPath(jname), portable, 0o644); err != nil {
+	if err := safefile.WriteAtomic(n.rcconfPath(jname), portable, 0o644); err != nil {
 		return sysexits.New(sysexits.CantCreat, "cannot hand the descriptor to CBSD: %v", err)
 	}
 	return n.cbsd(ctx, "jregister", jname)

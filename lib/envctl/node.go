@@ -26,7 +26,7 @@ import (
 	"github.com/envhooks/envhooks/lib/logging"
 	"github.com/envhooks/envhooks/lib/mounttab"
 	"github.com/envhooks/envhooks/lib/run"
-	"github.com/envhooks/envhooks/lib/state"
+	"github.com/envhooks/envhooks/lib/safefile"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
@@ -190,7 +190,7 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 	// travels with the data to whichever node registers it next.
 	shared := filepath.Join(n.env(jname, kind).Dir(environment.System), descriptor.FileName(jname))
 	if from != shared {
-		if err := state.WriteFileAtomic(shared, portable, 0o644); err != nil {
+		if err := safefile.WriteAtomic(shared, portable, 0o644); err != nil {
 			return sysexits.New(sysexits.CantCreat, "cannot write the descriptor into the shared system directory: %v", err)
 		}
 	}
@@ -305,7 +305,7 @@ func (n *Node) Unregister(ctx context.Context, jname, kind string) error {
 				}
 			}
 			shared := filepath.Join(s.Env.Dir(environment.System), descriptor.FileName(jname))
-			if err := state.WriteFileAtomic(shared, portable, 0o644); err != nil {
+			if err := safefile.WriteAtomic(shared, portable, 0o644); err != nil {
 				return sysexits.New(sysexits.CantCreat, "cannot write the descriptor into the shared system directory: %v", err)
 			}
 			crashPoint("unregister:descriptor")

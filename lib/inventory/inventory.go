@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/envhooks/envhooks/lib/config"
-	"github.com/envhooks/envhooks/lib/state"
+	"github.com/envhooks/envhooks/lib/safefile"
 )
 
 // DirKey is where the records live.
@@ -28,6 +28,10 @@ type Record struct {
 	Descriptor string `json:"descriptor"`
 }
 
+// maxRecord bounds what Load reads: a record holds one descriptor, a few
+// KiB; anything far larger is not a record.
+const maxRecord = 1 << 20
+
 // Store is a directory of records.
 type Store struct{ Dir string }
 
@@ -36,17 +40,17 @@ func (s Store) path(jname string) string { return filepath.Join(s.Dir, jname+".j
 // Load returns the record of jname, or nil.
 func (s Store) Load(jname string) (*Record, error) {
 	var r Record
-	if found, err := state.ReadJSON(s.path(jname), "inventory record", &r); !found || err != nil {
+	if found, err := safefile.ReadJSON(s.path(jname), "inventory record", maxRecord, &r); !found || err != nil {
 		return nil, err
 	}
 	return &r, nil
 }
 
 // Save writes a record atomically (temp file, fsync, rename).
-func (s Store) Save(r *Record) error { return state.WriteJSON(s.path(r.JName), r, 0o644, 0o755) }
+func (s Store) Save(r *Record) error { return safefile.WriteJSON(s.path(r.JName), r, 0o644, 0o755) }
 
 // Remove deletes jname's record; a missing one is not an error.
-func (s Store) Remove(jname string) error { return state.RemoveFile(s.path(jname)) }
+func (s Store) Remove(jname string) error { return safefile.Remove(s.path(jname)) }
 
 // Names lists the registered jnames, sorted.
 func (s Store) Names() ([]string, error) {

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/envhooks/envhooks/lib/state"
+	"github.com/envhooks/envhooks/lib/safefile"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
@@ -65,7 +65,7 @@ func (f *FileStore) Acquire(ctx context.Context, jname, node string) (*Lease, er
 	l := &Lease{JName: jname, Node: node, Since: time.Now().UTC().Truncate(time.Second), Generation: f.lastGen(jname) + 1}
 	tmp := filepath.Join(f.Dir, fmt.Sprintf(".%s.lease.%s.%s", jname, node, randomSuffix()))
 	content := fmt.Sprintf("node=%s\nsince=%s\ngeneration=%d\n", l.Node, l.Since.Format(time.RFC3339), l.Generation)
-	if err := state.WriteFileAtomic(tmp, []byte(content), 0o644); err != nil {
+	if err := safefile.WriteAtomic(tmp, []byte(content), 0o644); err != nil {
 		return nil, err
 	}
 	defer os.Remove(tmp)
@@ -170,7 +170,7 @@ func syncDir(dir string) {
 }
 
 func (f *FileStore) saveGen(jname string, gen uint64) error {
-	return state.WriteFileAtomic(f.genPath(jname), []byte(strconv.FormatUint(gen, 10)+"\n"), 0o644)
+	return safefile.WriteAtomic(f.genPath(jname), []byte(strconv.FormatUint(gen, 10)+"\n"), 0o644)
 }
 
 func randomSuffix() string {

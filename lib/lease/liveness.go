@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/envhooks/envhooks/lib/state"
+	"github.com/envhooks/envhooks/lib/safefile"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
@@ -126,7 +126,7 @@ func (f *FileStore) Beat(_ context.Context, node string, _ time.Duration) error 
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	return state.WriteFileAtomic(p, beatRecord(time.Now()), 0o644)
+	return safefile.WriteAtomic(p, beatRecord(time.Now()), 0o644)
 }
 
 // Alive reads node's heartbeat file.

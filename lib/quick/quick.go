@@ -105,7 +105,7 @@ func Fingerprint(in Inputs, keys []string) string {
 func Path(jname string) string { return filepath.Join(Dir(), jname+".quick") }
 
 // Encode returns jname's note as the full start writes it. The writer uses
-// state.WriteFileAtomic, which mnt-start must not link (lib/state brings
+// safefile.WriteAtomic, which mnt-start must not link (it brings
 // encoding/json along).
 func Encode(jname string, n Note) []byte {
 	var b bytes.Buffer

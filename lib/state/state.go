@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/envhooks/envhooks/lib/mounttab"
+	"github.com/envhooks/envhooks/lib/safefile"
 )
 
 // Action is one thing that was attached, with what undoes it.
@@ -106,41 +107,8 @@ func (s Store) Save(r *Record) error {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return err
 	}
-	return WriteFileAtomic(s.Path(r.JName), encode(r), 0o600)
+	return safefile.WriteAtomic(s.Path(r.JName), encode(r), 0o600)
 }
 
 // Remove deletes the record for jname; a missing one is not an error.
-func (s Store) Remove(jname string) error { return RemoveFile(s.Path(jname)) }
-
-// WriteFileAtomic replaces path with data so that a crash leaves either the
-// old file or the new one, never a torn one: temp file, fsync, rename, and
-// fsync of the directory.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename this finds nothing
-	if _, err = f.Write(data); err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
-}
+func (s Store) Remove(jname string) error { return safefile.Remove(s.Path(jname)) }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/envhooks/envhooks/lib/mounttab"
+	"github.com/envhooks/envhooks/lib/safefile"
 )
 
 func TestStoreRoundTripAndRemoveWhenEmpty(t *testing.T) {
@@ -45,8 +46,8 @@ func TestDamagedRecordIsAnError(t *testing.T) {
 func TestWriteFileAtomicLeavesNoTemporaryFiles(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "f")
-	require.NoError(t, WriteFileAtomic(p, []byte("one"), 0o644))
-	require.NoError(t, WriteFileAtomic(p, []byte("two"), 0o640))
+	require.NoError(t, safefile.WriteAtomic(p, []byte("one"), 0o644))
+	require.NoError(t, safefile.WriteAtomic(p, []byte("two"), 0o640))
 	raw, _ := os.ReadFile(p)
 	assert.Equal(t, "two", string(raw))
 	entries, _ := os.ReadDir(dir)
