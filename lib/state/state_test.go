@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/envhooks/envhooks/lib/mounttab"
-	"github.com/envhooks/envhooks/lib/safefile"
 )
 
 func TestStoreRoundTripAndRemoveWhenEmpty(t *testing.T) {
@@ -41,19 +40,6 @@ func TestDamagedRecordIsAnError(t *testing.T) {
 	require.NoError(t, os.WriteFile(s.Path("web1"), []byte("{torn"), 0o600))
 	_, err := s.Load("web1")
 	assert.ErrorContains(t, err, "damaged")
-}
-
-func TestWriteFileAtomicLeavesNoTemporaryFiles(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "f")
-	require.NoError(t, safefile.WriteAtomic(p, []byte("one"), 0o644))
-	require.NoError(t, safefile.WriteAtomic(p, []byte("two"), 0o640))
-	raw, _ := os.ReadFile(p)
-	assert.Equal(t, "two", string(raw))
-	entries, _ := os.ReadDir(dir)
-	assert.Len(t, entries, 1)
-	fi, _ := os.Stat(p)
-	assert.Equal(t, os.FileMode(0o640), fi.Mode().Perm())
 }
 
 // Every field survives the file format, whatever characters it holds.
