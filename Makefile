@@ -23,9 +23,11 @@ lint: freebsd
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 
+# Every FreeBSD architecture CBSD runs on: 32-bit ones catch int overflows.
+FREEBSD_ARCHS ?= amd64 386 arm arm64 riscv64
 freebsd:
-	GOOS=freebsd $(GO) build ./...
-	GOOS=freebsd $(GO) vet ./...
+	@for a in $(FREEBSD_ARCHS); do echo "GOOS=freebsd GOARCH=$$a go build/vet ./..."; \
+	  GOOS=freebsd GOARCH=$$a $(GO) build ./... && GOOS=freebsd GOARCH=$$a $(GO) vet ./... || exit 1; done
 
 # Needs only util-linux (unshare, nsenter), which every Debian has.
 demo: build

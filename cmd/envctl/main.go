@@ -5,9 +5,12 @@ package main
 import (
 	"os"
 
+	"github.com/envhooks/envhooks/dist/cbsd"
+	"github.com/envhooks/envhooks/hooks"
 	"github.com/envhooks/envhooks/lib/envctl"
 )
 
 func main() {
-	os.Exit(envctl.Main(os.Args, os.Stdout, os.Stderr))
+	w := envctl.Wiring{Backends: hooks.Registry(), Poststop: cbsd.Poststop()}
+	os.Exit(envctl.Main(os.Args, w, os.Stdout, os.Stderr))
 }

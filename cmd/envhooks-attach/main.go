@@ -7,10 +7,11 @@ package main
 import (
 	"os"
 
+	"github.com/envhooks/envhooks/hooks"
 	"github.com/envhooks/envhooks/lib/args"
 	"github.com/envhooks/envhooks/lib/hookcli"
 )
 
 func main() {
-	os.Exit(hookcli.Main(os.Args, args.Required{DataAndSystem: true}, hookcli.Start, os.Stdout, os.Stderr))
+	os.Exit(hookcli.Main(os.Args, args.Required{DataAndSystem: true}, hookcli.Start, hooks.Registry(), os.Stdout, os.Stderr))
 }

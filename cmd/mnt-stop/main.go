@@ -1,14 +1,15 @@
 // mnt-stop undoes exactly what mnt-start attached for an environment; the
-// master_poststop.d script in hooks/cbsd runs it. See mnt-stop(8).
+// master_poststop.d script in dist/cbsd runs it. See mnt-stop(8).
 package main
 
 import (
 	"os"
 
+	"github.com/envhooks/envhooks/hooks"
 	"github.com/envhooks/envhooks/lib/args"
 	"github.com/envhooks/envhooks/lib/hookcli"
 )
 
 func main() {
-	os.Exit(hookcli.Main(os.Args, args.Required{}, hookcli.Stop, os.Stdout, os.Stderr))
+	os.Exit(hookcli.Main(os.Args, args.Required{}, hookcli.Stop, hooks.Registry(), os.Stdout, os.Stderr))
 }

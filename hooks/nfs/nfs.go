@@ -278,11 +278,20 @@ func (b *Backend) hasPortmapper(ctx context.Context) bool {
 // left as they are, so running it again changes nothing. In a dry run it
 // only says what it would create.
 func Provision(ctx context.Context, cfg *config.Config, jname string, roles []environment.Role, log *logging.Logger, dryRun bool) error {
-	if err := environment.CheckName(jname); err != nil {
-		return err
-	}
 	b, err := newBackend(cfg)
 	if err != nil {
+		return err
+	}
+	return b.provisionRoles(ctx, jname, roles, log, dryRun)
+}
+
+// Provision is envctl provision: every role's directory (backend.Provisioner).
+func (b *Backend) Provision(ctx context.Context, jname string, log *logging.Logger, dryRun bool) error {
+	return b.provisionRoles(ctx, jname, nil, log, dryRun)
+}
+
+func (b *Backend) provisionRoles(ctx context.Context, jname string, roles []environment.Role, log *logging.Logger, dryRun bool) error {
+	if err := environment.CheckName(jname); err != nil {
 		return err
 	}
 	if len(roles) == 0 {
@@ -366,13 +375,15 @@ func checkMode(v string) error {
 }
 
 func parseOwner(v string) (int, int, error) {
+	// IDs are 32-bit on the wire (NFSv3 fattr3, AUTH_SYS) and on every
+	// system here; parsing them as such also keeps 32-bit builds right.
 	u, g, ok := strings.Cut(strings.TrimSpace(v), ":")
-	uid, err1 := strconv.Atoi(u)
-	gid, err2 := strconv.Atoi(g)
-	if !ok || err1 != nil || err2 != nil || uid < 0 || gid < 0 || uid > 1<<31 || gid > 1<<31 {
+	uid, err1 := strconv.ParseUint(u, 10, 31)
+	gid, err2 := strconv.ParseUint(g, 10, 31)
+	if !ok || err1 != nil || err2 != nil {
 		return 0, 0, errors.New("want numeric UID:GID such as 0:0 (names cannot be resolved the way the server would)")
 	}
-	return uid, gid, nil
+	return int(uid), int(gid), nil
 }
 
 func checkOwner(v string) error { _, _, err := parseOwner(v); return err }

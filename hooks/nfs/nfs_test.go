@@ -99,6 +99,8 @@ func TestBadInputIsRefusedWithFileAndLine(t *testing.T) {
 		{"dotdot dir", "NFS_SERVER=10.0.0.1\nNFS_SERVER_DATA_DIR=/nfs/../etc\n", "NFS_SERVER_DATA_DIR"},
 		{"bad mode", "NFS_SERVER=10.0.0.1\nNFS_CREATE_MODE=rwx\n", "NFS_CREATE_MODE"},
 		{"owner name", "NFS_SERVER=10.0.0.1\nNFS_CREATE_OWNER=root:wheel\n", "NFS_CREATE_OWNER"},
+		{"owner too large", "NFS_SERVER=10.0.0.1\nNFS_CREATE_OWNER=4294967296:0\n", "NFS_CREATE_OWNER"},
+		{"owner negative", "NFS_SERVER=10.0.0.1\nNFS_CREATE_OWNER=0:-1\n", "NFS_CREATE_OWNER"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "envhooks.conf")

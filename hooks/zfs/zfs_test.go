@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/envhooks/envhooks/lib/backend"
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/environment"
 	"github.com/envhooks/envhooks/lib/logging"
@@ -940,7 +941,7 @@ func TestExampleConfigsLoad(t *testing.T) {
 		cfg, err := config.LoadFile(f)
 		require.NoError(t, err, f)
 		assert.Empty(t, cfg.Warnings, f)
-		assert.Equal(t, "zfs", cfg.Get(config.Backend), f)
+		assert.Equal(t, "zfs", cfg.Get(backend.Key), f)
 		_, err = New(cfg)
 		assert.NoError(t, err, f)
 	}

@@ -9,7 +9,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/envhooks/envhooks/hooks"
+	"github.com/envhooks/envhooks/lib/backend"
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/environment"
 	"github.com/envhooks/envhooks/lib/lease"
@@ -26,12 +26,13 @@ import (
 
 // Session is one run against one environment.
 type Session struct {
-	Env    *environment.Env
-	Config *config.Config
-	Log    *logging.Logger
-	DryRun bool
-	Out    io.Writer  // dry-run output; stdout when nil
-	Runner run.Runner // nil: the OS (or a printer in a dry run)
+	Env      *environment.Env
+	Config   *config.Config
+	Backends backend.Registry // the backends the program links
+	Log      *logging.Logger
+	DryRun   bool
+	Out      io.Writer  // dry-run output; stdout when nil
+	Runner   run.Runner // nil: the OS (or a printer in a dry run)
 	// BeforeChange runs once before the first change (see plan.System).
 	BeforeChange func()
 	// Mounts is the mount table shared by the sessions of one batch; nil:
@@ -40,18 +41,6 @@ type Session struct {
 	// Quick, set by the full mnt-start, is the note Start leaves for
 	// mnt-start's quick check (see lib/quick); nil: leave none.
 	Quick *quick.Note
-}
-
-// BackendName resolves BACKEND, defaulting to nfs when NFS_SERVER is set,
-// as CBSD's sample config implies.
-func BackendName(cfg *config.Config) (string, error) {
-	if b := cfg.Get(config.Backend); b != "" {
-		return b, nil
-	}
-	if cfg.IsSet("NFS_SERVER") {
-		return "nfs", nil
-	}
-	return "", sysexits.New(sysexits.Config, "no storage backend configured: set BACKEND (one of %v) or NFS_SERVER", hooks.Names())
 }
 
 // Roles returns the directories to attach: data and system always, fstab
@@ -196,19 +185,11 @@ func (s *Session) forgetQuick() error {
 // steps builds the backend's plan for the environment, checking the
 // configuration; it changes nothing.
 func (s *Session) steps() (string, []plan.Step, error) {
-	name, err := BackendName(s.Config)
+	name, b, err := s.Backends.Open(s.Config)
 	if err != nil {
 		return "", nil, err
 	}
-	factory, ok := hooks.Lookup(name)
-	if !ok {
-		return "", nil, s.Config.Errorf(config.Backend, "backend %q is not available; choose one of %v", name, hooks.Names())
-	}
-	backend, err := factory(s.Config)
-	if err != nil {
-		return "", nil, sysexits.Wrap(sysexits.Config, err)
-	}
-	steps, err := backend.Steps(s.Env, Roles(s.Env, s.Config, s.Log))
+	steps, err := b.Steps(s.Env, Roles(s.Env, s.Config, s.Log))
 	if err != nil {
 		return "", nil, sysexits.Wrap(sysexits.Config, err)
 	}

@@ -2,7 +2,7 @@ package config
 
 // Keys every backend shares. Backends declare their own in their packages.
 var (
-	Backend        = Define(Key{Name: "BACKEND", Doc: "storage backend: nfs (the default when NFS_SERVER is set), nullfs, zfs, iscsi, exec", Check: OneOf("", "nfs", "nullfs", "zfs", "iscsi", "exec")})
+	Backend        = Define(Key{Name: "BACKEND", Doc: "storage backend, by the name the programs register it under (nullfs, exec, nfs, zfs, iscsi in this tree); nfs is the default when NFS_SERVER is set"})
 	MountRCConf    = Define(Key{Name: "MOUNT_RCCONF", Default: "0", Doc: "1: also mount the rcconf directory on -r (CBSD's node-wide jails-rcconf: this hides every other environment's file)", Check: IsBool})
 	MountFstab     = Define(Key{Name: "MOUNT_FSTAB", Default: "1", Doc: "1: also mount the fstab directory on -f when -f is given", Check: IsBool})
 	AllowNonEmpty  = Define(Key{Name: "ALLOW_NONEMPTY", Default: "0", Doc: "1: allow mounting over a directory that already holds files (they are hidden, not lost)", Check: IsBool})

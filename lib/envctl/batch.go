@@ -14,20 +14,13 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/envhooks/envhooks/hooks"
-	"github.com/envhooks/envhooks/lib/attach"
+	"github.com/envhooks/envhooks/lib/backend"
 	"github.com/envhooks/envhooks/lib/descriptor"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
 // IsPattern reports whether a jname operand is a shell glob.
 func IsPattern(s string) bool { return strings.ContainsAny(s, "*?[") }
-
-// Lister is implemented by backends that can enumerate the environments on
-// their shared storage.
-type Lister interface {
-	Environments() ([]string, error)
-}
 
 // Expand returns the jnames pattern matches, with shell glob semantics
 // (path.Match: '*', '?', '[...]'; '/' never matches). For register the
@@ -54,17 +47,13 @@ func (n *Node) Expand(pattern, op string) ([]string, error) {
 	if op == "unregister" {
 		add(registered...)
 	} else {
-		if name, err := attach.BackendName(n.Config); err == nil {
-			if factory, ok := hooks.Lookup(name); ok {
-				if b, err := factory(n.Config); err == nil {
-					if l, ok := b.(Lister); ok {
-						names, err := l.Environments()
-						if err != nil {
-							return nil, sysexits.New(sysexits.Unavailable, "cannot list the environments on the shared storage: %v", err)
-						}
-						add(names...)
-					}
+		if _, b, err := n.Backends.Open(n.Config); err == nil {
+			if l, ok := b.(backend.Lister); ok {
+				names, err := l.Environments()
+				if err != nil {
+					return nil, sysexits.New(sysexits.Unavailable, "cannot list the environments on the shared storage: %v", err)
 				}
+				add(names...)
 			}
 		}
 		files, _ := filepath.Glob(filepath.Join(n.Workdir, "jails-rcconf", descriptor.FileName("*")))

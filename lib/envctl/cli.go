@@ -3,10 +3,12 @@ package envctl
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -14,35 +16,33 @@ import (
 
 	"github.com/pborman/getopt/v2"
 
-	"github.com/envhooks/envhooks/hooks/cbsd"
-	"github.com/envhooks/envhooks/hooks/nfs"
 	"github.com/envhooks/envhooks/lib/args"
-	"github.com/envhooks/envhooks/lib/attach"
+	"github.com/envhooks/envhooks/lib/backend"
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/environment"
 	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/logging"
+	"github.com/envhooks/envhooks/lib/safefile"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
-const usage = `usage: envctl [-c FILE] [-n] [-v] [--json] COMMAND [OPERANDS]
+// Wiring is what the envctl program is built with: lib/ knows no backend
+// and ships no script, cmd/envctl passes them in.
+type Wiring struct {
+	Backends backend.Registry
+	Poststop HookScript // what install-hook writes for CBSD
+}
 
-commands:
-  jregister   jname=NAME|NAME|jname='GLOB' [rcfile=FILE] [--force --from NODE | --takeover]
-  junregister jname=NAME|NAME|jname='GLOB'
-  bregister   (as jregister, for bhyve VMs)
-  bunregister (as junregister, for bhyve VMs)
-  status      jname=NAME [--json]
-  list        [--json]
-  lease       show jname=NAME | release jname=NAME | list [--json]
-  heartbeat   renew this node's liveness every LEASE_TTL/3 until stopped (a service)
-  install-hook jname=NAME      install CBSD's master_poststop.d script for NAME
-  provision   jname=NAME      create NAME's directories on the NFS server (nothing is mounted)
-  keys        print every configuration key with its default
+// HookScript is a script envctl installs into an environment's system
+// directory, where CBSD runs it.
+type HookScript struct {
+	Dir  string // relative to the system directory, e.g. master_poststop.d
+	Name string
+	Text []byte
+}
 
-GLOB is a shell pattern ('*', '?', '[...]'), quoted so the shell leaves it.
-See envctl(8).
-`
+// Path is where the script goes for the system directory sysdir.
+func (h HookScript) Path(sysdir string) string { return sysdir + "/" + h.Dir + "/" + h.Name }
 
 type cliFlags struct {
 	configFile, from                     string
@@ -65,235 +65,175 @@ func (f *cliFlags) set(prog string) *getopt.Set {
 	return s
 }
 
-// Main runs envctl and returns its exit code.
-func Main(argv []string, stdout, stderr io.Writer) int {
-	prog := "envctl"
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "%s: error: %v\n", prog, err)
-		return sysexits.Code(err)
+// call is one run of one command: what it was given and what it works on.
+type call struct {
+	ctx    context.Context
+	flags  cliFlags
+	ops    map[string]string // operands: jname=, rcfile=
+	jname  string
+	cfg    *config.Config
+	log    *logging.Logger
+	node   *Node // nil for commands that need no lease store
+	wiring Wiring
+	out    io.Writer
+	errOut io.Writer
+}
+
+// command is one envctl subcommand.
+type command struct {
+	name     string // "jregister", or "lease show" for the lease subcommands
+	operands string // for the usage text
+	about    string
+	// without says what the command runs without: "config" (not even the
+	// configuration), "leases" (no lease store: server-side or read-only
+	// work that must not need one).
+	without string
+	run     func(c *call) error
+}
+
+// commands is envctl's table of subcommands; the usage text is made from it.
+var commands []command
+
+func init() {
+	commands = []command{
+		{name: "jregister", operands: "jname=NAME|NAME|jname='GLOB' [rcfile=FILE] [--force --from NODE | --takeover]", about: "take a jail over on this node: lease, attach, descriptor, record", run: registerCmd(Jail)},
+		{name: "junregister", operands: "jname=NAME|NAME|jname='GLOB'", about: "give a jail up: descriptor to the shared storage, detach, release the lease", run: unregisterCmd(Jail)},
+		{name: "bregister", operands: "(as jregister)", about: "the same for bhyve VMs", run: registerCmd(VM)},
+		{name: "bunregister", operands: "(as junregister)", about: "the same for bhyve VMs", run: unregisterCmd(VM)},
+		{name: "status", operands: "jname=NAME [--json]", about: "what this node finds about one environment", run: statusCmd},
+		{name: "list", operands: "[--json]", about: "status of every environment registered here", run: listCmd},
+		{name: "lease show", operands: "jname=NAME [--json]", about: "who owns an environment", run: leaseShowCmd},
+		{name: "lease release", operands: "jname=NAME [--force --from NODE]", about: "give up a lease (without detaching anything)", run: leaseReleaseCmd},
+		{name: "lease list", operands: "[--json]", about: "every lease in the store, with its owner's heartbeat", run: leaseListCmd},
+		{name: "heartbeat", about: "renew this node's liveness every LEASE_TTL/3 until stopped (a service)", run: heartbeatCmd},
+		{name: "install-hook", operands: "jname=NAME", about: "install CBSD's master_poststop.d script for NAME", without: "leases", run: installHookCmd},
+		{name: "provision", operands: "jname=NAME", about: "create NAME's directories on the storage server (nothing is mounted)", without: "leases", run: provisionCmd},
+		{name: "keys", about: "print every configuration key with its default", without: "config", run: keysCmd},
 	}
-	usageErr := func(format string, a ...any) int {
-		return fail(sysexits.New(sysexits.Usage, "%s (see envctl -h)", fmt.Sprintf(format, a...)))
+}
+
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: envctl [-c FILE] [-n] [-v] [--json] COMMAND [OPERANDS]\n\ncommands:\n")
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	for _, c := range commands {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.operands)
+		fmt.Fprintf(tw, "  \t  %s\n", c.about)
 	}
-	var f cliFlags
-	s := f.set(prog)
-	if err := s.Getopt(argv, nil); err != nil {
-		return usageErr("%v", err)
-	}
-	// Flags may stand anywhere, also between operands (envctl jregister
-	// web1 --force --from a): getopt stops at the first operand, so take it
-	// and parse on from there.
-	var rest []string
-	for remaining := s.Args(); len(remaining) > 0; {
-		rest = append(rest, remaining[0])
-		next := f.set(prog)
-		if err := next.Getopt(append([]string{prog}, remaining[1:]...), nil); err != nil {
-			return usageErr("%v", err)
+	tw.Flush()
+	b.WriteString("\nGLOB is a shell pattern ('*', '?', '[...]'), quoted so the shell leaves it.\nSee envctl(8).\n")
+	return b.String()
+}
+
+func lookupCommand(words []string) (*command, []string) {
+	for i := range commands {
+		name := strings.Fields(commands[i].name)
+		if len(words) >= len(name) && strings.Join(words[:len(name)], " ") == commands[i].name {
+			return &commands[i], words[len(name):]
 		}
-		remaining = next.Args()
+	}
+	return nil, nil
+}
+
+// usageError is a usage mistake, said with a pointer to the help.
+func usageError(format string, a ...any) error {
+	return sysexits.New(sysexits.Usage, "%s (see envctl -h)", fmt.Sprintf(format, a...))
+}
+
+// alreadySaid is an error whose lines were printed where it happened (a
+// batch's failures and summary): Main only exits with its code.
+type alreadySaid struct{ error }
+
+func (a alreadySaid) Unwrap() error { return a.error }
+
+// Main runs envctl and returns its exit code.
+func Main(argv []string, w Wiring, stdout, stderr io.Writer) int {
+	err := dispatch(argv, w, stdout, stderr)
+	var said alreadySaid
+	if err != nil && !errors.As(err, &said) {
+		fmt.Fprintf(stderr, "envctl: error: %v\n", err)
+	}
+	return sysexits.Code(err)
+}
+
+func dispatch(argv []string, w Wiring, stdout, stderr io.Writer) error {
+	f, words, err := parseFlags(argv)
+	if err != nil {
+		return err
 	}
 	switch {
 	case f.help:
-		fmt.Fprint(stdout, usage)
-		return 0
+		fmt.Fprint(stdout, usage())
+		return nil
 	case f.version:
 		fmt.Fprintf(stdout, "envctl %s\n", args.Version)
-		return 0
-	case len(rest) == 0:
-		return usageErr("no command given")
+		return nil
+	case len(words) == 0:
+		return usageError("no command given")
 	}
-	cmd, operands := rest[0], rest[1:]
-	if cmd == "keys" {
-		printKeys(stdout)
-		return 0
-	}
-	if cmd == "lease" {
-		if len(operands) == 0 {
-			return usageErr("lease needs show or release")
+	cmd, operands := lookupCommand(words)
+	if cmd == nil {
+		if words[0] == "lease" {
+			return usageError("lease needs show, release or list")
 		}
-		cmd, operands = "lease "+operands[0], operands[1:]
+		return usageError("unknown command %q", words[0])
 	}
-	ops, err := parseOperands(operands)
-	if err != nil {
-		return fail(err)
+	c := &call{flags: f, wiring: w, out: stdout, errOut: stderr}
+	if c.ops, err = parseOperands(operands); err != nil {
+		return err
+	}
+	c.jname = c.ops["jname"]
+	if cmd.without == "config" {
+		return cmd.run(c)
 	}
 	configFile := f.configFile
 	if configFile == "" {
 		configFile = os.Getenv("ENVHOOKS_CONFIG")
 	}
-	jname := ops["jname"]
-	perEnv := jname
-	if IsPattern(jname) {
+	perEnv := c.jname
+	if IsPattern(perEnv) {
 		perEnv = ""
 	}
-	cfg, err := config.Load(config.DefaultSources(configFile, perEnv))
-	if err != nil {
-		return fail(err)
+	if c.cfg, err = config.Load(config.DefaultSources(configFile, perEnv)); err != nil {
+		return err
 	}
-	log := logging.New(prog, f.verbose, cfg.Bool(config.SyslogTag))
-	defer log.Close()
-	for _, w := range cfg.Warnings {
-		log.Warn("%s", w)
+	c.log = logging.New("envctl", f.verbose, c.cfg.Bool(config.SyslogTag))
+	defer c.log.Close()
+	for _, warning := range c.cfg.Warnings {
+		c.log.Warn("%s", warning)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if cmd == "provision" {
-		// Server-side preparation: no lease, nothing mounted on this node.
-		if jname == "" || IsPattern(jname) {
-			return usageErr("provision needs jname=NAME")
-		}
-		if b, err := attach.BackendName(cfg); err != nil || b != "nfs" {
-			return fail(sysexits.New(sysexits.Config, "provision creates directories on an NFS server: it needs BACKEND=nfs (or NFS_SERVER set)"))
-		}
-		if err := nfs.Provision(ctx, cfg, jname, nil, log, f.dryRun); err != nil {
-			return fail(err)
-		}
-		return 0
+	c.ctx = ctx
+	if cmd.without == "leases" {
+		return cmd.run(c)
 	}
-	n, err := NewNode(cfg, log, f.dryRun, stdout)
-	if err != nil {
-		return fail(err)
+	if c.node, err = NewNode(c.cfg, w.Backends, c.log, f.dryRun, stdout); err != nil {
+		return err
 	}
-	defer lease.Close(n.Leases)
+	defer lease.Close(c.node.Leases)
+	return cmd.run(c)
+}
 
-	needName := func() bool {
-		if jname == "" {
-			usageErr("%s needs jname=NAME", cmd)
-			return false
-		}
-		return true
+// parseFlags reads the flags, which may stand anywhere, also between
+// operands (envctl jregister web1 --force --from a): getopt stops at the
+// first operand, so take it and parse on from there.
+func parseFlags(argv []string) (cliFlags, []string, error) {
+	var f cliFlags
+	s := f.set("envctl")
+	if err := s.Getopt(argv, nil); err != nil {
+		return f, nil, usageError("%v", err)
 	}
-	switch cmd {
-	case "jregister", "bregister", "junregister", "bunregister":
-		if jname == "" {
-			return usageErr("%s needs jname=NAME", cmd)
+	var words []string
+	for remaining := s.Args(); len(remaining) > 0; {
+		words = append(words, remaining[0])
+		next := f.set("envctl")
+		if err := next.Getopt(append([]string{"envctl"}, remaining[1:]...), nil); err != nil {
+			return f, nil, usageError("%v", err)
 		}
-		kind := Jail
-		if cmd[0] == 'b' {
-			kind = VM
-		}
-		op := cmd[1:] // register or unregister
-		if f.force && f.from == "" {
-			return usageErr("--force needs --from NODE")
-		}
-		if f.takeover {
-			if f.force || op != "register" {
-				return usageErr("--takeover goes with %s alone, without --force", verbFor("register", kind))
-			}
-			n.Leases = expiredTakeover(n.Leases, n.Config)
-		}
-		one := func(ctx context.Context, j string) error {
-			if op == "register" {
-				return n.Register(ctx, j, kind, RegisterOptions{RCFile: ops["rcfile"], Force: f.force, From: f.from})
-			}
-			return n.Unregister(ctx, j, kind)
-		}
-		if !IsPattern(jname) {
-			if err := one(ctx, jname); err != nil {
-				return fail(err)
-			}
-			return 0
-		}
-		if ops["rcfile"] != "" {
-			return usageErr("rcfile= names one file: it cannot go with a pattern")
-		}
-		names, err := n.Expand(jname, op)
-		if err != nil {
-			return fail(err)
-		}
-		if err := n.Each(ctx, cmd, names, one, stderr); err != nil {
-			return sysexits.Code(err)
-		}
-		return 0
-	case "status":
-		if !needName() {
-			return sysexits.Usage
-		}
-		st, err := n.Status(ctx, jname)
-		if err != nil {
-			return fail(err)
-		}
-		return printStatuses(stdout, []*Status{st}, f.json)
-	case "list":
-		names, err := n.Inv.Names()
-		if err != nil {
-			return fail(err)
-		}
-		var sts []*Status
-		for _, name := range names {
-			st, err := n.Status(ctx, name)
-			if err != nil {
-				return fail(err)
-			}
-			sts = append(sts, st)
-		}
-		return printStatuses(stdout, sts, f.json)
-	case "lease show":
-		if !needName() {
-			return sysexits.Usage
-		}
-		if err := environment.CheckName(jname); err != nil {
-			return fail(err)
-		}
-		l, err := n.Leases.Get(ctx, jname)
-		if err != nil {
-			return fail(err)
-		}
-		if f.json {
-			json.NewEncoder(stdout).Encode(l)
-			return 0
-		}
-		if l == nil {
-			fmt.Fprintf(stdout, "%s: not owned by any node\n", jname)
-			return 0
-		}
-		fmt.Fprintf(stdout, "%s: owned by %s since %s, generation %d\n", jname, l.Node, l.Since.Format("2006-01-02T15:04:05Z07:00"), l.Generation)
-		return 0
-	case "lease release":
-		if !needName() {
-			return sysexits.Usage
-		}
-		if err := environment.CheckName(jname); err != nil {
-			return fail(err)
-		}
-		holder := n.Name
-		if f.force {
-			holder = f.from
-		}
-		if f.dryRun {
-			fmt.Fprintf(stdout, "# release the lease of %s held by %s\n", jname, holder)
-			return 0
-		}
-		if err := n.Leases.Release(ctx, jname, holder); err != nil {
-			return fail(sysexits.Wrap(sysexits.Unavailable, err))
-		}
-		log.Action("released the lease of %s held by %s", jname, holder)
-		return 0
-	case "lease list":
-		return n.leaseList(ctx, stdout, f.json, fail)
-	case "heartbeat":
-		return n.heartbeat(ctx, fail)
-	case "install-hook":
-		if !needName() {
-			return sysexits.Usage
-		}
-		if err := environment.CheckName(jname); err != nil {
-			return fail(err)
-		}
-		if f.dryRun {
-			fmt.Fprintf(stdout, "# write %s\n", cbsd.PoststopPath(n.Workdir, jname))
-			return 0
-		}
-		p, err := cbsd.InstallPoststop(n.Workdir, jname)
-		if err != nil {
-			return fail(sysexits.Wrap(sysexits.CantCreat, err))
-		}
-		log.Action("installed %s", p)
-		return 0
+		remaining = next.Args()
 	}
-	return usageErr("unknown command %q", cmd)
+	return f, words, nil
 }
 
 // parseOperands accepts jname=, rcfile= and one bare jname.
@@ -322,7 +262,202 @@ func parseOperands(operands []string) (map[string]string, error) {
 	return ops, nil
 }
 
-func printStatuses(w io.Writer, sts []*Status, asJSON bool) int {
+// oneName returns the single environment the command is about.
+func (c *call) oneName(cmd string) (string, error) {
+	switch {
+	case c.jname == "":
+		return "", usageError("%s needs jname=NAME", cmd)
+	case IsPattern(c.jname):
+		return "", usageError("%s takes one jname, not a pattern", cmd)
+	}
+	return c.jname, nil
+}
+
+func registerCmd(kind string) func(c *call) error {
+	return func(c *call) error {
+		cmd := verbFor("register", kind)
+		f := c.flags
+		if c.jname == "" {
+			return usageError("%s needs jname=NAME", cmd)
+		}
+		if f.force && f.from == "" {
+			return usageError("--force needs --from NODE")
+		}
+		if f.takeover {
+			if f.force {
+				return usageError("--takeover goes with %s alone, without --force", cmd)
+			}
+			c.node.Leases = expiredTakeover(c.node.Leases, c.cfg)
+		}
+		opts := RegisterOptions{RCFile: c.ops["rcfile"], Force: f.force, From: f.from}
+		return c.each(cmd, "register", func(ctx context.Context, j string) error {
+			return c.node.Register(ctx, j, kind, opts)
+		})
+	}
+}
+
+func unregisterCmd(kind string) func(c *call) error {
+	return func(c *call) error {
+		cmd := verbFor("unregister", kind)
+		if c.jname == "" {
+			return usageError("%s needs jname=NAME", cmd)
+		}
+		if c.flags.takeover {
+			return usageError("--takeover goes with %s alone, without --force", verbFor("register", kind))
+		}
+		return c.each(cmd, "unregister", func(ctx context.Context, j string) error {
+			return c.node.Unregister(ctx, j, kind)
+		})
+	}
+}
+
+// each runs one for the jname operand, or for every environment its
+// pattern matches, PARALLEL at a time.
+func (c *call) each(cmd, op string, one func(ctx context.Context, jname string) error) error {
+	if !IsPattern(c.jname) {
+		return one(c.ctx, c.jname)
+	}
+	if c.ops["rcfile"] != "" {
+		return usageError("rcfile= names one file: it cannot go with a pattern")
+	}
+	names, err := c.node.Expand(c.jname, op)
+	if err != nil {
+		return err
+	}
+	if err := c.node.Each(c.ctx, cmd, names, one, c.errOut); err != nil {
+		return alreadySaid{err}
+	}
+	return nil
+}
+
+func statusCmd(c *call) error {
+	jname, err := c.oneName("status")
+	if err != nil {
+		return err
+	}
+	st, err := c.node.Status(c.ctx, jname)
+	if err != nil {
+		return err
+	}
+	printStatuses(c.out, []*Status{st}, c.flags.json)
+	return nil
+}
+
+func listCmd(c *call) error {
+	names, err := c.node.Inv.Names()
+	if err != nil {
+		return err
+	}
+	var sts []*Status
+	for _, name := range names {
+		st, err := c.node.Status(c.ctx, name)
+		if err != nil {
+			return err
+		}
+		sts = append(sts, st)
+	}
+	printStatuses(c.out, sts, c.flags.json)
+	return nil
+}
+
+func leaseShowCmd(c *call) error {
+	jname, err := c.oneName("lease show")
+	if err != nil {
+		return err
+	}
+	l, err := c.node.Leases.Get(c.ctx, jname)
+	if err != nil {
+		return sysexits.Wrap(sysexits.Unavailable, err)
+	}
+	if c.flags.json {
+		return json.NewEncoder(c.out).Encode(l)
+	}
+	if l == nil {
+		fmt.Fprintf(c.out, "%s: not owned by any node\n", jname)
+		return nil
+	}
+	fmt.Fprintf(c.out, "%s: owned by %s since %s, generation %d\n", jname, l.Node, l.Since.Format("2006-01-02T15:04:05Z07:00"), l.Generation)
+	return nil
+}
+
+func leaseReleaseCmd(c *call) error {
+	jname, err := c.oneName("lease release")
+	if err != nil {
+		return err
+	}
+	holder := c.node.Name
+	if c.flags.force {
+		if c.flags.from == "" {
+			return usageError("--force needs --from NODE")
+		}
+		holder = c.flags.from
+	}
+	if c.flags.dryRun {
+		fmt.Fprintf(c.out, "# release the lease of %s held by %s\n", jname, holder)
+		return nil
+	}
+	if err := c.node.Leases.Release(c.ctx, jname, holder); err != nil {
+		return sysexits.Wrap(sysexits.Unavailable, err)
+	}
+	c.log.Action("released the lease of %s held by %s", jname, holder)
+	return nil
+}
+
+func leaseListCmd(c *call) error { return c.node.leaseList(c.ctx, c.out, c.flags.json) }
+
+func heartbeatCmd(c *call) error { return c.node.heartbeat(c.ctx) }
+
+// installHookCmd needs no lease: the script is the same whoever owns the
+// environment, and it travels with the system directory.
+func installHookCmd(c *call) error {
+	jname, err := c.oneName("install-hook")
+	if err != nil {
+		return err
+	}
+	script := c.wiring.Poststop
+	path := script.Path(environment.CBSDDirs(c.cfg.Get(config.Workdir), jname)[environment.System])
+	if c.flags.dryRun {
+		fmt.Fprintf(c.out, "# write %s\n", path)
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return sysexits.New(sysexits.CantCreat, "cannot install %s: %v", path, err)
+	}
+	if err := safefile.WriteAtomic(path, script.Text, 0o755); err != nil {
+		return sysexits.New(sysexits.CantCreat, "cannot install %s: %v", path, err)
+	}
+	c.log.Action("installed %s", path)
+	return nil
+}
+
+// provisionCmd prepares the storage server: no lease, nothing mounted on
+// this node.
+func provisionCmd(c *call) error {
+	jname, err := c.oneName("provision")
+	if err != nil {
+		return err
+	}
+	name, b, err := c.wiring.Backends.Open(c.cfg)
+	if err != nil {
+		return err
+	}
+	p, ok := b.(backend.Provisioner)
+	if !ok {
+		return sysexits.New(sysexits.Config, "provision creates an environment's directories on its storage server: the %s backend has none to create (it needs BACKEND=nfs, or NFS_SERVER set)", name)
+	}
+	return p.Provision(c.ctx, jname, c.log, c.flags.dryRun)
+}
+
+func keysCmd(c *call) error {
+	keys := config.Keys()
+	sort.Slice(keys, func(i, j int) bool { return keys[i].Name < keys[j].Name })
+	for _, k := range keys {
+		fmt.Fprintf(c.out, "%s=%q\t# %s\n", k.Name, k.Default, k.Doc)
+	}
+	return nil
+}
+
+func printStatuses(w io.Writer, sts []*Status, asJSON bool) {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -330,7 +465,7 @@ func printStatuses(w io.Writer, sts []*Status, asJSON bool) int {
 			sts = []*Status{}
 		}
 		enc.Encode(sts)
-		return 0
+		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "JNAME\tKIND\tSTATE\tOWNER\tGEN\tMOUNTED\tADVICE")
@@ -342,13 +477,4 @@ func printStatuses(w io.Writer, sts []*Status, asJSON bool) int {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d/%d\t%s\n", st.JName, st.Kind, st.State, owner, st.Generation, st.Mounted, len(st.Attached), st.Advice)
 	}
 	tw.Flush()
-	return 0
-}
-
-func printKeys(w io.Writer) {
-	keys := config.Keys()
-	sort.Slice(keys, func(i, j int) bool { return keys[i].Name < keys[j].Name })
-	for _, k := range keys {
-		fmt.Fprintf(w, "%s=%q\t# %s\n", k.Name, k.Default, k.Doc)
-	}
 }

@@ -36,10 +36,10 @@ type listedLease struct {
 
 // leaseList prints every lease in the store, with its owner's liveness:
 // one place to see the whole cluster's ownership.
-func (n *Node) leaseList(ctx context.Context, w io.Writer, asJSON bool, fail func(error) int) int {
+func (n *Node) leaseList(ctx context.Context, w io.Writer, asJSON bool) error {
 	ls, err := n.Leases.List(ctx)
 	if err != nil {
-		return fail(sysexits.Wrap(sysexits.Unavailable, err))
+		return sysexits.Wrap(sysexits.Unavailable, err)
 	}
 	ttl := n.Config.Seconds(lease.TTLKey)
 	lv, _ := n.Leases.(lease.Liveness)
@@ -53,7 +53,7 @@ func (n *Node) leaseList(ctx context.Context, w io.Writer, asJSON bool, fail fun
 				alive, known, _, err := lv.Alive(ctx, l.Node, ttl)
 				switch {
 				case err != nil:
-					return fail(sysexits.Wrap(sysexits.Unavailable, err))
+					return sysexits.Wrap(sysexits.Unavailable, err)
 				case !known:
 					v = "never"
 				case alive:
@@ -69,8 +69,7 @@ func (n *Node) leaseList(ctx context.Context, w io.Writer, asJSON bool, fail fun
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		enc.Encode(out)
-		return 0
+		return enc.Encode(out)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "JNAME\tOWNER\tSINCE\tGEN\tHEARTBEAT")
@@ -81,27 +80,26 @@ func (n *Node) leaseList(ctx context.Context, w io.Writer, asJSON bool, fail fun
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", l.JName, l.Node, since, l.Generation, l.Heartbeat)
 	}
-	tw.Flush()
-	return 0
+	return tw.Flush()
 }
 
 // heartbeat renews this node's liveness in the lease store every third of
 // LEASE_TTL until it is stopped (SIGTERM, SIGINT): the service that lets
 // other nodes take this node's environments over only once it is dead.
-func (n *Node) heartbeat(ctx context.Context, fail func(error) int) int {
+func (n *Node) heartbeat(ctx context.Context) error {
 	lv, ok := n.Leases.(lease.Liveness)
 	if !ok {
-		return fail(sysexits.New(sysexits.Config, "the %s lease store keeps no heartbeats", n.Config.Get(lease.BackendKey)))
+		return sysexits.New(sysexits.Config, "the %s lease store keeps no heartbeats", n.Config.Get(lease.BackendKey))
 	}
 	ttl := n.Config.Seconds(lease.TTLKey)
 	interval := ttl / 3
 	if n.DryRun {
 		fmt.Fprintf(n.Out, "# renew the heartbeat of %s every %s (LEASE_TTL %s)\n", n.Name, interval, ttl)
-		return 0
+		return nil
 	}
 	n.Log.Action("heartbeat of %s every %s (LEASE_TTL %s)", n.Name, interval, ttl)
 	lease.Heartbeat(ctx, lv, n.Name, ttl, interval, func(err error) {
 		n.Log.Error("heartbeat of %s failed, retrying in %s (without one for LEASE_TTL %s, other nodes may take this node's environments over): %v", n.Name, interval, ttl, err)
 	})
-	return 0
+	return nil
 }

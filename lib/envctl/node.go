@@ -14,8 +14,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/envhooks/envhooks/hooks/cbsd"
 	"github.com/envhooks/envhooks/lib/attach"
+	"github.com/envhooks/envhooks/lib/backend"
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/descriptor"
 	"github.com/envhooks/envhooks/lib/environment"
@@ -45,15 +45,16 @@ const (
 
 // Node is this node as envctl acts on it.
 type Node struct {
-	Config  *config.Config
-	Log     *logging.Logger
-	DryRun  bool
-	Out     io.Writer
-	Runner  run.Runner // nil: the OS
-	Name    string
-	Workdir string
-	Leases  lease.Store
-	Inv     inventory.Store
+	Config   *config.Config
+	Backends backend.Registry
+	Log      *logging.Logger
+	DryRun   bool
+	Out      io.Writer
+	Runner   run.Runner // nil: the OS
+	Name     string
+	Workdir  string
+	Leases   lease.Store
+	Inv      inventory.Store
 	// Mounts is the mount table every operation of this run shares: one
 	// read of a table of thousands of mounts per operation would cost
 	// more than the operations themselves.
@@ -61,7 +62,7 @@ type Node struct {
 }
 
 // NewNode checks the configuration envctl needs.
-func NewNode(cfg *config.Config, log *logging.Logger, dryRun bool, out io.Writer) (*Node, error) {
+func NewNode(cfg *config.Config, backends backend.Registry, log *logging.Logger, dryRun bool, out io.Writer) (*Node, error) {
 	leases, err := lease.Open(cfg)
 	if err != nil {
 		return nil, err
@@ -69,7 +70,7 @@ func NewNode(cfg *config.Config, log *logging.Logger, dryRun bool, out io.Writer
 	if leases == nil {
 		return nil, sysexits.New(sysexits.Config, "envctl needs ownership leases: set LEASE_DIR to a directory on storage every node mounts")
 	}
-	return &Node{Config: cfg, Log: log, DryRun: dryRun, Out: out, Name: attach.NodeName(cfg),
+	return &Node{Config: cfg, Backends: backends, Log: log, DryRun: dryRun, Out: out, Name: attach.NodeName(cfg),
 		Workdir: cfg.Get(config.Workdir), Leases: leases, Inv: inventory.Store{Dir: cfg.Get(inventory.DirKey)},
 		Mounts: mounttab.NewLive()}, nil
 }
@@ -77,7 +78,7 @@ func NewNode(cfg *config.Config, log *logging.Logger, dryRun bool, out io.Writer
 // env is jname's environment with its directories derived from the workdir
 // as CBSD derives them; VMs have no fstab (bstart passes no -f).
 func (n *Node) env(jname, kind string) *environment.Env {
-	dirs := cbsd.Dirs(n.Workdir, jname)
+	dirs := environment.CBSDDirs(n.Workdir, jname)
 	if kind == VM {
 		delete(dirs, environment.Fstab)
 	}
@@ -85,7 +86,7 @@ func (n *Node) env(jname, kind string) *environment.Env {
 }
 
 func (n *Node) session(jname, kind string) *attach.Session {
-	return &attach.Session{Env: n.env(jname, kind), Config: n.Config, Log: n.Log, DryRun: n.DryRun, Out: n.Out, Runner: n.Runner,
+	return &attach.Session{Env: n.env(jname, kind), Config: n.Config, Backends: n.Backends, Log: n.Log, DryRun: n.DryRun, Out: n.Out, Runner: n.Runner,
 		Mounts: n.Mounts}
 }
 

@@ -4,6 +4,7 @@ package environment
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
@@ -68,3 +69,15 @@ func (e *Env) Dir(r Role) string { return e.Dirs[r] }
 
 // String names the environment in messages.
 func (e *Env) String() string { return fmt.Sprintf("environment %s", e.Name) }
+
+// CBSDDirs derives an environment's four directories from CBSD's workdir
+// the way CBSD does: jails-data/<j>-data, jails-system/<j>, jails-fstab/<j>,
+// and the node-wide jails-rcconf.
+func CBSDDirs(workdir, jname string) map[Role]string {
+	return map[Role]string{
+		Data:   filepath.Join(workdir, "jails-data", jname+"-data"),
+		System: filepath.Join(workdir, "jails-system", jname),
+		Fstab:  filepath.Join(workdir, "jails-fstab", jname),
+		RCConf: filepath.Join(workdir, "jails-rcconf"),
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/envhooks/envhooks/lib/args"
 	"github.com/envhooks/envhooks/lib/attach"
+	"github.com/envhooks/envhooks/lib/backend"
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/configpath"
 	"github.com/envhooks/envhooks/lib/logging"
@@ -37,7 +38,7 @@ var (
 const ConfigEnv = configpath.Env
 
 // Main runs a hook program and returns its exit code.
-func Main(argv []string, req args.Required, verb Verb, stdout, stderr io.Writer) int {
+func Main(argv []string, req args.Required, verb Verb, backends backend.Registry, stdout, stderr io.Writer) int {
 	prog := "envhooks"
 	if len(argv) > 0 {
 		prog = baseName(argv[0])
@@ -72,7 +73,7 @@ func Main(argv []string, req args.Required, verb Verb, stdout, stderr io.Writer)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Seconds(config.HookTimeout))
 	defer cancel()
-	s := &attach.Session{Env: opts.Env(), Config: cfg, Log: log, DryRun: opts.DryRun, Out: stdout,
+	s := &attach.Session{Env: opts.Env(), Config: cfg, Backends: backends, Log: log, DryRun: opts.DryRun, Out: stdout,
 		BeforeChange: func() { cancelOnSignal(cancel) }, Quick: note}
 	if err := verb.run(s, ctx); err != nil {
 		log.Error("%s: %v", opts.JName, err)

@@ -15,7 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/envhooks/envhooks/hooks/cbsd"
+	"github.com/envhooks/envhooks/dist/cbsd"
+	"github.com/envhooks/envhooks/lib/environment"
 	"github.com/envhooks/envhooks/lib/quick"
 	"github.com/envhooks/envhooks/lib/state"
 	"github.com/envhooks/envhooks/tests/testenv"
@@ -50,7 +51,7 @@ func (n *node) create(jname string) {
 
 // jailArgs is exactly what CBSD's jstart passes.
 func (n *node) jailArgs(jname string) []string {
-	d := cbsd.Dirs(n.workdir, jname)
+	d := environment.CBSDDirs(n.workdir, jname)
 	return []string{"-d", d["data"], "-f", d["fstab"], "-j", jname, "-r", d["rcconf"], "-s", d["system"]}
 }
 
@@ -133,7 +134,7 @@ func TestMountIsIdempotentAndStopUndoes(t *testing.T) {
 func TestVMInvocationWithoutFstab(t *testing.T) {
 	n := newNode(t, "")
 	n.create("vm1")
-	d := cbsd.Dirs(n.workdir, "vm1")
+	d := environment.CBSDDirs(n.workdir, "vm1")
 	r := testenv.Run(t, nil, testenv.Bin(t, "mnt-start"), "-c", n.cfg, "-d", d["data"], "-j", "vm1", "-r", d["rcconf"], "-s", d["system"])
 	requireOK(t, r)
 	assert.Len(t, n.mounts(), 2)
@@ -156,7 +157,7 @@ func TestRCConfOnlyWhenAskedAndWithWarning(t *testing.T) {
 func TestRollbackWhenThirdStepFails(t *testing.T) {
 	n := newNode(t, "")
 	n.create("web1")
-	testenv.WriteFile(t, cbsd.Dirs(n.workdir, "web1")["fstab"], "not a directory", 0o644)
+	testenv.WriteFile(t, environment.CBSDDirs(n.workdir, "web1")["fstab"], "not a directory", 0o644)
 	r := n.start("web1")
 	assert.Equal(t, 73, r.Code, r.Stderr)
 	assert.Contains(t, r.Stderr, "is not a directory")
@@ -171,7 +172,7 @@ func TestRollbackWhenThirdStepFails(t *testing.T) {
 func TestRefusesNonEmptyTarget(t *testing.T) {
 	n := newNode(t, "")
 	n.create("web1")
-	data := cbsd.Dirs(n.workdir, "web1")["data"]
+	data := environment.CBSDDirs(n.workdir, "web1")["data"]
 	testenv.WriteFile(t, filepath.Join(data, "local-only.txt"), "do not hide me", 0o644)
 	r := n.start("web1")
 	assert.Equal(t, 73, r.Code)
@@ -187,7 +188,7 @@ func TestDifferentSourceAtTargetIsAnError(t *testing.T) {
 	n.create("web1")
 	other := filepath.Join(n.root, "other")
 	require.NoError(t, os.MkdirAll(other, 0o755))
-	data := cbsd.Dirs(n.workdir, "web1")["data"]
+	data := environment.CBSDDirs(n.workdir, "web1")["data"]
 	require.NoError(t, os.MkdirAll(data, 0o755))
 	require.NoError(t, exec.Command("mount", "--bind", other, data).Run())
 	before := n.mounts()
@@ -203,7 +204,7 @@ func TestDryRunPrintsCommandsAndChangesNothing(t *testing.T) {
 	before := n.snapshot()
 	r := n.start("web1", "-n")
 	requireOK(t, r)
-	d := cbsd.Dirs(n.workdir, "web1")
+	d := environment.CBSDDirs(n.workdir, "web1")
 	want := fmt.Sprintf("mkdir -p %[2]s\nmount --bind %[1]s/data/web1 %[2]s\nmkdir -p %[3]s\nmount --bind %[1]s/system/web1 %[3]s\nmkdir -p %[4]s\nmount --bind %[1]s/fstab/web1 %[4]s\n",
 		n.dfs, d["data"], d["system"], d["fstab"])
 	assert.Equal(t, want, r.Stdout)
@@ -251,7 +252,7 @@ func TestBusyUnmountNamesTheHolder(t *testing.T) {
 	n := newNode(t, "")
 	n.create("web1")
 	requireOK(t, n.start("web1"))
-	data := cbsd.Dirs(n.workdir, "web1")["data"]
+	data := environment.CBSDDirs(n.workdir, "web1")["data"]
 	holder := exec.Command("sleep", "60")
 	holder.Dir = data
 	require.NoError(t, holder.Start())
@@ -273,9 +274,9 @@ func TestPoststopScriptDetaches(t *testing.T) {
 	n.create("web1")
 	requireOK(t, n.start("web1"))
 	// Installed on the shared system directory, so it shows through the mount.
-	script, err := cbsd.InstallPoststop(n.workdir, "web1")
-	require.NoError(t, err)
-	_, err = os.Stat(filepath.Join(n.dfs, "system", "web1", "master_poststop.d", cbsd.PoststopName))
+	requireOK(t, testenv.Run(t, nil, testenv.Bin(t, "envctl"), "-c", n.cfg, "install-hook", "jname=web1"))
+	script := cbsd.Poststop().Path(environment.CBSDDirs(n.workdir, "web1")[environment.System])
+	_, err := os.Stat(filepath.Join(n.dfs, "system", "web1", "master_poststop.d", cbsd.Poststop().Name))
 	require.NoError(t, err, "the script travels with the environment")
 	r := testenv.Run(t, []string{"PATH=" + filepath.Dir(testenv.Bin(t, "mnt-stop")) + ":" + os.Getenv("PATH"), "ENVHOOKS_CONFIG=" + n.cfg}, script)
 	requireOK(t, r)
@@ -292,7 +293,7 @@ func TestExecBackend(t *testing.T) {
 	requireOK(t, n.stop("web1"))
 	calls, err := os.ReadFile(log)
 	require.NoError(t, err)
-	d := cbsd.Dirs(n.workdir, "web1")
+	d := environment.CBSDDirs(n.workdir, "web1")
 	flags := fmt.Sprintf("-d %s -f %s -j web1 -r %s -s %s", d["data"], d["fstab"], d["rcconf"], d["system"])
 	assert.Equal(t, flags+" start\n"+flags+" stop\n", string(calls))
 }

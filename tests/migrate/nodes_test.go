@@ -15,7 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/envhooks/envhooks/hooks/cbsd"
+	"github.com/envhooks/envhooks/lib/environment"
 	"github.com/envhooks/envhooks/tests/testenv"
 )
 
@@ -115,7 +115,7 @@ func (n *node) read(path string) string {
 
 func (n *node) dirs(jname string) map[string]string {
 	out := map[string]string{}
-	for role, d := range cbsd.Dirs(n.workdir, jname) {
+	for role, d := range environment.CBSDDirs(n.workdir, jname) {
 		out[string(role)] = d
 	}
 	return out
