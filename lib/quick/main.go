@@ -31,7 +31,7 @@ func InputsOf(o *args.Options) Inputs {
 // otherwise run envhooks-attach in its place with the same arguments.
 func Main(argv []string, stdout, stderr io.Writer) int {
 	prog := filepath.Base(argv[0])
-	opts, err := args.Parse(argv, args.Required{DataAndSystem: true})
+	opts, err := args.Parse(argv, args.Start)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: error: %v\n", prog, err)
 		return sysexits.Code(err)
