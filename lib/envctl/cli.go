@@ -100,6 +100,8 @@ func init() {
 		{name: "junregister", operands: "jname=NAME|NAME|jname='GLOB'", about: "give a jail up: descriptor to the shared storage, detach, release the lease", run: unregisterCmd(Jail)},
 		{name: "bregister", operands: "(as jregister)", about: "the same for bhyve VMs", run: registerCmd(VM)},
 		{name: "bunregister", operands: "(as junregister)", about: "the same for bhyve VMs", run: unregisterCmd(VM)},
+		{name: "cregister", operands: "(as jregister)", about: "the same for LXC containers in LXC_PATH", run: registerCmd(Container)},
+		{name: "cunregister", operands: "(as junregister)", about: "the same for LXC containers in LXC_PATH", run: unregisterCmd(Container)},
 		{name: "status", operands: "jname=NAME [--json]", about: "what this node finds about one environment", run: statusCmd},
 		{name: "list", operands: "[--json]", about: "status of every environment registered here", run: listCmd},
 		{name: "lease show", operands: "jname=NAME [--json]", about: "who owns an environment", run: leaseShowCmd},

@@ -28,7 +28,11 @@ func (n *Node) refuseIfRunning(ctx context.Context, jname, kind string) error {
 
 func (n *Node) isRunning(ctx context.Context, jname, kind string) (bool, string, error) {
 	words := n.Config.Words(runningKey)
-	if len(words) == 0 {
+	switch {
+	case len(words) > 0:
+	case kind == Container:
+		words = lxcRunningCheck(n.Config)
+	default:
 		words = defaultRunningCheck(kind)
 	}
 	if len(words) == 0 {

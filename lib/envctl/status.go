@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/envhooks/envhooks/lib/descriptor"
 	"github.com/envhooks/envhooks/lib/environment"
 	"github.com/envhooks/envhooks/lib/mounttab"
 )
@@ -69,7 +68,7 @@ func (n *Node) Status(ctx context.Context, jname string) (*Status, error) {
 		if st.Mounted > 0 {
 			// Only looked at while mounted: an unmounted system directory
 			// is just the local mount point.
-			_, err := os.Stat(filepath.Join(s.Env.Dir(environment.System), descriptor.FileName(jname)))
+			_, err := os.Stat(filepath.Join(s.Env.Dir(environment.System), descriptorName(jname, st.Kind)))
 			st.Descriptor = err == nil
 		}
 	}
