@@ -116,6 +116,7 @@ func init() {
 		{name: "metrics", operands: "[--textfile DIR]", about: "this node's figures in the Prometheus text format, on stdout or atomically into DIR/envhooks.prom", run: metricsCmd},
 		{name: "install-hook", operands: "jname=NAME", about: "install CBSD's master_poststop.d script for NAME", without: "leases", run: installHookCmd},
 		{name: "provision", operands: "jname=NAME", about: "create NAME's directories on the storage server (nothing is mounted)", without: "leases", run: provisionCmd},
+		{name: "doctor", operands: "[--json]", about: "check this node's setup (config, kernel, commands, servers, directories, clock, hooks) and say what to fix", without: "config", run: doctorCmd},
 		{name: "keys", about: "print every configuration key with its default", without: "config", run: keysCmd},
 	}
 }
