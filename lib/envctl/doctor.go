@@ -280,6 +280,14 @@ func (c *call) poststopFinding(jname string) doctor.Finding {
 	fix := "envctl install-hook jname=" + jname
 	raw, err := os.ReadFile(path)
 	if err != nil {
+		// The script lives on the shared system directory: with that not
+		// attached here, its absence says nothing.
+		sysdir := environment.CBSDDirs(c.cfg.Get(config.Workdir), jname)[environment.System]
+		if tab, terr := mounttab.Read(); terr == nil {
+			if _, mounted := tab.Top(sysdir); !mounted {
+				return doctor.Warning(check, fmt.Sprintf("%s is not attached here, so its master_poststop.d script cannot be seen", sysdir), "envctl jregister "+jname+" attaches it; then run envctl doctor again")
+			}
+		}
 		return doctor.Failure(sysexits.Config, check, fmt.Sprintf("CBSD will not detach %s when it stops: %v", jname, err), fix)
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm()&0o111 == 0 {
