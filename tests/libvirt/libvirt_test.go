@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package libvirt calls dist/libvirt/envhooks the way libvirtd calls its
 // hooks: installed as /etc/libvirt/hooks/qemu and /etc/libvirt/hooks/lxc,
 // run with libvirtd's environment only (LC_ALL, PATH, HOME, USER, LOGNAME),

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package lxc runs real LXC containers whose root file system comes from
 // shared storage through mnt-start and mnt-stop as LXC's pre-start and
 // post-stop hooks, and moves one between two nodes with envctl

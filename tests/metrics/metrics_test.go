@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package metrics checks envctl metrics and envctl heartbeat --listen
 // against a node that really registered environments (bind mounts in a
 // private mount namespace, file leases) and whose hooks really failed,
