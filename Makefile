@@ -6,7 +6,7 @@ BIN     ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/envhooks/envhooks/lib/args.Version=$(VERSION)
 
-.PHONY: build test unit demo bench freebsd lint docs
+.PHONY: build test unit demo bench freebsd lint docs install install-files
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
@@ -41,3 +41,28 @@ bench: build
 # the programs declare (tests/docs fails when they drift).
 docs:
 	$(GO) run ./tests/docs/gen .
+
+# Installs the programs, the man pages, the sample configuration and the
+# scripts other programs run, the same set on FreeBSD (gmake) and Linux:
+# dist/freebsd/pkg-plist names exactly these files (tests/dist checks it).
+# PREFIX: /usr/local by default; DESTDIR: a staging directory (the port's).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+DATADIR  = $(DESTDIR)$(PREFIX)/share/envhooks
+PROGRAMS = mnt-start envhooks-attach mnt-stop envctl
+install: build install-files
+
+# install-files installs what BIN already holds (the port builds with the
+# ports framework's Go support, then runs this).
+install-files:
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/etc/rc.d $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 \
+	  $(DATADIR)/cbsd/master_poststop.d $(DATADIR)/libvirt $(DATADIR)/systemd
+	for p in $(PROGRAMS); do install -m 755 $(BIN)/$$p $(DESTDIR)$(PREFIX)/bin/$$p || exit 1; done
+	for m in man/*.5 man/*.8; do gzip -9nc $$m > $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$${m##*/}.gz && chmod 644 $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$${m##*/}.gz || exit 1; done
+	install -m 644 dist/envhooks.conf.sample $(DESTDIR)$(PREFIX)/etc/envhooks.conf.sample
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' dist/rc.d/envhooks_heartbeat > $(DESTDIR)$(PREFIX)/etc/rc.d/envhooks_heartbeat
+	chmod 755 $(DESTDIR)$(PREFIX)/etc/rc.d/envhooks_heartbeat
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' dist/systemd/envhooks-heartbeat.service > $(DATADIR)/systemd/envhooks-heartbeat.service
+	chmod 644 $(DATADIR)/systemd/envhooks-heartbeat.service
+	install -m 755 dist/cbsd/master_poststop.d/envhooks-mnt-stop $(DATADIR)/cbsd/master_poststop.d/envhooks-mnt-stop
+	install -m 755 dist/libvirt/envhooks $(DATADIR)/libvirt/envhooks

@@ -13,5 +13,5 @@ import (
 )
 
 func main() {
-	os.Exit(hookcli.Main(os.Args, args.Required{DataAndSystem: true}, hookcli.Start, hooks.Registry(), os.Stdout, os.Stderr))
+	os.Exit(hookcli.Main(os.Args, args.Start, hookcli.Start, hooks.Registry(), os.Stdout, os.Stderr))
 }

@@ -11,5 +11,5 @@ import (
 )
 
 func main() {
-	os.Exit(hookcli.Main(os.Args, args.Required{}, hookcli.Stop, hooks.Registry(), os.Stdout, os.Stderr))
+	os.Exit(hookcli.Main(os.Args, args.Stop, hookcli.Stop, hooks.Registry(), os.Stdout, os.Stderr))
 }

@@ -6,6 +6,7 @@ package args
 import (
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -29,13 +30,26 @@ type Options struct {
 
 // Required says which directory flags a program insists on.
 type Required struct {
-	DataAndSystem bool // mnt-start needs -d and -s; mnt-stop reads them from its record
+	DataAndSystem bool   // mnt-start needs -d and -s; mnt-stop reads them from its record
+	LXCHook       string // the LXC hook type the program serves as (see lxc.go)
 }
+
+// What mnt-start (and envhooks-attach) and mnt-stop require.
+var (
+	Start = Required{DataAndSystem: true, LXCHook: "pre-start"}
+	Stop  = Required{LXCHook: "post-stop"}
+)
 
 // Parse parses argv (argv[0] is the program name). Help and version requests
 // are returned with Help/ShowVersion set and no error; everything else that
 // is wrong is a usage error (64), or a data error (65) for a bad jname.
+// Called as an LXC hook (LXC_NAME set, no -j), it takes the container's
+// name and directories from LXC (see lxc.go).
 func Parse(argv []string, req Required) (*Options, error) {
+	return parse(argv, req, os.LookupEnv)
+}
+
+func parse(argv []string, req Required, getenv func(string) (string, bool)) (*Options, error) {
 	o := &Options{set: getopt.New()}
 	s := o.set
 	prog := "hook"
@@ -60,21 +74,27 @@ func Parse(argv []string, req Required) (*Options, error) {
 	if o.Help || o.ShowVersion {
 		return o, nil
 	}
-	if s.NArgs() > 0 {
+	if isLXCCall(s.IsSet('j'), getenv) {
+		if err := o.fromLXC(s.Args(), req, map[rune]bool{'d': s.IsSet('d'), 's': s.IsSet('s')}, getenv); err != nil {
+			return nil, err
+		}
+	} else if s.NArgs() > 0 {
 		return nil, o.usageError("unexpected argument %q", s.Arg(0))
 	}
-	if !s.IsSet('j') {
+	if o.JName == "" && !s.IsSet('j') {
 		return nil, o.usageError("-j JNAME is required")
 	}
 	if err := environment.CheckName(o.JName); err != nil {
 		return nil, err
 	}
+	given := func(flag rune, value string) bool { return s.IsSet(flag) || value != "" }
 	if req.DataAndSystem {
 		for _, f := range []struct {
-			flag rune
-			name string
-		}{{'d', "DATA"}, {'s', "SYSDATA"}} {
-			if !s.IsSet(f.flag) {
+			flag  rune
+			name  string
+			value string
+		}{{'d', "DATA", o.Data}, {'s', "SYSDATA", o.System}} {
+			if !given(f.flag, f.value) {
 				return nil, o.usageError("-%c %s is required", f.flag, f.name)
 			}
 		}
@@ -83,7 +103,7 @@ func Parse(argv []string, req Required) (*Options, error) {
 		flag  rune
 		value *string
 	}{{'d', &o.Data}, {'f', &o.Fstab}, {'r', &o.RCConf}, {'s', &o.System}} {
-		if !s.IsSet(d.flag) {
+		if !given(d.flag, *d.value) {
 			continue
 		}
 		if err := checkDir(*d.value); err != nil {
@@ -138,6 +158,7 @@ func (o *Options) UsageLine() string {
 func (o *Options) PrintHelp(w io.Writer) {
 	fmt.Fprintf(w, "usage: %s\n\n", o.UsageLine())
 	o.set.PrintOptions(w)
+	fmt.Fprintf(w, "\nAs LXC's lxc.hook.pre-start (mnt-start) or lxc.hook.post-stop (mnt-stop) it takes\nthe container's name, root file system and system directory from LXC.\n")
 }
 
 // Env builds the environment the flags describe.

@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/doctor"
 	"github.com/envhooks/envhooks/lib/logging"
 	"github.com/envhooks/envhooks/lib/plan"
 	"github.com/envhooks/envhooks/lib/sysexits"
@@ -75,4 +76,12 @@ type Provisioner interface {
 // (envctl's wildcards for jregister).
 type Lister interface {
 	Environments() ([]string, error)
+}
+
+// Diagnoser is a backend that can check this node's readiness for it
+// (envctl doctor): the kernel support and the commands it needs, and
+// whether its servers answer within its preflight deadline. It changes
+// nothing.
+type Diagnoser interface {
+	Diagnose(ctx context.Context) []doctor.Finding
 }

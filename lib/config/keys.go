@@ -19,7 +19,8 @@ var (
 	// envctl's keys live here too: one file configures all three programs,
 	// and mnt-start must not call envctl's keys typos.
 	InventoryDir = Define(Key{Name: "INVENTORY_DIR", Default: DefaultStateDir + "/inventory", Doc: "envctl's node-local registry: one record per environment registered on this node", Check: IsAbsPath})
-	RunningCheck = Define(Key{Name: "RUNNING_CHECK", Doc: "a command, %j for the jname, that exits 0 when the environment runs and 1 when it does not (default: jls -j %j on FreeBSD jails, /dev/vmm/%j for VMs; none on Linux)"})
+	RunningCheck = Define(Key{Name: "RUNNING_CHECK", Doc: "a command, %j for the jname, that exits 0 when the environment runs and 1 when it does not (default: jls -j %j on FreeBSD jails, /dev/vmm/%j for VMs, lxc-wait for LXC containers; none for jails and VMs on Linux)"})
+	LXCPath      = Define(Key{Name: "LXC_PATH", Default: "/var/lib/lxc", Doc: "envctl cregister/cunregister: LXC's lxc.lxcpath; container <name> is LXC_PATH/<name>: its config, its root rootfs/ (data) and system/ (system)", Check: IsAbsPath})
 	CBSDDelegate = Define(Key{Name: "CBSD_DELEGATE", Default: "0", Doc: "1: envctl also runs cbsd jregister/junregister for CBSD's own inventory, around its lease and mount steps", Check: IsBool})
 	CBSDCommand  = Define(Key{Name: "CBSD_COMMAND", Default: "/usr/local/bin/cbsd", Doc: "the cbsd program CBSD_DELEGATE=1 runs", Check: IsAbsPath})
 	Parallel     = Define(Key{Name: "PARALLEL", Default: "8", Doc: "how many environments a wildcard envctl run handles at once", Check: IsSeconds})

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/pborman/getopt/v2"
 
@@ -20,8 +21,10 @@ import (
 	"github.com/envhooks/envhooks/lib/backend"
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/environment"
+	"github.com/envhooks/envhooks/lib/failures"
 	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/logging"
+	"github.com/envhooks/envhooks/lib/quick"
 	"github.com/envhooks/envhooks/lib/safefile"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
@@ -45,7 +48,7 @@ type HookScript struct {
 func (h HookScript) Path(sysdir string) string { return sysdir + "/" + h.Dir + "/" + h.Name }
 
 type cliFlags struct {
-	configFile, from                     string
+	configFile, from, textfile, listen   string
 	dryRun, verbose, help, version, json bool
 	force, takeover                      bool
 }
@@ -62,6 +65,8 @@ func (f *cliFlags) set(prog string) *getopt.Set {
 	s.FlagLong(&f.force, "force", 0, "take the lease over from the node named by --from")
 	s.FlagLong(&f.from, "from", 0, "the node a --force takeover takes from", "NODE")
 	s.FlagLong(&f.takeover, "takeover", 0, "take the lease over if its owner's heartbeat is older than LEASE_TTL")
+	s.FlagLong(&f.textfile, "textfile", 0, "metrics: write envhooks.prom into node_exporter's textfile directory DIR", "DIR")
+	s.FlagLong(&f.listen, "listen", 0, "heartbeat: also serve the metrics on http://ADDR/metrics", "ADDR")
 	return s
 }
 
@@ -100,14 +105,18 @@ func init() {
 		{name: "junregister", operands: "jname=NAME|NAME|jname='GLOB'", about: "give a jail up: descriptor to the shared storage, detach, release the lease", run: unregisterCmd(Jail)},
 		{name: "bregister", operands: "(as jregister)", about: "the same for bhyve VMs", run: registerCmd(VM)},
 		{name: "bunregister", operands: "(as junregister)", about: "the same for bhyve VMs", run: unregisterCmd(VM)},
+		{name: "cregister", operands: "(as jregister)", about: "the same for LXC containers in LXC_PATH", run: registerCmd(Container)},
+		{name: "cunregister", operands: "(as junregister)", about: "the same for LXC containers in LXC_PATH", run: unregisterCmd(Container)},
 		{name: "status", operands: "jname=NAME [--json]", about: "what this node finds about one environment", run: statusCmd},
 		{name: "list", operands: "[--json]", about: "status of every environment registered here", run: listCmd},
 		{name: "lease show", operands: "jname=NAME [--json]", about: "who owns an environment", run: leaseShowCmd},
 		{name: "lease release", operands: "jname=NAME [--force --from NODE]", about: "give up a lease (without detaching anything)", run: leaseReleaseCmd},
 		{name: "lease list", operands: "[--json]", about: "every lease in the store, with its owner's heartbeat", run: leaseListCmd},
-		{name: "heartbeat", about: "renew this node's liveness every LEASE_TTL/3 until stopped (a service)", run: heartbeatCmd},
+		{name: "heartbeat", operands: "[--listen ADDR]", about: "renew this node's liveness every LEASE_TTL/3 until stopped (a service); --listen also serves /metrics", run: heartbeatCmd},
+		{name: "metrics", operands: "[--textfile DIR]", about: "this node's figures in the Prometheus text format, on stdout or atomically into DIR/envhooks.prom", run: metricsCmd},
 		{name: "install-hook", operands: "jname=NAME", about: "install CBSD's master_poststop.d script for NAME", without: "leases", run: installHookCmd},
 		{name: "provision", operands: "jname=NAME", about: "create NAME's directories on the storage server (nothing is mounted)", without: "leases", run: provisionCmd},
+		{name: "doctor", operands: "[--json]", about: "check this node's setup (config, kernel, commands, servers, directories, clock, hooks) and say what to fix", without: "config", run: doctorCmd},
 		{name: "keys", about: "print every configuration key with its default", without: "config", run: keysCmd},
 	}
 }
@@ -153,6 +162,9 @@ func Main(argv []string, w Wiring, stdout, stderr io.Writer) int {
 	if err != nil && !errors.As(err, &said) {
 		fmt.Fprintf(stderr, "envctl: error: %v\n", err)
 	}
+	if err != nil {
+		failures.Record(failures.Dir(quick.Dir()), "envctl", sysexits.Code(err), operandJName(argv), err.Error(), time.Now())
+	}
 	return sysexits.Code(err)
 }
 
@@ -177,6 +189,11 @@ func dispatch(argv []string, w Wiring, stdout, stderr io.Writer) error {
 			return usageError("lease needs show, release or list")
 		}
 		return usageError("unknown command %q", words[0])
+	}
+	for _, only := range []struct{ flag, value, cmd string }{{"--textfile", f.textfile, "metrics"}, {"--listen", f.listen, "heartbeat"}} {
+		if only.value != "" && cmd.name != only.cmd {
+			return usageError("%s goes with envctl %s, not %s", only.flag, only.cmd, cmd.name)
+		}
 	}
 	c := &call{flags: f, wiring: w, out: stdout, errOut: stderr}
 	if c.ops, err = parseOperands(operands); err != nil {
@@ -213,6 +230,21 @@ func dispatch(argv []string, w Wiring, stdout, stderr io.Writer) error {
 	}
 	defer lease.Close(c.node.Leases)
 	return cmd.run(c)
+}
+
+// operandJName is the jname= operand of a command line, for the failure
+// record ("" when it has none, or a pattern).
+func operandJName(argv []string) string {
+	_, words, err := parseFlags(argv)
+	if err != nil {
+		return ""
+	}
+	if _, operands := lookupCommand(words); operands != nil {
+		if ops, err := parseOperands(operands); err == nil && !IsPattern(ops["jname"]) {
+			return ops["jname"]
+		}
+	}
+	return ""
 }
 
 // parseFlags reads the flags, which may stand anywhere, also between
@@ -405,7 +437,16 @@ func leaseReleaseCmd(c *call) error {
 
 func leaseListCmd(c *call) error { return c.node.leaseList(c.ctx, c.out, c.flags.json) }
 
-func heartbeatCmd(c *call) error { return c.node.heartbeat(c.ctx) }
+func heartbeatCmd(c *call) error {
+	if c.flags.listen != "" && !c.flags.dryRun {
+		if err := c.node.serveMetrics(c.ctx, c.flags.listen); err != nil {
+			return err
+		}
+	}
+	return c.node.heartbeat(c.ctx)
+}
+
+func metricsCmd(c *call) error { return c.node.metrics(c.ctx, c.out, c.flags.textfile) }
 
 // installHookCmd needs no lease: the script is the same whoever owns the
 // environment, and it travels with the system directory.

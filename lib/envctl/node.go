@@ -7,7 +7,6 @@ package envctl
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -76,8 +75,12 @@ func NewNode(cfg *config.Config, backends backend.Registry, log *logging.Logger,
 }
 
 // env is jname's environment with its directories derived from the workdir
-// as CBSD derives them; VMs have no fstab (bstart passes no -f).
+// as CBSD derives them; VMs have no fstab (bstart passes no -f). Containers
+// live in LXC_PATH (see Container).
 func (n *Node) env(jname, kind string) *environment.Env {
+	if kind == Container {
+		return &environment.Env{Name: jname, Dirs: n.containerDirs(jname)}
+	}
 	dirs := environment.CBSDDirs(n.Workdir, jname)
 	if kind == VM {
 		delete(dirs, environment.Fstab)
@@ -176,6 +179,9 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 		return err
 	}
 	crashPoint("register:attach")
+	if kind == Container {
+		return n.adoptContainer(jname, opt.RCFile, l)
+	}
 	portable, from, err := n.findDescriptor(jname, opt.RCFile)
 	if err != nil {
 		return err
@@ -230,7 +236,7 @@ func (n *Node) dryRegister(ctx context.Context, jname, kind string, before *leas
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(n.Out, "# read %s, write the inventory record %s\n", descriptor.FileName(jname), filepath.Join(n.Inv.Dir, jname+".json"))
+	fmt.Fprintf(n.Out, "# read %s, write the inventory record %s\n", descriptorName(jname, kind), filepath.Join(n.Inv.Dir, jname+".json"))
 	return nil
 }
 
@@ -246,16 +252,7 @@ func (n *Node) findDescriptor(jname, rcfile string) ([]byte, string, error) {
 	if rcfile != "" {
 		candidates = []string{rcfile}
 	}
-	for _, p := range candidates {
-		raw, err := os.ReadFile(p)
-		if err == nil {
-			return raw, p, nil
-		}
-		if !errors.Is(err, os.ErrNotExist) {
-			return nil, p, sysexits.New(sysexits.DataErr, "cannot read %s: %v", p, err)
-		}
-	}
-	return nil, "", sysexits.New(sysexits.DataErr, "no descriptor for %s: looked for %v", jname, candidates)
+	return readFirst(jname, candidates)
 }
 
 // Unregister gives jname up: refuse if it runs, leave the descriptor with
@@ -286,7 +283,7 @@ func (n *Node) Unregister(ctx context.Context, jname, kind string) error {
 		return err
 	}
 	if n.DryRun {
-		fmt.Fprintf(n.Out, "# write %s into the shared system directory\n", descriptor.FileName(jname))
+		fmt.Fprintf(n.Out, "# write %s into the shared system directory\n", descriptorName(jname, kind))
 		if err := s.Stop(ctx); err != nil {
 			return err
 		}
@@ -298,6 +295,9 @@ func (n *Node) Unregister(ctx context.Context, jname, kind string) error {
 		// must be attached while it is written (it is, unless a crashed run
 		// detached it); then the storage is detached.
 		err = s.StopAfter(ctx, func() error {
+			if kind == Container {
+				return n.leaveContainerConfig(s, rec)
+			}
 			portable := descriptor.Portable([]byte(rec.Descriptor), n.Workdir)
 			if n.Config.Bool(delegateKey) {
 				var err error
@@ -332,8 +332,11 @@ func (n *Node) Unregister(ctx context.Context, jname, kind string) error {
 }
 
 func verbFor(op, kind string) string {
-	if kind == VM {
+	switch kind {
+	case VM:
 		return "b" + op
+	case Container:
+		return "c" + op
 	}
 	return "j" + op
 }

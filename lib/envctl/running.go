@@ -26,11 +26,22 @@ func (n *Node) refuseIfRunning(ctx context.Context, jname, kind string) error {
 	return nil
 }
 
-func (n *Node) isRunning(ctx context.Context, jname, kind string) (bool, string, error) {
-	words := n.Config.Words(runningKey)
-	if len(words) == 0 {
-		words = defaultRunningCheck(kind)
+// runningCheck is the command that tells whether an environment of kind
+// runs here: RUNNING_CHECK, else the kind's own; none on Linux for jails
+// and VMs.
+func (n *Node) runningCheck(kind string) []string {
+	switch words := n.Config.Words(runningKey); {
+	case len(words) > 0:
+		return words
+	case kind == Container:
+		return lxcRunningCheck(n.Config)
+	default:
+		return defaultRunningCheck(kind)
 	}
+}
+
+func (n *Node) isRunning(ctx context.Context, jname, kind string) (bool, string, error) {
+	words := n.runningCheck(kind)
 	if len(words) == 0 {
 		return false, "no RUNNING_CHECK configured", nil
 	}

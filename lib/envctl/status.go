@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/envhooks/envhooks/lib/descriptor"
 	"github.com/envhooks/envhooks/lib/environment"
 	"github.com/envhooks/envhooks/lib/mounttab"
+	"github.com/envhooks/envhooks/lib/state"
 )
 
 // Status is what envctl finds about one environment on this node.
@@ -62,14 +62,12 @@ func (n *Node) Status(ctx context.Context, jname string) (*Status, error) {
 		}
 		for _, a := range attached.Actions {
 			st.Attached = append(st.Attached, a.What)
-			if top, ok := tab.Top(a.Target); ok && tab.Matches(top, a.Want) {
-				st.Mounted++
-			}
 		}
+		st.Mounted = mountedOf(tab, attached)
 		if st.Mounted > 0 {
 			// Only looked at while mounted: an unmounted system directory
 			// is just the local mount point.
-			_, err := os.Stat(filepath.Join(s.Env.Dir(environment.System), descriptor.FileName(jname)))
+			_, err := os.Stat(filepath.Join(s.Env.Dir(environment.System), descriptorName(jname, st.Kind)))
 			st.Descriptor = err == nil
 		}
 	}
@@ -100,4 +98,28 @@ func (n *Node) Status(ctx context.Context, jname string) (*Status, error) {
 		st.State, st.Advice = "interrupted", "registered here but not fully attached: run "+verb("register")+" again"
 	}
 	return st, nil
+}
+
+// mountedOf counts the actions of a state record the mount table shows in
+// place: mounts made as they were made (a command, such as an iSCSI login,
+// never counts).
+func mountedOf(tab mounttab.Table, rec *state.Record) int {
+	n := 0
+	for _, a := range rec.Actions {
+		if top, ok := tab.Top(a.Target); ok && a.Kind == state.KindUnmount && tab.Matches(top, a.Want) {
+			n++
+		}
+	}
+	return n
+}
+
+// mountsOf counts the mounts a state record lists.
+func mountsOf(rec *state.Record) int {
+	n := 0
+	for _, a := range rec.Actions {
+		if a.Kind == state.KindUnmount {
+			n++
+		}
+	}
+	return n
 }

@@ -10,12 +10,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/envhooks/envhooks/lib/args"
 	"github.com/envhooks/envhooks/lib/attach"
 	"github.com/envhooks/envhooks/lib/backend"
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/configpath"
+	"github.com/envhooks/envhooks/lib/failures"
 	"github.com/envhooks/envhooks/lib/logging"
 	"github.com/envhooks/envhooks/lib/quick"
 	"github.com/envhooks/envhooks/lib/sysexits"
@@ -43,8 +45,10 @@ func Main(argv []string, req args.Required, verb Verb, backends backend.Registry
 	if len(argv) > 0 {
 		prog = baseName(argv[0])
 	}
+	jname := ""
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "%s: error: %v\n", prog, err)
+		failures.Record(failures.Dir(quick.Dir()), prog, sysexits.Code(err), jname, err.Error(), time.Now())
 		return sysexits.Code(err)
 	}
 	opts, err := args.Parse(argv, req)
@@ -54,6 +58,7 @@ func Main(argv []string, req args.Required, verb Verb, backends backend.Registry
 	if opts.HelpOrVersion(stdout) {
 		return sysexits.OK
 	}
+	jname = opts.JName
 	in := quick.InputsOf(opts) // -c FILE, or ENVHOOKS_CONFIG from scripts CBSD runs
 	var note *quick.Note
 	if verb.notes {
@@ -77,6 +82,7 @@ func Main(argv []string, req args.Required, verb Verb, backends backend.Registry
 		BeforeChange: func() { cancelOnSignal(cancel) }, Quick: note}
 	if err := verb.run(s, ctx); err != nil {
 		log.Error("%s: %v", opts.JName, err)
+		failures.Record(failures.Dir(quick.Dir()), prog, sysexits.Code(err), jname, err.Error(), time.Now())
 		return sysexits.Code(err)
 	}
 	return sysexits.OK

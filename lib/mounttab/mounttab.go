@@ -62,6 +62,10 @@ func (t Table) Under(dir string) []Mount {
 	return out
 }
 
+// Containing returns the mount that holds path (envctl doctor: on what kind
+// of file system a directory lies).
+func (t Table) Containing(path string) (Mount, bool) { return t.containing(path) }
+
 // containing returns the mount that holds path: the one with the longest
 // target that is path or an ancestor of it (the top one when stacked).
 func (t Table) containing(path string) (Mount, bool) {

@@ -6,9 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/envhooks/envhooks/lib/args"
 	"github.com/envhooks/envhooks/lib/configpath"
+	"github.com/envhooks/envhooks/lib/failures"
 	"github.com/envhooks/envhooks/lib/mounttab"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
@@ -31,9 +33,10 @@ func InputsOf(o *args.Options) Inputs {
 // otherwise run envhooks-attach in its place with the same arguments.
 func Main(argv []string, stdout, stderr io.Writer) int {
 	prog := filepath.Base(argv[0])
-	opts, err := args.Parse(argv, args.Required{DataAndSystem: true})
+	opts, err := args.Parse(argv, args.Start)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: error: %v\n", prog, err)
+		failures.Record(failures.Dir(Dir()), prog, sysexits.Code(err), "", err.Error(), time.Now())
 		return sysexits.Code(err)
 	}
 	if opts.HelpOrVersion(stdout) {
@@ -50,6 +53,7 @@ func Main(argv []string, stdout, stderr io.Writer) int {
 		err = syscall.Exec(full, argv, os.Environ())
 	}
 	fmt.Fprintf(stderr, "%s: error: cannot run %s, the full start, from beside %s: %v\n", prog, AttachProgram, prog, err)
+	failures.Record(failures.Dir(Dir()), prog, sysexits.Unavailable, opts.JName, "cannot run "+AttachProgram+": "+err.Error(), time.Now())
 	return sysexits.Unavailable
 }
 

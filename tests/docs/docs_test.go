@@ -6,6 +6,7 @@ package docs
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -42,5 +43,31 @@ func TestEveryKeyIsDocumented(t *testing.T) {
 	}
 	for _, key := range []string{"MOUNT_RCCONF", "LEASE_DIR"} {
 		assert.True(t, strings.Contains(string(readme), key))
+	}
+}
+
+var assignment = regexp.MustCompile(`^[A-Z][A-Z0-9_]*="`)
+
+// The sample configuration the port installs lists every key at its
+// default, and it reads back as exactly the defaults.
+func TestSampleConfiguration(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), SamplePath))
+	require.NoError(t, err)
+	assert.Equal(t, Sample(config.Keys()), string(raw), "run make docs")
+	// Uncommented, it is a valid configuration with no warnings.
+	uncommented := filepath.Join(t.TempDir(), "envhooks.conf")
+	var b strings.Builder
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "#"); ok && assignment.MatchString(rest) {
+			b.WriteString(rest + "\n")
+		}
+	}
+	require.NoError(t, os.WriteFile(uncommented, []byte(b.String()), 0o644))
+	cfg, err := config.LoadFile(uncommented)
+	require.NoError(t, err)
+	assert.Empty(t, cfg.Warnings)
+	for _, k := range config.Keys() {
+		assert.True(t, cfg.IsSet(k.Name), "%s is in the sample", k.Name)
+		assert.Equal(t, k.Default, cfg.Get(k.Name), k.Name)
 	}
 }

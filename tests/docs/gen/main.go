@@ -1,7 +1,8 @@
 // gen rewrites the configuration key documentation from the keys the
 // programs declare: the table between the keys markers in README.md and the
-// KEYS section of man/envhooks.conf.5. Run it with make docs; tests/docs
-// fails when they drift.
+// KEYS section of man/envhooks.conf.5, and the sample configuration
+// dist/envhooks.conf.sample. Run it with make docs; tests/docs fails when
+// they drift.
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	_ "github.com/envhooks/envhooks/hooks" // every backend's keys
 	"github.com/envhooks/envhooks/lib/config"
 	_ "github.com/envhooks/envhooks/lib/envctl"
+	"github.com/envhooks/envhooks/tests/docs"
 )
 
 const (
@@ -43,6 +45,9 @@ func main() {
 	rewrite(filepath.Join(root, "README.md"), begin, end, md.String())
 	rewrite(filepath.Join(root, "man", "envhooks.conf.5"), ".Sh KEYS\n.Bl -tag -width indent\n", ".El\n.Sh SEE ALSO",
 		".Sh KEYS\n.Bl -tag -width indent\n"+man.String()+".El\n.Sh SEE ALSO")
+	if err := os.WriteFile(filepath.Join(root, docs.SamplePath), []byte(docs.Sample(config.Keys())), 0o644); err != nil {
+		fail(err)
+	}
 }
 
 // rewrite replaces the text from start to stop (both included) with repl.
