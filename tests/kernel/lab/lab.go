@@ -1,0 +1,48 @@
+// Package lab boots Linux guests under qemu for tests that need a real
+// kernel: an NFS client, an iSCSI initiator, a hard mount hung on a frozen
+// server, two nodes sharing storage. The host here has none of these, but a
+// guest kernel does.
+//
+// A guest runs Debian's kernel (found from linux-image-amd64, downloaded and
+// unpacked into a cache on first use, never installed), under TCG, on the
+// host's own root filesystem exported read-only over 9p with a tmpfs
+// overlay on top, so it has the host's programs, the project's freshly
+// built binaries included. Its network is qemu's user network with
+// restrict=on: it reaches nothing but the host ports a test names, each at
+// HostAddr. A small agent in the guest runs the commands a test asks for
+// over a virtio-serial port and reports their exit codes and output.
+//
+// Every guest is killed (by its process id) and its directory removed when
+// the test ends, whatever happened; qemu also dies with the test process.
+package lab
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/envhooks/envhooks/tests/testenv"
+)
+
+// HostAddr is where a guest reaches the host's forwarded ports.
+const HostAddr = "10.0.2.100"
+
+// GuestAddr is every guest's own address (each has its own user network).
+const GuestAddr = "10.0.2.15"
+
+var (
+	kernelOnce sync.Once
+	kernel     *Kernel
+	kernelErr  error
+)
+
+// Prepare returns the prepared kernel, preparing it on the first call of
+// the process; a missing piece skips the test, or fails it under CI=true.
+func Prepare(t testing.TB) *Kernel {
+	t.Helper()
+	testenv.Require(t, Commands...)
+	kernelOnce.Do(func() { kernel, kernelErr = prepare() })
+	if kernelErr != nil {
+		t.Fatalf("kernel lab: %v", kernelErr)
+	}
+	return kernel
+}
