@@ -1,3 +1,5 @@
+//go:build linux
+
 package lab
 
 import (
@@ -13,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/envhooks/envhooks/tests/kernel/lab/proto"
@@ -33,19 +34,45 @@ type Result = proto.Result
 
 // Guest is one running qemu guest.
 type Guest struct {
-	Name     string
-	BootTook time.Duration
-	dir      string
-	qemu     *exec.Cmd
-	exited   chan struct{}
-	client   *rpc.Client
+	Name        string
+	BootTook    time.Duration
+	dir         string
+	started     time.Time
+	bootTimeout time.Duration
+	qemu        *exec.Cmd
+	exited      chan struct{}
+	client      *rpc.Client
 }
 
 // Boot starts a guest and waits until its agent answers. The guest is
 // killed and its files removed when the test ends.
-func Boot(t testing.TB, cfg Config) *Guest {
+func Boot(t T, cfg Config) *Guest {
+	t.Helper()
+	return BootAll(t, cfg)[0]
+}
+
+// BootAll boots several guests side by side and waits until every agent
+// answers.
+func BootAll(t T, cfgs ...Config) []*Guest {
 	t.Helper()
 	k := Prepare(t)
+	gs := make([]*Guest, len(cfgs))
+	for i, cfg := range cfgs {
+		gs[i] = start(t, k, cfg)
+	}
+	for _, g := range gs {
+		if err := g.connect(g.bootTimeout); err != nil {
+			t.Fatalf("guest %s did not come up: %v\nqemu: %s\nconsole:\n%s", g.Name, err, g.readFile("qemu.log"), g.ConsoleTail(40))
+		}
+		g.BootTook = time.Since(g.started)
+		t.Logf("guest %s up in %s (kernel %s)", g.Name, g.BootTook.Round(time.Millisecond), k.Version)
+	}
+	return gs
+}
+
+// start starts qemu for one guest and registers its end.
+func start(t T, k *Kernel, cfg Config) *Guest {
+	t.Helper()
 	if cfg.MemoryMiB == 0 {
 		cfg.MemoryMiB = 1024
 	}
@@ -57,21 +84,19 @@ func Boot(t testing.TB, cfg Config) *Guest {
 	}
 	dir, err := os.MkdirTemp("", "envhooks-lab-"+cfg.Name+"-")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
-	g := &Guest{Name: cfg.Name, dir: dir, exited: make(chan struct{})}
-	sock := filepath.Join(dir, "agent.sock")
-	g.qemu = exec.Command("qemu-system-x86_64", qemuArgs(k, cfg, sock, g.consolePath())...)
-	qlog, err := os.Create(filepath.Join(dir, "qemu.log"))
+	g := &Guest{Name: cfg.Name, dir: dir, exited: make(chan struct{}), bootTimeout: cfg.BootTimeout}
+	g.qemu = exec.Command("qemu-system-x86_64", qemuArgs(k, cfg, dir, g.path("agent.sock"), g.path("console.log"))...)
+	qlog, err := os.Create(g.path("qemu.log"))
 	if err != nil {
 		os.RemoveAll(dir)
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	g.qemu.Stdout, g.qemu.Stderr = qlog, qlog
-	// Its own process group, so the relays qemu spawns die with it; and
-	// it dies with this process, whatever becomes of the test.
+	// It dies with this process, whatever becomes of the test.
 	g.qemu.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	start := time.Now()
+	g.started = time.Now()
 	if err := g.qemu.Start(); err != nil {
 		qlog.Close()
 		os.RemoveAll(dir)
@@ -83,24 +108,59 @@ func Boot(t testing.TB, cfg Config) *Guest {
 		if g.client != nil {
 			g.client.Close()
 		}
+		if left := killRelays(k.Relay, dir); len(left) > 0 {
+			t.Errorf("guest %s: relays outlived qemu (killed): pids %v", g.Name, left)
+		}
 		if t.Failed() {
-			t.Logf("guest %s console (last lines):\n%s", g.Name, g.ConsoleTail(40))
+			t.Logf("guest %s console (last lines):\n%s\nqemu: %s", g.Name, g.ConsoleTail(40), g.readFile("qemu.log"))
 		}
 		os.RemoveAll(dir)
 	})
-	if err := g.connect(sock, cfg.BootTimeout); err != nil {
-		t.Fatalf("guest %s did not come up: %v\nqemu: %s\nconsole:\n%s", g.Name, err, g.readFile("qemu.log"), g.ConsoleTail(40))
-	}
-	g.BootTook = time.Since(start)
-	t.Logf("guest %s up in %s (kernel %s)", g.Name, g.BootTook.Round(time.Millisecond), k.Version)
 	return g
 }
 
-func qemuArgs(k *Kernel, cfg Config, sock, console string) []string {
+// killRelays kills, by process id, the relays qemu spawned for the guest
+// whose directory is tag. qemu spawns them detached, so they are not its
+// children; each ends by itself when qemu closes its connection, which it
+// does when it dies, so this finds one only when a relay misbehaves. It
+// waits a little for relays still closing.
+func killRelays(relay, tag string) []int {
+	find := func() []int {
+		var pids []int
+		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, p := range procs {
+			b, err := os.ReadFile(p)
+			args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+			if err != nil || len(args) < 3 || args[0] != relay || args[len(args)-1] != tag {
+				continue
+			}
+			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+		return pids
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		pids := find()
+		if len(pids) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			for _, pid := range pids {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+			return pids
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func qemuArgs(k *Kernel, cfg Config, tag, sock, console string) []string {
 	netdev := "user,id=n0,restrict=on"
 	for _, p := range cfg.Forward {
 		// A comma inside a -netdev value is written twice.
-		relay := strings.ReplaceAll(fmt.Sprintf("%s 127.0.0.1:%d", k.Relay, p), ",", ",,")
+		relay := strings.ReplaceAll(fmt.Sprintf("%s 127.0.0.1:%d %s", k.Relay, p, tag), ",", ",,")
 		netdev += fmt.Sprintf(",guestfwd=tcp:%s:%d-cmd:%s", HostAddr, p, relay)
 	}
 	cmdline := []string{
@@ -114,7 +174,7 @@ func qemuArgs(k *Kernel, cfg Config, sock, console string) []string {
 		cmdline = append(cmdline, "LAB_MODULES="+strings.Join(cfg.Modules, ","))
 	}
 	return []string{
-		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-pidfile", filepath.Join(tag, "qemu.pid"),
 		"-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", strconv.Itoa(cfg.MemoryMiB),
 		"-kernel", k.Image, "-initrd", k.Initrd, "-append", strings.Join(cmdline, " "),
 		"-serial", "file:" + console,
@@ -128,8 +188,9 @@ func qemuArgs(k *Kernel, cfg Config, sock, console string) []string {
 }
 
 // connect dials the agent's port and waits for its hello.
-func (g *Guest) connect(sock string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
+func (g *Guest) connect(limit time.Duration) error {
+	sock := g.path("agent.sock")
+	deadline := g.started.Add(limit)
 	var conn net.Conn
 	for {
 		var err error
@@ -194,7 +255,7 @@ const slack = 30 * time.Second
 
 // Exec runs a command in the guest and returns its result. Only a broken
 // guest fails the test; the command's own failure is in the result.
-func (g *Guest) Exec(t testing.TB, c proto.Command) Result {
+func (g *Guest) Exec(t T, c proto.Command) Result {
 	t.Helper()
 	if c.Timeout == 0 {
 		c.Timeout = 2 * time.Minute
@@ -210,14 +271,14 @@ func (g *Guest) Exec(t testing.TB, c proto.Command) Result {
 }
 
 // Run runs argv in the guest with extra environment (KEY=value).
-func (g *Guest) Run(t testing.TB, env []string, timeout time.Duration, argv ...string) Result {
+func (g *Guest) Run(t T, env []string, timeout time.Duration, argv ...string) Result {
 	t.Helper()
 	return g.Exec(t, proto.Command{Argv: argv, Env: env, Timeout: timeout})
 }
 
 // Sh runs a shell script in the guest and fails the test unless it exits 0;
 // it returns the script's stdout.
-func (g *Guest) Sh(t testing.TB, script string) string {
+func (g *Guest) Sh(t T, script string) string {
 	t.Helper()
 	res := g.Exec(t, proto.Command{Argv: []string{"sh", "-ec", script}, Timeout: 2 * time.Minute})
 	if res.Code != 0 {
@@ -235,22 +296,23 @@ func timedOut(r Result) string {
 
 // Proc is a command started in the background.
 type Proc struct {
-	g  *Guest
-	id int
+	PID int // in the guest
+	g   *Guest
+	id  int
 }
 
 // Start starts a command in the guest without waiting for it.
-func (g *Guest) Start(t testing.TB, c proto.Command) *Proc {
+func (g *Guest) Start(t T, c proto.Command) *Proc {
 	t.Helper()
-	var id int
-	if err := g.call("Start", c, &id, slack); err != nil {
+	var st proto.Started
+	if err := g.call("Start", c, &st, slack); err != nil {
 		t.Fatalf("%s: start %s: %v", g.Name, strings.Join(c.Argv, " "), err)
 	}
-	return &Proc{g: g, id: id}
+	return &Proc{PID: st.PID, g: g, id: st.ID}
 }
 
 // Wait waits up to limit for the command; ok is false if it still runs.
-func (p *Proc) Wait(t testing.TB, limit time.Duration) (res Result, ok bool) {
+func (p *Proc) Wait(t T, limit time.Duration) (res Result, ok bool) {
 	t.Helper()
 	var w proto.WaitResult
 	if err := p.g.call("Wait", proto.Wait{ID: p.id, Timeout: limit}, &w, limit+slack); err != nil {
@@ -260,7 +322,7 @@ func (p *Proc) Wait(t testing.TB, limit time.Duration) (res Result, ok bool) {
 }
 
 // Signal signals the command's process group.
-func (p *Proc) Signal(t testing.TB, sig syscall.Signal) {
+func (p *Proc) Signal(t T, sig syscall.Signal) {
 	t.Helper()
 	if err := p.g.call("Signal", proto.Signal{ID: p.id, Signal: int(sig)}, &struct{}{}, slack); err != nil {
 		t.Fatalf("%s: signal: %v", p.g.Name, err)
@@ -268,7 +330,7 @@ func (p *Proc) Signal(t testing.TB, sig syscall.Signal) {
 }
 
 // WriteFile writes a file in the guest's own filesystem.
-func (g *Guest) WriteFile(t testing.TB, path string, data []byte, mode os.FileMode) {
+func (g *Guest) WriteFile(t T, path string, data []byte, mode os.FileMode) {
 	t.Helper()
 	if err := g.call("WriteFile", proto.File{Path: path, Data: data, Mode: uint32(mode)}, &struct{}{}, slack); err != nil {
 		t.Fatalf("%s: write %s: %v", g.Name, path, err)
@@ -276,7 +338,7 @@ func (g *Guest) WriteFile(t testing.TB, path string, data []byte, mode os.FileMo
 }
 
 // Procs lists the guest's processes.
-func (g *Guest) Procs(t testing.TB) []proto.Process {
+func (g *Guest) Procs(t T) []proto.Process {
 	t.Helper()
 	var ps []proto.Process
 	if err := g.call("Procs", struct{}{}, &ps, slack); err != nil {
@@ -286,7 +348,7 @@ func (g *Guest) Procs(t testing.TB) []proto.Process {
 }
 
 // Dmesg returns the guest kernel's log.
-func (g *Guest) Dmesg(t testing.TB) string {
+func (g *Guest) Dmesg(t T) string {
 	t.Helper()
 	var s string
 	if err := g.call("Log", struct{}{}, &s, slack); err != nil {
@@ -297,7 +359,7 @@ func (g *Guest) Dmesg(t testing.TB) string {
 
 // Kill ends the guest at once, as a power failure would: SIGKILL to qemu's
 // process group, by its id. It does nothing if the guest is gone.
-func (g *Guest) Kill(t testing.TB) {
+func (g *Guest) Kill(t T) {
 	t.Helper()
 	select {
 	case <-g.exited:
@@ -313,7 +375,7 @@ func (g *Guest) Kill(t testing.TB) {
 }
 
 // Poweroff asks the guest to power off and waits for qemu to exit.
-func (g *Guest) Poweroff(t testing.TB) {
+func (g *Guest) Poweroff(t T) {
 	t.Helper()
 	if err := g.call("Poweroff", struct{}{}, &struct{}{}, slack); err != nil {
 		t.Fatalf("%s: poweroff: %v", g.Name, err)
@@ -325,10 +387,10 @@ func (g *Guest) Poweroff(t testing.TB) {
 	}
 }
 
-func (g *Guest) consolePath() string { return filepath.Join(g.dir, "console.log") }
+func (g *Guest) path(name string) string { return filepath.Join(g.dir, name) }
 
 func (g *Guest) readFile(name string) string {
-	b, _ := os.ReadFile(filepath.Join(g.dir, name))
+	b, _ := os.ReadFile(g.path(name))
 	return string(b)
 }
 

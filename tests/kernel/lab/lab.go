@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package lab boots Linux guests under qemu for tests that need a real
 // kernel: an NFS client, an iSCSI initiator, a hard mount hung on a frozen
 // server, two nodes sharing storage. The host here has none of these, but a
@@ -35,11 +37,25 @@ var (
 	kernelErr  error
 )
 
+// T is what the lab needs of a test. A *testing.T is one; a benchmark,
+// which has none, passes a stand-in of its own.
+type T interface {
+	Helper()
+	Cleanup(func())
+	Logf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Failed() bool
+}
+
 // Prepare returns the prepared kernel, preparing it on the first call of
-// the process; a missing piece skips the test, or fails it under CI=true.
-func Prepare(t testing.TB) *Kernel {
+// the process. In a test, a missing command skips it, or fails it under
+// CI=true.
+func Prepare(t T) *Kernel {
 	t.Helper()
-	testenv.Require(t, Commands...)
+	if tb, ok := t.(testing.TB); ok {
+		testenv.Require(tb, Commands...)
+	}
 	kernelOnce.Do(func() { kernel, kernelErr = prepare() })
 	if kernelErr != nil {
 		t.Fatalf("kernel lab: %v", kernelErr)

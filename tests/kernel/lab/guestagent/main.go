@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command guestagent is the lab guest's init and its remote hands. The
 // initramfs mounts the host's root (read-only, under a tmpfs overlay) and
 // switches to it running this program as PID 1. It mounts what a system
@@ -35,7 +37,9 @@ func main() {
 
 const path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// setup makes the switched root a usable system. Its inputs come from the
+// setup makes the switched root a usable system. /tmp stays the overlay's:
+// the guest sees what the host's tests put there (their freshly built
+// binaries), and what it writes there stays its own. Its inputs come from the
 // kernel command line, which the kernel hands to init as environment.
 func setup() error {
 	os.Setenv("PATH", path)
@@ -46,7 +50,6 @@ func setup() error {
 		{"devpts", "/dev/pts", "devpts", "gid=5,mode=620,ptmxmode=666"},
 		{"tmpfs", "/dev/shm", "tmpfs", "mode=1777"},
 		{"tmpfs", "/run", "tmpfs", "mode=755"},
-		{"tmpfs", "/tmp", "tmpfs", "mode=1777"},
 	} {
 		os.MkdirAll(m.dst, 0o755)
 		if err := unix.Mount(m.src, m.dst, m.fstype, 0, m.opts); err != nil {

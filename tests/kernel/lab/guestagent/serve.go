@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -151,7 +153,7 @@ func (a *Agent) Run(c proto.Command, res *proto.Result) error {
 }
 
 // Start starts a command and returns its id for Wait and Signal.
-func (a *Agent) Start(c proto.Command, id *int) error {
+func (a *Agent) Start(c proto.Command, st *proto.Started) error {
 	p, err := a.start(c)
 	if err != nil {
 		return err
@@ -160,7 +162,7 @@ func (a *Agent) Start(c proto.Command, id *int) error {
 	defer a.mu.Unlock()
 	a.nextID++
 	a.procs[a.nextID] = p
-	*id = a.nextID
+	*st = proto.Started{ID: a.nextID, PID: p.cmd.Process.Pid}
 	return nil
 }
 

@@ -34,6 +34,12 @@ type Result struct {
 	Err      string // could not start
 }
 
+// Started names a command started in the background.
+type Started struct {
+	ID  int // for Wait and Signal
+	PID int // its process id in the guest (its process group's too)
+}
+
 // Wait asks for a started command's result, waiting at most Timeout.
 type Wait struct {
 	ID      int
