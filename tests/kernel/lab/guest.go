@@ -337,6 +337,16 @@ func (g *Guest) WriteFile(t T, path string, data []byte, mode os.FileMode) {
 	}
 }
 
+// ReadFile reads a file in the guest (a /proc file, a result).
+func (g *Guest) ReadFile(t T, path string) []byte {
+	t.Helper()
+	var b []byte
+	if err := g.call("ReadFile", path, &b, slack); err != nil {
+		t.Fatalf("%s: read %s: %v", g.Name, path, err)
+	}
+	return b
+}
+
 // Procs lists the guest's processes.
 func (g *Guest) Procs(t T) []proto.Process {
 	t.Helper()

@@ -208,6 +208,13 @@ func (a *Agent) WriteFile(f proto.File, _ *struct{}) error {
 	return os.WriteFile(f.Path, f.Data, os.FileMode(f.Mode))
 }
 
+// ReadFile returns a file's contents (a /proc file needs no process).
+func (a *Agent) ReadFile(path string, out *[]byte) error {
+	b, err := os.ReadFile(path)
+	*out = b
+	return err
+}
+
 // Procs lists every process from /proc/<pid>/stat, which never waits on a
 // filesystem.
 func (a *Agent) Procs(_ struct{}, out *[]proto.Process) error {
