@@ -14,8 +14,18 @@
 // HostAddr. A small agent in the guest runs the commands a test asks for
 // over a virtio-serial port and reports their exit codes and output.
 //
+// Guests booted together (BootAll) are separate nodes: each has its own
+// kernel, overlay, user network and address, and all reach the same host
+// servers (tgtd, ganesha, etcd) at HostAddr, so two of them can share one
+// iSCSI LUN or one export; Kill is a power failure, Poweroff a clean one.
+// Commands run with Run, Sh or Exec; Start runs one in the background
+// (Wait, Signal); Procs lists the guest's processes and their states (a
+// process in D state shows as "D"); ReadFile and WriteFile reach its own
+// files.
+//
 // Every guest is killed (by its process id) and its directory removed when
-// the test ends, whatever happened; qemu also dies with the test process.
+// the test ends, whatever happened; qemu also dies with the test process,
+// and the relays it spawns for forwarded connections end with qemu.
 package lab
 
 import (
