@@ -321,7 +321,7 @@ func (p *Proc) Wait(t T, limit time.Duration) (res Result, ok bool) {
 	return w.Result, !w.Running
 }
 
-// Signal signals the command's process group.
+// Signal signals the command's process group, if it still runs.
 func (p *Proc) Signal(t T, sig syscall.Signal) {
 	t.Helper()
 	if err := p.g.call("Signal", proto.Signal{ID: p.id, Signal: int(sig)}, &struct{}{}, slack); err != nil {

@@ -191,13 +191,22 @@ func (a *Agent) Wait(w proto.Wait, res *proto.WaitResult) error {
 	return nil
 }
 
-// Signal signals a started command's process group.
+// Signal signals a started command's process group; a command that has
+// ended is left alone.
 func (a *Agent) Signal(s proto.Signal, _ *struct{}) error {
 	p, err := a.lookup(s.ID)
 	if err != nil {
 		return err
 	}
-	return syscall.Kill(-p.cmd.Process.Pid, syscall.Signal(s.Signal))
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.Signal(s.Signal)); err != nil && err != syscall.ESRCH {
+		return err
+	}
+	return nil
 }
 
 // WriteFile writes a file, creating its directory.
