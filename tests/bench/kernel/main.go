@@ -33,7 +33,8 @@ import (
 
 const (
 	rounds     = 15
-	capped     = 20 * time.Second
+	capped     = 20 * time.Second // CBSD's sample hook, which has no deadline
+	ourLimit   = 90 * time.Second // only a guard: the programs answer within HOOK_TIMEOUT=60s
 	workdir    = "/usr/jails"
 	samplePath = "share/examples/env_start/nfsv4/env_start_nfs.sh"
 )
@@ -68,7 +69,9 @@ func run() int {
 
 	g := lab.Boot(t, lab.Config{Name: "bench", Forward: []int{111, 2049, 20048}, Modules: []string{"nfsv4"}})
 	g.WriteFile(t, "/root/etc/env_start_nfs.conf", []byte(sampleConf(root)), 0o644)
-	g.WriteFile(t, "/etc/envhooks.conf", []byte("SYSLOG=0\n"), 0o644)
+	// Deadlines short enough for a benchmark: each command 10 s (default
+	// 30), a whole run 60 s (default 120).
+	g.WriteFile(t, "/etc/envhooks.conf", []byte("SYSLOG=0\nCOMMAND_TIMEOUT=10\nHOOK_TIMEOUT=60\n"), 0o644)
 	g.WriteFile(t, "/root/env_start_nfs.sh", sample, 0o755)
 	g.WriteFile(t, workdir+"/jails-rcconf/rc.conf_bench1", []byte("jname=\"bench1\";\npath=\"CBSDROOT/jails/bench1\";\nemulator=\"jail\";\n"), 0o644)
 	g.Sh(t, fmt.Sprintf("install -m 755 %s/* /usr/local/bin/ && mkdir -p /var/lib/envhooks/leases", bin))
@@ -132,10 +135,17 @@ func run() int {
 		{"mnt-stop bench1", nil, []string{"mnt-stop", "-j", "bench1"}},
 		{"mnt-stop bench1, FORCE_UNMOUNT=1", []string{"FORCE_UNMOUNT=1"}, []string{"mnt-stop", "-j", "bench1"}},
 	} {
-		r := run(capped, c.env, c.argv...)
+		// CBSD's hook has no deadline of its own: it gets the cap. The
+		// project's programs keep theirs (HOOK_TIMEOUT); the generous
+		// limit only guards the benchmark.
+		limit := ourLimit
+		if strings.HasPrefix(c.name, "CBSD") {
+			limit = capped
+		}
+		r := run(limit, c.env, c.argv...)
 		answer, took, said := fmt.Sprintf("exit %d", r.Code), benchenv.Ms(r.Took), firstLine(r.Stderr)
 		if r.TimedOut {
-			answer, took, said = "none", fmt.Sprintf(">= %s (killed at the cap)", capped), ""
+			answer, took, said = "none", fmt.Sprintf(">= %s (killed at the cap)", limit), ""
 		}
 		rows = append(rows, []string{c.name, answer, took, said})
 		if d := dState(g, t); d != "" {
@@ -143,7 +153,7 @@ func run() int {
 		}
 	}
 	rows = append(rows, []string{"NFS mounts left after mnt-stop", fmt.Sprint(mounted()), "", ""})
-	fmt.Printf("== the same guest with ganesha stopped (SIGSTOP); each program runs under a cap of %s\n", capped)
+	fmt.Printf("== the same guest with ganesha stopped (SIGSTOP); COMMAND_TIMEOUT=10s, HOOK_TIMEOUT=60s; CBSD's sample hook capped at %s\n", capped)
 	benchenv.Table(rows)
 	if t.Failed() {
 		return 1
