@@ -413,7 +413,8 @@ func TestSecretNeverPrinted(t *testing.T) {
 		t.Fatalf("dry run exit %d\nstdout: %s\nstderr: %s", res.Code, res.Stdout, res.Stderr)
 	}
 	for _, s := range []string{
-		"iscsiadm -m node -T " + r.iqn + " -p " + g.Portal + " --op update -n node.session.auth.username -v web",
+		"iscsiadm -m node -o new -T " + r.iqn + " -p " + g.Portal,
+		"iscsiadm -m node -T " + r.iqn + " -p " + g.Portal + " -o update -n node.startup -v manual -n node.session.auth.authmethod -v CHAP -n node.session.auth.username -v web",
 		"iscsiadm <arguments hidden: they carry a secret>",
 		"iscsiadm -m node -T " + r.iqn + " -p " + g.Portal + " --login",
 		"mount --bind " + filepath.Join(r.lunRoot(), "data") + " " + r.env.Dir(environment.Data),
