@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envhooks/envhooks/hooks"
 	hook "github.com/envhooks/envhooks/hooks/iscsi"
 	"github.com/envhooks/envhooks/lib/attach"
 	"github.com/envhooks/envhooks/lib/config"
@@ -172,7 +173,7 @@ func (r *rig) session(t *testing.T) *attach.Session {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &attach.Session{Env: r.env, Config: cfg, Log: logging.NewTo("mnt-start", &r.log, true), Runner: r.fake, Out: &r.log}
+	return &attach.Session{Env: r.env, Config: cfg, Backends: hooks.Registry(), Log: logging.NewTo("mnt-start", &r.log, true), Runner: r.fake, Out: &r.log}
 }
 
 func (r *rig) lunRoot() string { return filepath.Join(r.dir, "luns", "web1") }
