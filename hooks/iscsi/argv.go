@@ -12,16 +12,25 @@ import (
 // The argv builders for both initiators are kept on every OS, so the exact
 // FreeBSD and Linux syntax is tested on Linux; Backend.OS picks one.
 
-// LinuxDiscoveryArgv makes open-iscsi learn the portal's targets (its node
-// records), which --login needs.
-func LinuxDiscoveryArgv(portal string) []string {
-	return []string{"iscsiadm", "-m", "discovery", "-t", "sendtargets", "-p", portal}
+// LinuxNewNodeArgv creates open-iscsi's node record for the target at the
+// portal as configured, which --login needs. SendTargets discovery
+// (iscsiadm -m discovery) would instead record the portals the target
+// announces, which an initiator behind NAT, or reaching the target by
+// another address, cannot use; the preflight has already asked the portal
+// whether it offers the target.
+func LinuxNewNodeArgv(target, portal string) []string {
+	return []string{"iscsiadm", "-m", "node", "-o", "new", "-T", target, "-p", portal}
 }
 
-// LinuxCHAPArgv sets one CHAP setting on the node record; the secret one
-// must run with run.Cmd{Secret: true}.
-func LinuxCHAPArgv(target, portal, name, value string) []string {
-	return []string{"iscsiadm", "-m", "node", "-T", target, "-p", portal, "--op", "update", "-n", name, "-v", value}
+// LinuxUpdateNodeArgv sets settings (name, value pairs) of the node
+// record; the one carrying the CHAP password must run with
+// run.Cmd{Secret: true}.
+func LinuxUpdateNodeArgv(target, portal string, settings ...[2]string) []string {
+	argv := []string{"iscsiadm", "-m", "node", "-T", target, "-p", portal, "-o", "update"}
+	for _, kv := range settings {
+		argv = append(argv, "-n", kv[0], "-v", kv[1])
+	}
+	return argv
 }
 
 func LinuxLoginArgv(target, portal string) []string {
@@ -40,7 +49,25 @@ func LinuxRescanArgv() []string { return []string{"iscsiadm", "-m", "session", "
 const (
 	linuxErrSessionExists = 15 // ISCSI_ERR_SESS_EXISTS: already logged in
 	linuxErrNoObjects     = 21 // ISCSI_ERR_NO_OBJS_FOUND: no such session
+	linuxErrAuthFailed    = 24 // ISCSI_ERR_LOGIN_AUTH_FAILED: CHAP refused
 )
+
+// LinuxProbeArgv asks which filesystem the LUN holds, reading the device
+// itself (-p), not blkid's cache; it exits 2 when it finds none.
+func LinuxProbeArgv(dev string) []string {
+	return []string{"blkid", "-p", "-s", "TYPE", "-o", "value", dev}
+}
+
+// linuxProbeNone is blkid's exit when it recognises nothing on the device.
+const linuxProbeNone = 2
+
+// LinuxProbeType is what blkid calls each ISCSI_FSTYPE.
+func LinuxProbeType(fstype string) string {
+	if fstype == "zfs" {
+		return "zfs_member"
+	}
+	return fstype
+}
 
 // LinuxByPathName is the name udev gives the LUN under /dev/disk/by-path.
 func LinuxByPathName(portal, target string, lun int) string {
@@ -92,6 +119,13 @@ const (
 	freebsdSessionExists = "Device busy"
 	freebsdNoSession     = "No such process"
 )
+
+// FreeBSDProbeArgv asks fstyp(8) which filesystem the LUN holds; it exits
+// 1 when it recognises none.
+func FreeBSDProbeArgv(dev string) []string { return []string{"fstyp", dev} }
+
+// freebsdProbeNone is fstyp's exit when it recognises nothing.
+const freebsdProbeNone = 1
 
 func FreeBSDFsckArgv(fstype, dev string) []string {
 	if fstype == "ufs" {

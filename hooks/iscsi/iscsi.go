@@ -62,6 +62,7 @@ type Backend struct {
 	FSType           string
 	Pool             string // pool template with %j (FSType zfs)
 	CHAP             *iscsi.Credentials
+	CHAPFile         string // where CHAP came from, for messages
 	InitiatorName    string
 	MountRoot        string
 	DeviceDir        string
@@ -112,7 +113,7 @@ func New(cfg *config.Config) (plan.Backend, error) {
 		if err != nil {
 			return nil, cfg.Errorf(chapKey, "%v", err)
 		}
-		b.CHAP = c
+		b.CHAP, b.CHAPFile = c, path
 	}
 	return b, nil
 }
@@ -216,23 +217,18 @@ func expand(template, jname string) string { return strings.ReplaceAll(template,
 // Steps builds the attach plan; see the package comment for its shape.
 func (b *Backend) Steps(env *environment.Env, roles []environment.Role) ([]plan.Step, error) {
 	a := &attachment{b: b, jname: env.Name, target: expand(b.Target, env.Name), lunRoot: filepath.Join(b.MountRoot, env.Name)}
-	steps := []plan.Step{a.preflight()}
-	if b.OS == Linux {
-		steps = append(steps, a.linuxDiscovery())
-		if b.CHAP != nil {
-			steps = append(steps, a.linuxCHAP()...)
-		}
-	}
-	steps = append(steps, &loginStep{a: a}, &waitDevice{a: a})
+	steps := []plan.Step{a.preflight(), &loginStep{a: a}, &waitDevice{a: a}}
 	rolesRoot := a.lunRoot
 	if b.FSType == "zfs" {
 		pool := expand(b.Pool, env.Name)
-		steps = append(steps, &zpoolImport{a: a, pool: pool})
+		imp := &zpoolImport{a: a, pool: pool}
+		steps = append(steps, &probeStep{a: a, pool: pool, guard: imp}, imp)
 		// The pool's root dataset keeps its default mountpoint /<pool>,
 		// which the altroot puts under lunRoot.
 		rolesRoot = filepath.Join(a.lunRoot, pool)
 	} else {
 		lm := &lunMount{a: a}
+		steps = append(steps, &probeStep{a: a, guard: lm})
 		if b.fsckArgv("x") != nil {
 			steps = append(steps, &fsckStep{a: a, mount: lm})
 		}
@@ -252,7 +248,7 @@ func (b *Backend) Steps(env *environment.Env, roles []environment.Role) ([]plan.
 			Want:        b.bindWant(src),
 			Argv:        b.bindArgv(src, target),
 			UnmountArgv: []string{"umount", target},
-			ForceArgv:   []string{"umount", "-f", target},
+			ForceArgv:   b.forceUnmountArgv(target),
 			What:        plan.Describe("bind", src, target),
 		})
 	}

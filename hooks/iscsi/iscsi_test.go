@@ -134,6 +134,13 @@ func newRig(t *testing.T, os iscsi.OS, fstype string) *rig {
 				return run.Result{Stdout: []byte(a.out)}, nil
 			}
 		}
+		// Unless a test says otherwise, the LUN holds what ISCSI_FSTYPE names.
+		switch c.Argv[0] {
+		case "blkid":
+			return run.Result{Stdout: []byte(iscsi.LinuxProbeType(r.b.FSType) + "\n")}, nil
+		case "fstyp":
+			return run.Result{Stdout: []byte(r.b.FSType + "\n")}, nil
+		}
 		r.table.follow(c.Argv)
 		return run.Result{}, nil
 	}}
@@ -224,6 +231,7 @@ func TestFreeBSDUFSAttachAndDetach(t *testing.T) {
 		{"iscsictl", "-A", "-p", p, "-t", iqn, "-u", "web", "-s", "s3cr3t-value"},
 		{"iscsictl", "-L", "-v"},
 		{"camcontrol", "devlist"},
+		{"fstyp", da3},
 		{"fsck", "-p", "-t", "ufs", da3},
 		{"mount", "-t", "ufs", da3, r.lunRoot()},
 		{"mount", "-t", "nullfs", filepath.Join(r.lunRoot(), "data"), data},
@@ -292,6 +300,8 @@ func TestFreeBSDZFSPoolOnTheLUN(t *testing.T) {
 		{"iscsictl", "-L", "-v"},
 		{"camcontrol", "devlist"},
 		{"zpool", "list", "-H", "-o", "name", "web1"},
+		{"fstyp", da3},
+		{"zpool", "list", "-H", "-o", "name", "web1"},
 		{"zpool", "import", "-d", da3, "-R", r.lunRoot(), "web1"},
 		{"mount", "-t", "nullfs", filepath.Join(poolRoot, "data"), data},
 		{"mount", "-t", "nullfs", filepath.Join(poolRoot, "system"), sys},
@@ -355,9 +365,11 @@ func TestLinuxDeviceThatAppearsLate(t *testing.T) {
 	}
 	data, sys := r.env.Dir(environment.Data), r.env.Dir(environment.System)
 	expect(t, r.take(), [][]string{
-		{"iscsiadm", "-m", "discovery", "-t", "sendtargets", "-p", p},
 		{"iscsiadm", "-m", "session"},
+		{"iscsiadm", "-m", "node", "-o", "new", "-T", iqn, "-p", p},
+		{"iscsiadm", "-m", "node", "-T", iqn, "-p", p, "-o", "update", "-n", "node.startup", "-v", "manual", "-n", "node.session.auth.authmethod", "-v", "None"},
 		{"iscsiadm", "-m", "node", "-T", iqn, "-p", p, "--login"},
+		{"blkid", "-p", "-s", "TYPE", "-o", "value", fakeDev},
 		{"fsck.ext4", "-p", fakeDev},
 		{"mount", "-t", "ext4", fakeDev, r.lunRoot()},
 		{"mount", "--bind", filepath.Join(r.lunRoot(), "data"), data},
@@ -400,15 +412,84 @@ func TestLinuxCHAPAndSessionExists(t *testing.T) {
 		t.Fatalf("%d commands carry the secret, want 1 (the node password update)", secretCmds)
 	}
 	expect(t, r.take(), [][]string{
-		{"iscsiadm", "-m", "discovery", "-t", "sendtargets", "-p", p},
-		iscsi.LinuxCHAPArgv(iqn, p, "node.session.auth.authmethod", "CHAP"),
-		iscsi.LinuxCHAPArgv(iqn, p, "node.session.auth.username", "web"),
-		iscsi.LinuxCHAPArgv(iqn, p, "node.session.auth.password", "s3cr3t-value"),
 		{"iscsiadm", "-m", "session"},
+		iscsi.LinuxNewNodeArgv(iqn, p),
+		iscsi.LinuxUpdateNodeArgv(iqn, p, [2]string{"node.startup", "manual"}, [2]string{"node.session.auth.authmethod", "CHAP"}, [2]string{"node.session.auth.username", "web"}),
+		iscsi.LinuxUpdateNodeArgv(iqn, p, [2]string{"node.session.auth.password", "s3cr3t-value"}),
 		{"iscsiadm", "-m", "node", "-T", iqn, "-p", p, "--login"},
 		{"iscsiadm", "-m", "session", "--rescan"},
 		{"iscsiadm", "-m", "node", "-T", iqn, "-p", p, "--logout"},
 	})
+}
+
+// A target that refuses the CHAP login is a configuration error (78) that
+// says where the credentials come from, and leaves nothing logged in.
+func TestLinuxCHAPRefused(t *testing.T) {
+	for _, chap := range []bool{true, false} {
+		r := newRig(t, iscsi.Linux, "ext4")
+		if chap {
+			r.b.CHAP, r.b.CHAPFile = &libiscsi.Credentials{User: "web", Secret: "wrong-secret"}, "/etc/envhooks.chap"
+		}
+		r.answers = []answer{
+			{prefix: "iscsiadm -m session", err: &run.Error{ExitCode: 21}},
+			{prefix: "iscsiadm -m node -T " + iqn + " -p " + r.b.Portals[0] + " --login", err: &run.Error{ExitCode: 24, Stderr: "iscsiadm: Could not log into all portals"}},
+		}
+		err := r.attach()
+		want := "requires CHAP authentication; set ISCSI_CHAP_FILE"
+		if chap {
+			want = "CHAP authentication failed; check CHAP_USER and CHAP_SECRET in /etc/envhooks.chap"
+		}
+		if sysexits.Code(err) != sysexits.Config || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "wrong-secret") {
+			t.Fatalf("chap=%v: got %v, want 78 saying %q", chap, err, want)
+		}
+		if rec, _ := r.eng.Store.Load("web1"); rec != nil && len(rec.Actions) > 0 {
+			t.Fatalf("a refused login left a record: %+v", rec)
+		}
+	}
+}
+
+// A LUN that holds no filesystem, or another one than ISCSI_FSTYPE, is
+// refused with 65 before fsck or mount, never formatted, and the session
+// this run opened is logged out again.
+func TestLUNWithoutTheFilesystemIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		os           iscsi.OS
+		fstype, dev  string
+		probe        answer
+		want, notRun string
+	}{
+		{iscsi.Linux, "ext4", "sdx", answer{prefix: "blkid", err: &run.Error{ExitCode: 2}}, "holds no ext4 (blkid finds nothing on it): envhooks never formats a LUN; if it is new, prepare it once by hand (mkfs.ext4 ", "fsck.ext4"},
+		{iscsi.Linux, "xfs", "sdx", answer{prefix: "blkid", out: "ext4\n"}, "holds ext4, not the xfs that ISCSI_FSTYPE names", "mount"},
+		{iscsi.Linux, "zfs", "sdx", answer{prefix: "blkid", err: &run.Error{ExitCode: 2}}, "(zpool create -o cachefile=none web1 ", "zpool"},
+		{iscsi.FreeBSD, "ufs", "da3", answer{prefix: "fstyp", err: &run.Error{ExitCode: 1, Stderr: "fstyp: filesystem not recognized"}}, "(newfs -U ", "fsck"},
+	} {
+		r := newRig(t, tc.os, tc.fstype)
+		dev := filepath.Join(r.b.DeviceDir, tc.dev)
+		if err := os.WriteFile(dev, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if tc.os == iscsi.Linux {
+			if err := os.Symlink(dev, filepath.Join(r.b.DeviceDir, iscsi.LinuxByPathName(r.b.Portals[0], iqn, 1))); err != nil {
+				t.Fatal(err)
+			}
+			r.answers = []answer{tc.probe, {prefix: "iscsiadm -m session", err: &run.Error{ExitCode: 21}}, {prefix: "zpool list", err: &run.Error{ExitCode: 1}}}
+		} else {
+			r.answers = []answer{tc.probe, {prefix: "iscsictl -L -v", out: freebsdVerbose}, {prefix: "iscsictl -L", out: ""}, {prefix: "camcontrol devlist", out: devlist}}
+		}
+		err := r.attach()
+		if sysexits.Code(err) != sysexits.DataErr || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%s: got %v, want 65 saying %q", tc.fstype, err, tc.want)
+		}
+		argvs := r.take()
+		for i, a := range argvs {
+			if a[0] == tc.notRun && !(a[0] == "zpool" && a[1] == "list") || strings.HasPrefix(a[0], "mkfs") || a[0] == "newfs" {
+				t.Fatalf("%s: ran %s after the refusal:\n%s", tc.fstype, run.Quote(a), lines(argvs[i:]))
+			}
+		}
+		if last := argvs[len(argvs)-1]; last[0] != "iscsiadm" && last[0] != "iscsictl" || !slices.Contains(last, "--logout") && !slices.Contains(last, "-R") {
+			t.Fatalf("%s: the session was not logged out last:\n%s", tc.fstype, lines(argvs))
+		}
+	}
 }
 
 func TestTargetNotOffered(t *testing.T) {

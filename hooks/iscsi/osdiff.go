@@ -61,3 +61,14 @@ func (b *Backend) logoutArgv(target, portal string) []string {
 	}
 	return LinuxLogoutArgv(target, portal)
 }
+
+// forceUnmountArgv: FreeBSD's umount -f unmounts even while files are open
+// in the mount; Linux refuses -f alone while the mount is in use, so there
+// it also detaches (-l), and the holders keep their files until they close
+// them.
+func (b *Backend) forceUnmountArgv(target string) []string {
+	if b.OS == FreeBSD {
+		return []string{"umount", "-f", target}
+	}
+	return []string{"umount", "-f", "-l", target}
+}

@@ -78,50 +78,6 @@ func (a *attachment) preflight() plan.Step {
 	}
 }
 
-// runStep runs one command built when the step runs; it has nothing to undo.
-type runStep struct {
-	what   string
-	argv   func() []string
-	secret bool
-}
-
-func (r *runStep) String() string                                   { return r.what }
-func (r *runStep) Done(context.Context, *plan.System) (bool, error) { return false, nil }
-func (r *runStep) Undo() *state.Action                              { return nil }
-
-func (r *runStep) Apply(ctx context.Context, s *plan.System) error {
-	if _, err := s.Run.Run(ctx, run.Cmd{Argv: r.argv(), Timeout: s.CommandTimeout, Secret: r.secret}); err != nil {
-		return sysexits.New(sysexits.Unavailable, "cannot %s: %v", r.what, err)
-	}
-	return nil
-}
-
-// linuxDiscovery makes open-iscsi create the node record --login uses.
-func (a *attachment) linuxDiscovery() plan.Step {
-	return &runStep{
-		what: "discover the targets of iSCSI portal " + a.where() + " with iscsiadm",
-		argv: func() []string { return LinuxDiscoveryArgv(a.portal) },
-	}
-}
-
-// linuxCHAP stores the CHAP credentials in the node record; the secret's
-// command is marked secret so it is never printed.
-func (a *attachment) linuxCHAP() []plan.Step {
-	set := func(name, value string, secret bool) plan.Step {
-		return &runStep{
-			what:   fmt.Sprintf("set %s for iSCSI target %s", name, a.target),
-			argv:   func() []string { return LinuxCHAPArgv(a.target, a.portal, name, value) },
-			secret: secret,
-		}
-	}
-	c := a.b.CHAP
-	return []plan.Step{
-		set("node.session.auth.authmethod", "CHAP", false),
-		set("node.session.auth.username", c.User, false),
-		set("node.session.auth.password", c.Secret, true),
-	}
-}
-
 // loginStep logs in to the target. A session that already exists is
 // success; its logout is what gets recorded.
 type loginStep struct {
@@ -158,13 +114,59 @@ func (l *loginStep) Done(ctx context.Context, s *plan.System) (bool, error) {
 }
 
 func (l *loginStep) Apply(ctx context.Context, s *plan.System) error {
-	b := l.a.b
-	cmd := run.Cmd{Argv: b.loginArgv(l.a.target, l.a.portal), Timeout: s.CommandTimeout, Secret: b.CHAP != nil && b.OS == FreeBSD}
+	a, b := l.a, l.a.b
+	if b.OS == Linux {
+		if err := l.linuxRecord(ctx, s); err != nil {
+			return err
+		}
+	}
+	cmd := run.Cmd{Argv: b.loginArgv(a.target, a.portal), Timeout: s.CommandTimeout, Secret: b.CHAP != nil && b.OS == FreeBSD}
 	_, err := s.Run.Run(ctx, cmd)
 	if err == nil || sessionExists(b.OS, err) {
 		return nil
 	}
-	return sysexits.New(sysexits.Unavailable, "cannot log in to iSCSI target %s at portal %s: %v", l.a.target, l.a.portal, err)
+	if authFailed(b.OS, err) {
+		if b.CHAP == nil {
+			return sysexits.New(sysexits.Config, "iSCSI target %s at portal %s refused the login: it requires CHAP authentication; set ISCSI_CHAP_FILE", a.target, a.portal)
+		}
+		return sysexits.New(sysexits.Config, "iSCSI target %s at portal %s refused the login: CHAP authentication failed; check CHAP_USER and CHAP_SECRET in %s against the target's account", a.target, a.portal, b.CHAPFile)
+	}
+	return sysexits.New(sysexits.Unavailable, "cannot log in to iSCSI target %s at portal %s: %v", a.target, a.portal, err)
+}
+
+// linuxRecord writes the node record --login reads: the portal as
+// configured, no login of its own at boot (only the owner's mnt-start logs
+// in), and the CHAP settings of ISCSI_CHAP_FILE, or none. The password is
+// set by a command of its own, marked secret so it is never printed.
+func (l *loginStep) linuxRecord(ctx context.Context, s *plan.System) error {
+	a, b := l.a, l.a.b
+	settings := [][2]string{{"node.startup", "manual"}, {"node.session.auth.authmethod", "None"}}
+	if b.CHAP != nil {
+		settings[1][1] = "CHAP"
+		settings = append(settings, [2]string{"node.session.auth.username", b.CHAP.User})
+	}
+	cmds := []run.Cmd{
+		{Argv: LinuxNewNodeArgv(a.target, a.portal)},
+		{Argv: LinuxUpdateNodeArgv(a.target, a.portal, settings...)},
+	}
+	if b.CHAP != nil {
+		cmds = append(cmds, run.Cmd{Argv: LinuxUpdateNodeArgv(a.target, a.portal, [2]string{"node.session.auth.password", b.CHAP.Secret}), Secret: true})
+	}
+	for _, c := range cmds {
+		c.Timeout = s.CommandTimeout
+		if _, err := s.Run.Run(ctx, c); err != nil {
+			return sysexits.New(sysexits.Unavailable, "cannot write open-iscsi's node record for %s at %s: %v", a.target, a.portal, err)
+		}
+	}
+	return nil
+}
+
+// authFailed reports a login the target refused for its credentials.
+// iscsictl -A only adds the session (the kernel logs in later, and
+// waitDevice reports its failure reason), so only iscsiadm says it here.
+func authFailed(o OS, err error) bool {
+	var re *run.Error
+	return o == Linux && errors.As(err, &re) && !re.TimedOut && re.ExitCode == linuxErrAuthFailed
 }
 
 func sessionExists(o OS, err error) bool {
@@ -337,7 +339,7 @@ func (l *lunMount) build() *plan.Mount {
 		Want:        mounttab.Want{FSType: b.FSType, Source: dev},
 		Argv:        b.mountArgv(dev, a.lunRoot),
 		UnmountArgv: []string{"umount", a.lunRoot},
-		ForceArgv:   []string{"umount", "-f", a.lunRoot},
+		ForceArgv:   b.forceUnmountArgv(a.lunRoot),
 		What:        fmt.Sprintf("mount LUN %d of %s (%s, %s) on %s", b.LUN, a.target, dev, b.FSType, a.lunRoot),
 	}
 }
@@ -361,6 +363,64 @@ func (l *lunMount) Undo() *state.Action {
 		l.m = l.build()
 	}
 	return l.m.Undo()
+}
+
+// probeStep refuses a LUN that does not hold what ISCSI_FSTYPE names,
+// before anything checks, repairs, mounts or imports it: a blank LUN is
+// never formatted behind the operator's back, and a LUN holding something
+// else is never handed to the wrong fsck or mount. It is skipped, like the
+// step it guards, when that is already in place.
+type probeStep struct {
+	a     *attachment
+	pool  string
+	guard plan.Step // the LUN's mount or pool import
+}
+
+func (p *probeStep) String() string {
+	return fmt.Sprintf("check that LUN %d of %s holds %s", p.a.b.LUN, p.a.target, p.a.b.FSType)
+}
+
+func (p *probeStep) Done(ctx context.Context, s *plan.System) (bool, error) {
+	return p.guard.Done(ctx, s)
+}
+
+func (p *probeStep) Undo() *state.Action { return nil }
+
+func (p *probeStep) Apply(ctx context.Context, s *plan.System) error {
+	a, b := p.a, p.a.b
+	argv, want, none := LinuxProbeArgv(a.dev), LinuxProbeType(b.FSType), linuxProbeNone
+	if b.OS == FreeBSD {
+		argv, want, none = FreeBSDProbeArgv(a.dev), b.FSType, freebsdProbeNone
+	}
+	if s.DryRun {
+		s.Run.Run(ctx, run.Cmd{Argv: argv})
+		return nil
+	}
+	res, err := s.Command(ctx, argv...)
+	found := strings.TrimSpace(string(res.Stdout))
+	var re *run.Error
+	if err != nil && !(errors.As(err, &re) && !re.TimedOut && re.ExitCode == none) {
+		return sysexits.New(sysexits.Unavailable, "cannot tell what LUN %d of %s (%s) holds: %v", b.LUN, a.target, a.dev, err)
+	}
+	switch {
+	case err == nil && found == want:
+		return nil
+	case err != nil || found == "":
+		return sysexits.New(sysexits.DataErr, "LUN %d of %s (%s) holds no %s (%s finds nothing on it): envhooks never formats a LUN; if it is new, prepare it once by hand (%s) and start %s again", b.LUN, a.target, a.dev, b.FSType, argv[0], formatHint(b.OS, b.FSType, a.dev, p.pool), a.jname)
+	default:
+		return sysexits.New(sysexits.DataErr, "LUN %d of %s (%s) holds %s, not the %s that ISCSI_FSTYPE names: fix ISCSI_FSTYPE or ISCSI_LUN", b.LUN, a.target, a.dev, found, b.FSType)
+	}
+}
+
+// formatHint is the command that prepares a new LUN, for the refusal.
+func formatHint(o OS, fstype, dev, pool string) string {
+	switch {
+	case fstype == "zfs":
+		return "zpool create -o cachefile=none " + pool + " " + dev + ", then zpool export " + pool
+	case o == FreeBSD:
+		return "newfs -U " + dev
+	}
+	return "mkfs." + fstype + " " + dev
 }
 
 // fsckStep checks the filesystem before it is mounted, and never while it

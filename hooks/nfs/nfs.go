@@ -191,7 +191,7 @@ func (b *Backend) Steps(env *environment.Env, roles []environment.Role) ([]plan.
 			Want:        want(src, b.version),
 			Argv:        argv,
 			UnmountArgv: []string{"umount", target},
-			ForceArgv:   []string{"umount", "-f", target},
+			ForceArgv:   forceUnmountArgv(target),
 			What:        plan.Describe("mount NFS", src, target),
 			Timeout:     b.mountTO,
 		})

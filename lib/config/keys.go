@@ -10,7 +10,7 @@ var (
 	HookTimeout    = Define(Key{Name: "HOOK_TIMEOUT", Default: "120", Doc: "seconds a whole mnt-start or mnt-stop run may take", Check: IsSeconds})
 	LockTimeout    = Define(Key{Name: "LOCK_TIMEOUT", Default: "30", Doc: "seconds to wait for another run on the same environment before giving up with 75", Check: IsSeconds})
 	UnmountTimeout = Define(Key{Name: "UNMOUNT_TIMEOUT", Default: "10", Doc: "seconds to keep retrying a busy unmount before giving up with 75", Check: IsSeconds})
-	ForceUnmount   = Define(Key{Name: "FORCE_UNMOUNT", Default: "0", Doc: "1: when an unmount stays busy, force it (umount -f); open files in the environment lose their writes", Check: IsBool})
+	ForceUnmount   = Define(Key{Name: "FORCE_UNMOUNT", Default: "0", Doc: "1: when an unmount stays busy, force it: FreeBSD umount -f (open files in the environment lose their writes); Linux umount -f -l (the mount is detached at once; processes still holding files in it keep them until they close them)", Check: IsBool})
 	StateDir       = Define(Key{Name: "STATE_DIR", Default: DefaultStateDir, Doc: "where mnt-start records what it attached, so mnt-stop can undo exactly that, after a reboot too", Check: IsAbsPath})
 	NodeName       = Define(Key{Name: "NODE_NAME", Doc: "this node's name in leases (default: the host name)", Check: IsName})
 	Workdir        = Define(Key{Name: "WORKDIR", Default: "/usr/jails", Doc: "CBSD's workdir; envctl derives an environment's directories from it as CBSD does", Check: IsAbsPath})

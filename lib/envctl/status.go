@@ -67,8 +67,12 @@ func (n *Node) Status(ctx context.Context, jname string) (*Status, error) {
 		if st.Mounted > 0 {
 			// Only looked at while mounted: an unmounted system directory
 			// is just the local mount point.
-			_, err := os.Stat(filepath.Join(s.Env.Dir(environment.System), descriptorName(jname, st.Kind)))
-			st.Descriptor = err == nil
+			p := filepath.Join(s.Env.Dir(environment.System), descriptorName(jname, st.Kind))
+			exists, answered := statWithin(p, descriptorProbe)
+			st.Descriptor = exists
+			if !answered {
+				n.Log.Warn("%s did not answer within %s: is the storage server of %s down?", p, descriptorProbe, jname)
+			}
 		}
 	}
 	if running, _, err := n.isRunning(ctx, jname, st.Kind); err == nil {
@@ -122,4 +126,24 @@ func mountsOf(rec *state.Record) int {
 		}
 	}
 	return n
+}
+
+// descriptorProbe bounds the one look status takes at shared storage: a
+// stat on a hard NFS mount whose server is down never returns.
+const descriptorProbe = 2 * time.Second
+
+// statWithin reports whether path exists, giving up after limit. A stat
+// that hangs is left behind; it ends with the process.
+func statWithin(path string, limit time.Duration) (exists, answered bool) {
+	done := make(chan bool, 1)
+	go func() {
+		_, err := os.Stat(path)
+		done <- err == nil
+	}()
+	select {
+	case exists = <-done:
+		return exists, true
+	case <-time.After(limit):
+		return false, false
+	}
 }

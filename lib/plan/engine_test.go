@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -276,6 +277,37 @@ func TestBusyUnmountGivesUpWith75(t *testing.T) {
 	assert.Empty(t, r.k.table)
 	last := r.rec.Argvs()[len(r.rec.Argvs())-1]
 	assert.Equal(t, "-f", last[1])
+}
+
+// An umount that hangs (a hard NFS mount whose server is down) is killed
+// at its deadline: 69 with what to do, the mount and its record kept; with
+// FORCE_UNMOUNT=1 the forced unmount follows at once.
+func TestHungUnmount(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	require.NoError(t, r.eng.Attach(ctx, base, r.steps("data")))
+	target := r.k.table[0].Target
+	r.rec.Respond = func(c run.Cmd) (run.Result, error) {
+		if slices.Equal(c.Argv, []string{"umount", target}) {
+			c.Timeout = time.Second
+			return run.Result{}, &run.Error{Cmd: c, ExitCode: -1, TimedOut: true}
+		}
+		return r.k.respond(c)
+	}
+	err := r.eng.Detach(ctx, "web1")
+	assert.Equal(t, sysexits.Unavailable, sysexits.Code(err))
+	assert.Contains(t, err.Error(), "did not finish within 1s")
+	assert.Contains(t, err.Error(), "FORCE_UNMOUNT=1 to detach it now")
+	assert.Len(t, r.k.table, 1)
+	rec, _ := r.eng.Record("web1")
+	require.NotNil(t, rec)
+	assert.Len(t, rec.Actions, 1)
+
+	r.eng.Sys.ForceUnmount = true
+	require.NoError(t, r.eng.Detach(ctx, "web1"))
+	assert.Empty(t, r.k.table)
+	last := r.rec.Argvs()[len(r.rec.Argvs())-1]
+	assert.Equal(t, []string{"umount", "-f", target}, last)
 }
 
 func TestAdoptsMatchingMountWithoutRecord(t *testing.T) {

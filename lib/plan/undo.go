@@ -90,7 +90,15 @@ func (s *System) unmount(ctx context.Context, a state.Action) error {
 			return sysexits.Wrap(sysexits.OSErr, terr)
 		}
 		if err != nil && !isBusy(err) {
-			return sysexits.New(sysexits.Unavailable, "cannot unmount %s: %v", a.Target, err)
+			if !timedOut(err) {
+				return sysexits.New(sysexits.Unavailable, "cannot unmount %s: %v", a.Target, err)
+			}
+			// umount hung: the storage behind the mount does not
+			// answer (a hard NFS mount of a dead server).
+			if !s.ForceUnmount {
+				return sysexits.New(sysexits.Unavailable, "cannot unmount %s: %v; its storage does not answer: run this again once it does, or with FORCE_UNMOUNT=1 to detach it now", a.Target, err)
+			}
+			break
 		}
 		if time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
 			break
@@ -102,7 +110,7 @@ func (s *System) unmount(ctx context.Context, a state.Action) error {
 		wait = min(2*wait, time.Second)
 	}
 	if s.ForceUnmount && (len(a.Force) > 0 || a.Direct) {
-		s.Log.Warn("%s stayed busy for %s: forcing the unmount (FORCE_UNMOUNT=1)", a.Target, s.UnmountTimeout)
+		s.Log.Warn("%s was not unmounted within %s: forcing the unmount (FORCE_UNMOUNT=1)", a.Target, s.UnmountTimeout)
 		err := s.unmountOnce(ctx, a, true)
 		s.Changed()
 		if gone, _ := s.gone(a); gone {
@@ -140,6 +148,11 @@ func (s *System) gone(a state.Action) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+func timedOut(err error) bool {
+	var re *run.Error
+	return errors.As(err, &re) && re.TimedOut
 }
 
 func isBusy(err error) bool {

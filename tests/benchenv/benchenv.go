@@ -181,3 +181,18 @@ func Verdict(ok bool) string {
 	}
 	return "MISSED"
 }
+
+// T stands in for a *testing.T where a benchmark uses a test helper (the
+// kernel lab): Fatalf ends the benchmark through Fatal, Cleanup registers
+// with Cleanup, Errorf prints and marks the run failed.
+type T struct{ failed bool }
+
+func (*T) Helper()                           {}
+func (*T) Cleanup(f func())                  { Cleanup(f) }
+func (*T) Logf(format string, args ...any)   { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+func (*T) Fatalf(format string, args ...any) { Fatal(format, args...) }
+func (t *T) Failed() bool                    { return t.failed }
+func (t *T) Errorf(format string, args ...any) {
+	t.failed = true
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envhooks/envhooks/hooks"
 	hook "github.com/envhooks/envhooks/hooks/iscsi"
 	"github.com/envhooks/envhooks/lib/attach"
 	"github.com/envhooks/envhooks/lib/config"
@@ -172,7 +173,7 @@ func (r *rig) session(t *testing.T) *attach.Session {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &attach.Session{Env: r.env, Config: cfg, Log: logging.NewTo("mnt-start", &r.log, true), Runner: r.fake, Out: &r.log}
+	return &attach.Session{Env: r.env, Config: cfg, Backends: hooks.Registry(), Log: logging.NewTo("mnt-start", &r.log, true), Runner: r.fake, Out: &r.log}
 }
 
 func (r *rig) lunRoot() string { return filepath.Join(r.dir, "luns", "web1") }
@@ -413,7 +414,8 @@ func TestSecretNeverPrinted(t *testing.T) {
 		t.Fatalf("dry run exit %d\nstdout: %s\nstderr: %s", res.Code, res.Stdout, res.Stderr)
 	}
 	for _, s := range []string{
-		"iscsiadm -m node -T " + r.iqn + " -p " + g.Portal + " --op update -n node.session.auth.username -v web",
+		"iscsiadm -m node -o new -T " + r.iqn + " -p " + g.Portal,
+		"iscsiadm -m node -T " + r.iqn + " -p " + g.Portal + " -o update -n node.startup -v manual -n node.session.auth.authmethod -v CHAP -n node.session.auth.username -v web",
 		"iscsiadm <arguments hidden: they carry a secret>",
 		"iscsiadm -m node -T " + r.iqn + " -p " + g.Portal + " --login",
 		"mount --bind " + filepath.Join(r.lunRoot(), "data") + " " + r.env.Dir(environment.Data),

@@ -1,0 +1,90 @@
+//go:build linux
+
+package lab_test
+
+import (
+	"bufio"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/envhooks/envhooks/tests/kernel/lab"
+	"github.com/envhooks/envhooks/tests/kernel/lab/proto"
+	"github.com/envhooks/envhooks/tests/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// TestGuest checks what the scenarios rely on: the guest runs the host's
+// programs on its own kernel, reports exit codes and output, kills a
+// command at its deadline, runs one in the background, reaches the host
+// ports it forwards and nothing else, and is gone, relays included, when
+// killed.
+func TestGuest(t *testing.T) {
+	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer echo.Close()
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				c.Write([]byte("host says " + line))
+			}()
+		}
+	}()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer closed.Close()
+	port := echo.Addr().(*net.TCPAddr).Port
+	other := closed.Addr().(*net.TCPAddr).Port
+
+	g := lab.Boot(t, lab.Config{Name: "labtest", Forward: []int{port}})
+	assert.Equal(t, "labtest\n", g.Sh(t, "hostname"))
+	assert.Contains(t, g.Sh(t, "uname -r"), lab.Prepare(t).Version)
+
+	r := g.Exec(t, proto.Command{Argv: []string{"sh", "-c", "cat; echo err >&2; exit 3"}, Stdin: []byte("in\n")})
+	assert.Equal(t, 3, r.Code)
+	assert.Equal(t, "in\n", string(r.Stdout))
+	assert.Equal(t, "err\n", string(r.Stderr))
+
+	r = g.Run(t, nil, time.Second, "sleep", "30")
+	assert.True(t, r.TimedOut)
+	assert.Equal(t, "killed", r.Signal)
+	assert.Less(t, r.Took, 10*time.Second)
+
+	p := g.Start(t, proto.Command{Argv: []string{"sleep", "600"}})
+	if _, ok := p.Wait(t, 100*time.Millisecond); ok {
+		t.Fatal("a background sleep ended at once")
+	}
+	p.Signal(t, syscall.SIGTERM)
+	r, ok := p.Wait(t, 10*time.Second)
+	require.True(t, ok)
+	assert.Equal(t, "terminated", r.Signal)
+
+	// busybox nc: the guest's own view of the network.
+	dial := func(port int) lab.Result {
+		return g.Run(t, nil, 20*time.Second, "sh", "-c", "echo hello | busybox nc -w 3 "+lab.HostAddr+" "+strconv.Itoa(port))
+	}
+	r = dial(port)
+	assert.Equal(t, 0, r.Code, "%s", r.Stderr)
+	assert.Equal(t, "host says hello\n", string(r.Stdout), "a forwarded port reaches the host")
+	r = dial(other)
+	assert.Empty(t, string(r.Stdout), "a port nobody forwarded is closed")
+	r = g.Run(t, nil, 20*time.Second, "sh", "-c", "echo hello | busybox nc -w 3 10.0.2.2 "+strconv.Itoa(port))
+	assert.Empty(t, string(r.Stdout), "restrict=on: the host's gateway address is closed")
+
+	g.Kill(t)
+	r2 := testenv.Run(t, nil, "pgrep", "-f", "relay 127.0.0.1:"+strconv.Itoa(port))
+	assert.Empty(t, strings.TrimSpace(r2.Stdout), "no relay outlives its guest")
+}
