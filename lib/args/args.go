@@ -12,6 +12,7 @@ import (
 	"github.com/pborman/getopt/v2"
 
 	"github.com/envhooks/envhooks/lib/environment"
+	"github.com/envhooks/envhooks/lib/oneline"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
@@ -61,7 +62,7 @@ func Parse(argv []string, req Required) (*Options, error) {
 		return o, nil
 	}
 	if s.NArgs() > 0 {
-		return nil, o.usageError("unexpected argument %q", s.Arg(0))
+		return nil, o.usageError("unexpected argument %s", oneline.Quote(s.Arg(0)))
 	}
 	if !s.IsSet('j') {
 		return nil, o.usageError("-j JNAME is required")
@@ -87,7 +88,7 @@ func Parse(argv []string, req Required) (*Options, error) {
 			continue
 		}
 		if err := checkDir(*d.value); err != nil {
-			return nil, o.usageError("-%c %q: %v", d.flag, *d.value, err)
+			return nil, o.usageError("-%c %s: %v", d.flag, oneline.Quote(*d.value), err)
 		}
 		*d.value = filepath.Clean(*d.value)
 	}

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 
 	"github.com/pborman/getopt/v2"
@@ -19,9 +17,11 @@ import (
 	"github.com/envhooks/envhooks/lib/args"
 	"github.com/envhooks/envhooks/lib/backend"
 	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/deadline"
 	"github.com/envhooks/envhooks/lib/environment"
 	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/logging"
+	"github.com/envhooks/envhooks/lib/oneline"
 	"github.com/envhooks/envhooks/lib/safefile"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
@@ -151,7 +151,7 @@ func Main(argv []string, w Wiring, stdout, stderr io.Writer) int {
 	err := dispatch(argv, w, stdout, stderr)
 	var said alreadySaid
 	if err != nil && !errors.As(err, &said) {
-		fmt.Fprintf(stderr, "envctl: error: %v\n", err)
+		return oneline.Fail(stderr, "envctl", err)
 	}
 	return sysexits.Code(err)
 }
@@ -176,7 +176,7 @@ func dispatch(argv []string, w Wiring, stdout, stderr io.Writer) error {
 		if words[0] == "lease" {
 			return usageError("lease needs show, release or list")
 		}
-		return usageError("unknown command %q", words[0])
+		return usageError("unknown command %s", oneline.Quote(words[0]))
 	}
 	c := &call{flags: f, wiring: w, out: stdout, errOut: stderr}
 	if c.ops, err = parseOperands(operands); err != nil {
@@ -202,8 +202,9 @@ func dispatch(argv []string, w Wiring, stdout, stderr io.Writer) error {
 	for _, warning := range c.cfg.Warnings {
 		c.log.Warn("%s", warning)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, interrupt := context.WithCancelCause(context.Background())
+	defer interrupt(nil)
+	defer deadline.CancelOnSignal(interrupt)()
 	c.ctx = ctx
 	if cmd.without == "leases" {
 		return cmd.run(c)
@@ -247,7 +248,7 @@ func parseOperands(operands []string) (map[string]string, error) {
 		switch k {
 		case "jname", "rcfile":
 		default:
-			return nil, sysexits.New(sysexits.Usage, "unknown operand %q: want jname=NAME or rcfile=FILE", o)
+			return nil, sysexits.New(sysexits.Usage, "unknown operand %s: want jname=NAME or rcfile=FILE", oneline.Quote(o))
 		}
 		if _, dup := ops[k]; dup {
 			return nil, sysexits.New(sysexits.Usage, "%s= given twice", k)

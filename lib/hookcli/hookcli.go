@@ -5,18 +5,16 @@ package hookcli
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/envhooks/envhooks/lib/args"
 	"github.com/envhooks/envhooks/lib/attach"
 	"github.com/envhooks/envhooks/lib/backend"
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/configpath"
+	"github.com/envhooks/envhooks/lib/deadline"
 	"github.com/envhooks/envhooks/lib/logging"
+	"github.com/envhooks/envhooks/lib/oneline"
 	"github.com/envhooks/envhooks/lib/quick"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
@@ -43,10 +41,7 @@ func Main(argv []string, req args.Required, verb Verb, backends backend.Registry
 	if len(argv) > 0 {
 		prog = baseName(argv[0])
 	}
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "%s: error: %v\n", prog, err)
-		return sysexits.Code(err)
-	}
+	fail := func(err error) int { return oneline.Fail(stderr, prog, err) }
 	opts, err := args.Parse(argv, req)
 	if err != nil {
 		return fail(err)
@@ -71,26 +66,21 @@ func Main(argv []string, req args.Required, verb Verb, backends backend.Registry
 	for _, w := range cfg.Warnings {
 		log.Warn("%s", w)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Seconds(config.HookTimeout))
+	interruptible, interrupt := context.WithCancelCause(context.Background())
+	defer interrupt(nil)
+	ctx, cancel := deadline.WithTimeout(interruptible, cfg.Seconds(config.HookTimeout), "HOOK_TIMEOUT")
 	defer cancel()
+	// Until something changed, being killed by a signal loses nothing;
+	// from the first change on, a signal cancels the run, which rolls back.
+	stopSignals := func() {}
+	defer func() { stopSignals() }()
 	s := &attach.Session{Env: opts.Env(), Config: cfg, Backends: backends, Log: log, DryRun: opts.DryRun, Out: stdout,
-		BeforeChange: func() { cancelOnSignal(cancel) }, Quick: note}
+		BeforeChange: func() { stopSignals = deadline.CancelOnSignal(interrupt) }, Quick: note}
 	if err := verb.run(s, ctx); err != nil {
 		log.Error("%s: %v", opts.JName, err)
 		return sysexits.Code(err)
 	}
 	return sysexits.OK
-}
-
-// cancelOnSignal makes SIGINT and SIGTERM cancel the run instead of killing
-// it, so the engine still rolls back what it attached.
-func cancelOnSignal(cancel context.CancelFunc) {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sig
-		cancel()
-	}()
 }
 
 func baseName(p string) string {

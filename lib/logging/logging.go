@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"golang.org/x/term"
+
+	"github.com/envhooks/envhooks/lib/oneline"
 )
 
 // Logger is safe for concurrent use.
@@ -48,8 +50,10 @@ func NewTo(prog string, w io.Writer, verbose bool) *Logger {
 // Discard logs nothing.
 func Discard() *Logger { return NewTo("", io.Discard, false) }
 
+// line prints one line; whatever the arguments hold (a hook's output, a
+// value from a file), it stays one line of bounded length.
 func (l *Logger) line(level string, format string, args []any) string {
-	msg := fmt.Sprintf(format, args...)
+	msg := oneline.Clean(fmt.Sprintf(format, args...))
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.sysOpen != nil && level != "debug" {

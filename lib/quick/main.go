@@ -1,7 +1,6 @@
 package quick
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"github.com/envhooks/envhooks/lib/args"
 	"github.com/envhooks/envhooks/lib/configpath"
 	"github.com/envhooks/envhooks/lib/mounttab"
+	"github.com/envhooks/envhooks/lib/oneline"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
@@ -33,8 +33,7 @@ func Main(argv []string, stdout, stderr io.Writer) int {
 	prog := filepath.Base(argv[0])
 	opts, err := args.Parse(argv, args.Required{DataAndSystem: true})
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: error: %v\n", prog, err)
-		return sysexits.Code(err)
+		return oneline.Fail(stderr, prog, err)
 	}
 	if opts.HelpOrVersion(stdout) {
 		return sysexits.OK
@@ -49,8 +48,7 @@ func Main(argv []string, stdout, stderr io.Writer) int {
 		// argv[0] stays mnt-start's, so messages and syslog name it.
 		err = syscall.Exec(full, argv, os.Environ())
 	}
-	fmt.Fprintf(stderr, "%s: error: cannot run %s, the full start, from beside %s: %v\n", prog, AttachProgram, prog, err)
-	return sysexits.Unavailable
+	return oneline.Fail(stderr, prog, sysexits.New(sysexits.Unavailable, "cannot run %s, the full start, from beside %s: %v", AttachProgram, prog, err))
 }
 
 func attachPath() (string, error) {
