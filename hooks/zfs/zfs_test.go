@@ -887,7 +887,7 @@ func TestProvisioningDryRun(t *testing.T) {
 	steps, err := r.expand(t, r.backend(t, "ZFS_CLONE_FROM=tank/images/base@v1"))
 	require.NoError(t, err)
 	var out bytes.Buffer
-	r.sys.DryRun, r.sys.Run, r.sys.Out = true, run.DryRun{Out: &out}, &out
+	r.sys.DryRun, r.sys.Run, r.sys.Out = true, run.DryRun{Next: r.sys.Run, Out: &out}, &out
 	for i := 0; i < 3; i++ { // the same every time
 		out.Reset()
 		for _, st := range steps {

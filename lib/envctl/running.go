@@ -28,7 +28,8 @@ func (n *Node) refuseIfRunning(ctx context.Context, jname, kind string) error {
 
 func (n *Node) isRunning(ctx context.Context, jname, kind string) (bool, string, error) {
 	words := n.Config.Words(runningKey)
-	if len(words) == 0 {
+	configured := len(words) > 0
+	if !configured {
 		words = defaultRunningCheck(kind)
 	}
 	if len(words) == 0 {
@@ -43,7 +44,7 @@ func (n *Node) isRunning(ctx context.Context, jname, kind string) (bool, string,
 		return err == nil, dev + " exists", nil
 	}
 	// The check only reads: it runs in a dry run too.
-	_, err := run.OS{}.Run(ctx, run.Cmd{Argv: argv, Timeout: n.Config.Seconds("COMMAND_TIMEOUT")})
+	_, err := n.runner().Run(ctx, run.Cmd{Argv: argv, Timeout: n.Config.Seconds(config.CommandTimeout), ReadOnly: true, Configured: configured})
 	var re *run.Error
 	switch {
 	case err == nil:

@@ -99,7 +99,7 @@ func (f *fakeInitiator) Run(ctx context.Context, c run.Cmd) (run.Result, error) 
 	sessions := f.sessions
 	f.mu.Unlock()
 	if c.Argv[0] != "iscsiadm" {
-		return run.OS{}.Run(ctx, c)
+		return run.New(false, nil).Run(ctx, c)
 	}
 	if slices.Equal(c.Argv, []string{"iscsiadm", "-m", "session"}) {
 		if sessions == "" {
