@@ -6,7 +6,7 @@ BIN     ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/envhooks/envhooks/lib/args.Version=$(VERSION)
 
-.PHONY: build test unit demo bench freebsd lint docs
+.PHONY: build test unit demo bench freebsd others lint docs
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
@@ -19,7 +19,7 @@ test: lint
 unit:
 	$(GO) test -count=1 ./lib/... ./hooks/...
 
-lint: freebsd
+lint: freebsd others
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 
@@ -28,6 +28,13 @@ FREEBSD_ARCHS ?= amd64 386 arm arm64 riscv64
 freebsd:
 	@for a in $(FREEBSD_ARCHS); do echo "GOOS=freebsd GOARCH=$$a go build/vet ./..."; \
 	  GOOS=freebsd GOARCH=$$a $(GO) build ./... && GOOS=freebsd GOARCH=$$a $(GO) vet ./... || exit 1; done
+
+# Systems envhooks does not run on still build and vet: the programs there
+# exit 69 saying "unsupported on this system" (lib/platform).
+OTHER_SYSTEMS ?= darwin/arm64 openbsd/amd64
+others:
+	@for s in $(OTHER_SYSTEMS); do echo "GOOS=$${s%/*} GOARCH=$${s#*/} go build/vet ./..."; \
+	  GOOS=$${s%/*} GOARCH=$${s#*/} $(GO) build ./... && GOOS=$${s%/*} GOARCH=$${s#*/} $(GO) vet ./... || exit 1; done
 
 # Needs only util-linux (unshare, nsenter), which every Debian has.
 demo: build

@@ -22,6 +22,7 @@ import (
 	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/logging"
 	"github.com/envhooks/envhooks/lib/oneline"
+	"github.com/envhooks/envhooks/lib/platform"
 	"github.com/envhooks/envhooks/lib/safefile"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
@@ -170,6 +171,9 @@ func dispatch(argv []string, w Wiring, stdout, stderr io.Writer) error {
 		return nil
 	case len(words) == 0:
 		return usageError("no command given")
+	}
+	if err := platform.Check(); err != nil {
+		return err
 	}
 	cmd, operands := lookupCommand(words)
 	if cmd == nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/envhooks/envhooks/lib/deadline"
 	"github.com/envhooks/envhooks/lib/logging"
 	"github.com/envhooks/envhooks/lib/oneline"
+	"github.com/envhooks/envhooks/lib/platform"
 	"github.com/envhooks/envhooks/lib/quick"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
@@ -48,6 +49,9 @@ func Main(argv []string, req args.Required, verb Verb, backends backend.Registry
 	}
 	if opts.HelpOrVersion(stdout) {
 		return sysexits.OK
+	}
+	if err := platform.Check(); err != nil {
+		return fail(err)
 	}
 	in := quick.InputsOf(opts) // -c FILE, or ENVHOOKS_CONFIG from scripts CBSD runs
 	var note *quick.Note

@@ -10,6 +10,7 @@ import (
 	"github.com/envhooks/envhooks/lib/configpath"
 	"github.com/envhooks/envhooks/lib/mounttab"
 	"github.com/envhooks/envhooks/lib/oneline"
+	"github.com/envhooks/envhooks/lib/platform"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
@@ -37,6 +38,9 @@ func Main(argv []string, stdout, stderr io.Writer) int {
 	}
 	if opts.HelpOrVersion(stdout) {
 		return sysexits.OK
+	}
+	if err := platform.Check(); err != nil {
+		return oneline.Fail(stderr, prog, err)
 	}
 	// A dry run prints its plan and -v says what is in place: both are
 	// the full start's to answer.

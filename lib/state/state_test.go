@@ -2,9 +2,9 @@ package state
 
 import (
 	"os"
-	"time"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"

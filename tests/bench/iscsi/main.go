@@ -1,3 +1,5 @@
+//go:build linux || freebsd
+
 // Command iscsi is the iSCSI backend's benchmark: how long the Go discovery
 // preflight takes against a live tgtd on 127.0.0.1 (target: median under
 // 20 ms), next to a bare TCP connect to the same portal, and how long it

@@ -1,3 +1,5 @@
+//go:build linux || freebsd
+
 // The ZFS benchmark of issue 4, against real ZFS (a private zfs-fuse daemon):
 //
 //  1. Provisioning a new environment from a 200 MiB image: mnt-start
