@@ -626,7 +626,7 @@ func (c *change) Undo() *state.Action                              { return nil 
 
 func (c *change) Apply(ctx context.Context, s *plan.System) error {
 	if s.DryRun {
-		s.Run.Run(ctx, run.Cmd{Argv: c.Argv})
+		_, _ = s.Run.Run(ctx, run.Cmd{Argv: c.Argv}) // a dry run: the runner prints it
 		return nil
 	}
 	before, err := s.Mounts()

@@ -71,7 +71,7 @@ func (s *System) unmount(ctx context.Context, a state.Action) error {
 		return nil
 	}
 	if s.DryRun {
-		s.Run.Run(ctx, run.Cmd{Argv: a.Argv})
+		_, _ = s.Run.Run(ctx, run.Cmd{Argv: a.Argv}) // a dry run: the runner prints it
 		return nil
 	}
 	deadline := time.Now().Add(s.UnmountTimeout)

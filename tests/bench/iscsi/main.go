@@ -144,8 +144,13 @@ func startTgtd(dir string) (string, func()) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	backing := filepath.Join(dir, "lun.img")
-	if err := os.WriteFile(backing, nil, 0o600); err == nil {
-		err = os.Truncate(backing, 16<<20)
+	if err := os.WriteFile(backing, nil, 0o600); err != nil {
+		stop()
+		benchenv.Fatal("%v", err)
+	}
+	if err := os.Truncate(backing, 16<<20); err != nil {
+		stop()
+		benchenv.Fatal("%v", err)
 	}
 	for _, args := range [][]string{
 		{"--mode", "target", "--op", "new", "--tid", "1", "--targetname", target},

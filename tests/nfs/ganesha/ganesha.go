@@ -246,15 +246,6 @@ func (s *Server) Stop() {
 	s.procs = nil
 }
 
-// Pids returns the process ids of the running server processes.
-func (s *Server) Pids() []int {
-	var out []int
-	for _, p := range s.procs {
-		out = append(out, p.Process.Pid)
-	}
-	return out
-}
-
 func lastLines(b []byte, n int) string {
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	if len(lines) > n {
