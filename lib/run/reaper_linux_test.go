@@ -67,12 +67,12 @@ setsid sleep 300 & echo $! >> `+pids+`
 sleep 0.2; echo $$ >> `+pids+`; sleep 300
 `)
 	start := time.Now()
-	_, err := osRunner{}.Run(context.Background(), Cmd{Argv: []string{hook, "start"}, Timeout: time.Second, Configured: true})
+	_, err := osRunner{}.Run(context.Background(), Cmd{Argv: []string{hook, "start"}, Timeout: 3 * time.Second, Configured: true})
 	var re *Error
 	require.True(t, errors.As(err, &re), "%v", err)
 	assert.True(t, re.TimedOut)
-	assert.Contains(t, err.Error(), "did not finish within 1s and was killed")
-	assert.Less(t, time.Since(start), 5*time.Second)
+	assert.Contains(t, err.Error(), "did not finish within 3s and was killed")
+	assert.Less(t, time.Since(start), 60*time.Second, "the hook's 300 s are not waited for")
 	got := pidsIn(t, pids, 4)
 	for _, pid := range got {
 		assert.False(t, alive(pid), "process %s outlived the deadline", pid)
@@ -84,7 +84,7 @@ sleep 0.2; echo $$ >> `+pids+`; sleep 300
 func TestGroupKillMissesASetsidGrandchild(t *testing.T) {
 	dir := t.TempDir()
 	pids := filepath.Join(dir, "pids")
-	_, err := osRunner{}.Run(context.Background(), Cmd{Argv: []string{"sh", "-c", "setsid sleep 30 & echo $! > " + pids + "; sleep 30"}, Timeout: 300 * time.Millisecond})
+	_, err := osRunner{}.Run(context.Background(), Cmd{Argv: []string{"sh", "-c", "setsid sleep 30 & echo $! > " + pids + "; sleep 1; sleep 30"}, Timeout: 3 * time.Second})
 	require.Error(t, err)
 	pid := pidsIn(t, pids, 1)[0]
 	assert.True(t, alive(pid), "the setsid grandchild escapes a group kill")
@@ -105,13 +105,13 @@ func atoi(s string) int {
 func TestExitedCommandIsDoneWhileAChildHoldsItsOutput(t *testing.T) {
 	dir := safeDir(t)
 	pids := filepath.Join(dir, "pids")
-	hook := script(t, dir, "hook", "sleep 30 & echo $! > "+pids+"\necho attached\n")
+	hook := script(t, dir, "hook", "sleep 60 & echo $! > "+pids+"\necho attached\n")
 	for _, configured := range []bool{false, true} {
 		start := time.Now()
 		res, err := osRunner{}.Run(context.Background(), Cmd{Argv: []string{hook}, Timeout: 20 * time.Second, Configured: configured})
 		require.NoError(t, err, "configured=%v", configured)
 		assert.Equal(t, "attached\n", string(res.Stdout))
-		assert.Less(t, time.Since(start), 3*time.Second, "configured=%v: the child's 30s are not waited for", configured)
+		assert.Less(t, time.Since(start), 20*time.Second, "configured=%v: the child's 30 s are not waited for", configured)
 		pid := pidsIn(t, pids, 1)[0]
 		assert.True(t, alive(pid), "a hook's daemon is not killed when the hook succeeds")
 		p, _ := os.FindProcess(atoi(pid))
@@ -145,7 +145,7 @@ func TestNeverReturningHookIsBounded(t *testing.T) {
 	start := time.Now()
 	_, err := osRunner{}.Run(context.Background(), Cmd{Argv: []string{hook, "stop"}, Timeout: 500 * time.Millisecond, Configured: true})
 	require.Error(t, err)
-	assert.Less(t, time.Since(start), 3*time.Second)
+	assert.Less(t, time.Since(start), 20*time.Second, "a hook that never returns is bounded")
 }
 
 // What runs is the file that was checked: a file renamed over the path
