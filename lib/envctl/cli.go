@@ -201,7 +201,7 @@ func dispatch(argv []string, w Wiring, stdout, stderr io.Writer) error {
 	if c.cfg, err = config.Load(config.DefaultSources(configFile, perEnv)); err != nil {
 		return err
 	}
-	c.log = logging.New("envctl", f.verbose, c.cfg.Bool(config.SyslogTag))
+	c.log = logging.New("envctl", stderr, f.verbose, c.cfg.Bool(config.SyslogTag))
 	defer c.log.Close()
 	for _, warning := range c.cfg.Warnings {
 		c.log.Warn("%s", warning)

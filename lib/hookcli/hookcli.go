@@ -65,7 +65,7 @@ func Main(argv []string, req args.Required, verb Verb, backends backend.Registry
 	if err != nil {
 		return fail(err)
 	}
-	log := logging.New(prog, opts.Verbose, cfg.Bool(config.SyslogTag))
+	log := logging.New(prog, stderr, opts.Verbose, cfg.Bool(config.SyslogTag))
 	defer log.Close()
 	for _, w := range cfg.Warnings {
 		log.Warn("%s", w)

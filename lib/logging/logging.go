@@ -32,11 +32,14 @@ type sysWriter interface {
 	Err(string) error
 }
 
-// New logs as prog to stderr, and to syslog when useSyslog is set and
-// stderr is not a terminal.
-func New(prog string, verbose, useSyslog bool) *Logger {
-	l := &Logger{prog: prog, out: os.Stderr, verbose: verbose}
-	if useSyslog && !term.IsTerminal(int(os.Stderr.Fd())) {
+// New logs as prog to stderr (the program's, or what stands in for it),
+// and to syslog when useSyslog is set and stderr is not a terminal.
+func New(prog string, stderr io.Writer, verbose, useSyslog bool) *Logger {
+	l := &Logger{prog: prog, out: stderr, verbose: verbose}
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		useSyslog = false
+	}
+	if useSyslog {
 		l.sysOpen = func() sysWriter { return openSyslog(prog) }
 	}
 	return l
