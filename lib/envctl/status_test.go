@@ -13,8 +13,12 @@ import (
 // The decision table of envctl status, row by row: what this node's
 // inventory, the lease and the state record say, and the state named.
 func TestClassify(t *testing.T) {
-	owned := func(node string, gen uint64) *lease.Lease { return &lease.Lease{JName: "web1", Node: node, Generation: gen} }
-	reg := func(gen uint64) *inventory.Record { return &inventory.Record{JName: "web1", Kind: Jail, Generation: gen} }
+	owned := func(node string, gen uint64) *lease.Lease {
+		return &lease.Lease{JName: "web1", Node: node, Generation: gen}
+	}
+	reg := func(gen uint64) *inventory.Record {
+		return &inventory.Record{JName: "web1", Kind: Jail, Generation: gen}
+	}
 	att := func(gen uint64, actions int) *state.Record {
 		return &state.Record{JName: "web1", Generation: gen, Actions: make([]state.Action, actions)}
 	}
