@@ -4,19 +4,18 @@
 //	EXEC_HOOK -d DATA [-f FSTAB] -j JNAME [-r RCCONF] -s SYSDATA start|stop
 //
 // The verb comes last, as an operand, so a getopt-based CBSD mnt_start
-// script works unchanged. The hook must be idempotent, owned by root and not
-// writable by group or others; it runs under EXEC_TIMEOUT and its whole
-// process group is killed at that deadline.
+// script works unchanged. The hook must be idempotent; it, and every
+// directory above it, must be owned by root and writable by nobody else
+// (run.OpenExecutable); start and stop each run under EXEC_TIMEOUT, and at
+// that deadline the hook dies with every process it started.
 package exec
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/environment"
-	"github.com/envhooks/envhooks/lib/fileowner"
 	"github.com/envhooks/envhooks/lib/plan"
 	"github.com/envhooks/envhooks/lib/run"
 	"github.com/envhooks/envhooks/lib/sysexits"
@@ -24,7 +23,7 @@ import (
 
 var (
 	hookKey    = config.Define(config.Key{Name: "EXEC_HOOK", Doc: "exec backend: the executable called as EXEC_HOOK -d .. -j .. -s .. start|stop", Check: config.IsAbsPath})
-	timeoutKey = config.Define(config.Key{Name: "EXEC_TIMEOUT", Default: "60", Doc: "exec backend: seconds EXEC_HOOK may run before its process group is killed", Check: config.IsSeconds})
+	timeoutKey = config.Define(config.Key{Name: "EXEC_TIMEOUT", Default: "60", Doc: "exec backend: seconds EXEC_HOOK start, and EXEC_HOOK stop, may run before they are killed with every process they started", Check: config.IsSeconds})
 )
 
 // Backend is the exec backend.
@@ -40,27 +39,12 @@ func New(cfg *config.Config) (plan.Backend, error) {
 	if hook == "" {
 		return nil, sysexits.New(sysexits.Config, "BACKEND=exec needs EXEC_HOOK, the absolute path of the executable to call")
 	}
-	if err := checkHook(hook); err != nil {
+	// Checked here to fail early with the key's file and line; the runner
+	// checks again, and runs what it checked, each time.
+	if err := run.CheckExecutable(hook); err != nil {
 		return nil, cfg.Errorf(hookKey, "%v", err)
 	}
 	return &Backend{hook: filepath.Clean(hook), cfg: cfg}, nil
-}
-
-func checkHook(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
-		return fmt.Errorf("%s is not an executable file", path)
-	}
-	if fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("%s is writable by group or others (mode %04o): chmod go-w it", path, fi.Mode().Perm())
-	}
-	if uid, ok := fileowner.UID(fi); ok && uid != 0 {
-		return fmt.Errorf("%s is owned by uid %d, not root: chown root it", path, uid)
-	}
-	return nil
 }
 
 // Argv is the hook command for verb.
@@ -80,7 +64,7 @@ func (b *Backend) Steps(env *environment.Env, roles []environment.Role) ([]plan.
 	return []plan.Step{&plan.Command{
 		ID:       "exec:" + b.hook,
 		What:     fmt.Sprintf("run %s start for %s", b.hook, env.Name),
-		Cmd:      run.Cmd{Argv: b.Argv(env, roles, "start"), Timeout: b.cfg.Seconds(timeoutKey)},
+		Cmd:      run.Cmd{Argv: b.Argv(env, roles, "start"), Timeout: b.cfg.Seconds(timeoutKey), Configured: true},
 		UndoArgv: b.Argv(env, roles, "stop"),
 	}}, nil
 }

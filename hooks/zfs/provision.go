@@ -138,7 +138,7 @@ func (p *provision) Apply(ctx context.Context, s *plan.System) error {
 	waves := p.waves()
 	if s.DryRun {
 		if p.parent != "" {
-			s.Run.Run(ctx, run.Cmd{Argv: p.parentArgv()})
+			_, _ = s.Run.Run(ctx, run.Cmd{Argv: p.parentArgv()}) // a dry run: the runner prints it
 		}
 		for _, w := range waves {
 			for _, c := range w {
@@ -147,7 +147,7 @@ func (p *provision) Apply(ctx context.Context, s *plan.System) error {
 				}
 			}
 			for _, c := range w {
-				s.Run.Run(ctx, run.Cmd{Argv: c.argv})
+				_, _ = s.Run.Run(ctx, run.Cmd{Argv: c.argv}) // a dry run: the runner prints it
 			}
 		}
 		return nil

@@ -626,7 +626,7 @@ func (c *change) Undo() *state.Action                              { return nil 
 
 func (c *change) Apply(ctx context.Context, s *plan.System) error {
 	if s.DryRun {
-		s.Run.Run(ctx, run.Cmd{Argv: c.Argv})
+		_, _ = s.Run.Run(ctx, run.Cmd{Argv: c.Argv}) // a dry run: the runner prints it
 		return nil
 	}
 	before, err := s.Mounts()
@@ -670,7 +670,8 @@ func (c *change) settle(ctx context.Context, s *plan.System, before mounttab.Tab
 }
 
 // query runs a zfs or zpool command that only looks. A dry run runs it for
-// real too: it changes nothing, and the plan printed must be the real one.
+// real too (the runner decides, from ReadOnly): it changes nothing, and the
+// plan printed must be the real one.
 func query(ctx context.Context, s *plan.System, argv []string) ([]byte, error) {
 	res, err := queryResult(ctx, s, argv)
 	return res.Stdout, err
@@ -678,11 +679,7 @@ func query(ctx context.Context, s *plan.System, argv []string) ([]byte, error) {
 
 // queryResult is query with the command's stderr, also when it failed.
 func queryResult(ctx context.Context, s *plan.System, argv []string) (run.Result, error) {
-	r := s.Run
-	if s.DryRun {
-		r = run.OS{}
-	}
-	return r.Run(ctx, run.Cmd{Argv: argv, Timeout: s.CommandTimeout})
+	return s.Run.Run(ctx, run.Cmd{Argv: argv, Timeout: s.CommandTimeout, ReadOnly: true})
 }
 
 // notExist reports whether a failed query said "no such dataset/pool"

@@ -99,6 +99,9 @@ type rig struct {
 	env   *environment.Env
 	dir   string
 	log   bytes.Buffer
+	// mu guards fz and table while the provisioning's concurrent
+	// creations run commands; a fail callback that changes them takes it.
+	mu sync.Mutex
 }
 
 func newRig(t *testing.T, datasets ...string) *rig {
@@ -106,7 +109,11 @@ func newRig(t *testing.T, datasets ...string) *rig {
 	r.rec = &run.Recorder{Respond: r.fz.respond}
 	r.sys = &plan.System{Run: r.rec, Log: logging.NewTo("test", &r.log, true), Out: &bytes.Buffer{},
 		CommandTimeout: 5 * time.Second, UnmountTimeout: time.Second,
-		ReadMounts: func() (mounttab.Table, error) { return r.table, nil }}
+		ReadMounts: func() (mounttab.Table, error) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return r.table, nil
+		}}
 	r.env = &environment.Env{Name: "web1", Dirs: map[environment.Role]string{
 		environment.Data:   filepath.Join(r.dir, "jails-data", "web1-data"),
 		environment.System: filepath.Join(r.dir, "jails-system", "web1"),
@@ -603,16 +610,16 @@ func TestMountRetriedWhileZFSSaysBusy(t *testing.T) {
 // as they do, and umount and zfs destroy act on the table; fail answers
 // for the commands a test wants to fail (nil: not this one).
 func (r *rig) autoMount(fail func(a []string) error) {
-	var mu sync.Mutex
 	r.rec.Respond = func(c run.Cmd) (run.Result, error) {
 		a := c.Argv
+		// fail runs unlocked: a test's fail may wait for another command.
 		if fail != nil {
 			if err := fail(a); err != nil {
 				return run.Result{Stderr: []byte(err.(*run.Error).Stderr + "\n")}, err
 			}
 		}
-		mu.Lock()
-		defer mu.Unlock()
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		switch {
 		case a[0] == "zfs" && (a[1] == "clone" || a[1] == "create"):
 			if mp, ok := strings.CutPrefix(a[3], "mountpoint="); ok {
@@ -805,7 +812,9 @@ func TestCreatedButNotMountedIsDestroyed(t *testing.T) {
 	r.fz.snapshots = []string{"tank/images/base@v1"}
 	r.autoMount(func(a []string) error {
 		if a[0] == "zfs" && a[1] == "clone" {
+			r.mu.Lock()
 			r.fz.datasets = append(r.fz.datasets, a[len(a)-1]+" filesystem none local on")
+			r.mu.Unlock()
 			return fails(a, "cannot mount '"+r.data()+"': directory is not empty")
 		}
 		return nil
@@ -828,7 +837,9 @@ func TestDatasetThatExistedIsLeftAlone(t *testing.T) {
 	r.autoMount(func(a []string) error {
 		switch {
 		case a[0] == "zfs" && a[1] == "create" && strings.HasSuffix(a[len(a)-1], "/system"):
+			r.mu.Lock()
 			r.fz.datasets = append(r.fz.datasets, a[len(a)-1]+" filesystem none local on")
+			r.mu.Unlock()
 			return fails(a, "cannot create 'tank/envs/web1/system': dataset already exists")
 		case a[0] == "zfs" && a[1] == "destroy" && a[2] == "tank/envs/web1":
 			return fails(a, "cannot destroy 'tank/envs/web1': filesystem has children")
@@ -887,7 +898,7 @@ func TestProvisioningDryRun(t *testing.T) {
 	steps, err := r.expand(t, r.backend(t, "ZFS_CLONE_FROM=tank/images/base@v1"))
 	require.NoError(t, err)
 	var out bytes.Buffer
-	r.sys.DryRun, r.sys.Run, r.sys.Out = true, run.DryRun{Out: &out}, &out
+	r.sys.DryRun, r.sys.Run, r.sys.Out = true, run.DryRun{Next: r.sys.Run, Out: &out}, &out
 	for i := 0; i < 3; i++ { // the same every time
 		out.Reset()
 		for _, st := range steps {

@@ -13,6 +13,7 @@ import (
 	"github.com/pborman/getopt/v2"
 
 	"github.com/envhooks/envhooks/lib/environment"
+	"github.com/envhooks/envhooks/lib/oneline"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
@@ -79,7 +80,7 @@ func parse(argv []string, req Required, getenv func(string) (string, bool)) (*Op
 			return nil, err
 		}
 	} else if s.NArgs() > 0 {
-		return nil, o.usageError("unexpected argument %q", s.Arg(0))
+		return nil, o.usageError("unexpected argument %s", oneline.Quote(s.Arg(0)))
 	}
 	if o.JName == "" && !s.IsSet('j') {
 		return nil, o.usageError("-j JNAME is required")
@@ -107,7 +108,7 @@ func parse(argv []string, req Required, getenv func(string) (string, bool)) (*Op
 			continue
 		}
 		if err := checkDir(*d.value); err != nil {
-			return nil, o.usageError("-%c %q: %v", d.flag, *d.value, err)
+			return nil, o.usageError("-%c %s: %v", d.flag, oneline.Quote(*d.value), err)
 		}
 		*d.value = filepath.Clean(*d.value)
 	}

@@ -32,7 +32,7 @@ type Session struct {
 	Log      *logging.Logger
 	DryRun   bool
 	Out      io.Writer  // dry-run output; stdout when nil
-	Runner   run.Runner // nil: the OS (or a printer in a dry run)
+	Runner   run.Runner // nil: the OS; a dry run wraps it in run.DryRun
 	// BeforeChange runs once before the first change (see plan.System).
 	BeforeChange func()
 	// Mounts is the mount table shared by the sessions of one batch; nil:
@@ -80,10 +80,10 @@ func (s *Session) engine() *plan.Engine {
 		out = os.Stdout
 	}
 	if runner == nil {
-		runner = run.OS{}
-		if s.DryRun {
-			runner = run.DryRun{Out: out}
-		}
+		runner = run.New(false, nil)
+	}
+	if s.DryRun {
+		runner = run.DryRun{Next: runner, Out: out}
 	}
 	cfg := s.Config
 	sys := &plan.System{
@@ -209,7 +209,7 @@ func (s *Session) attach(ctx context.Context, eng *plan.Engine, backend string, 
 	rec := state.Record{JName: s.Env.Name, Backend: backend, Node: node}
 	// With leases on, only the owner attaches: a start on the wrong node
 	// fails here, before anything is mounted.
-	leases, err := lease.Open(s.Config)
+	leases, err := lease.Open(s.Config, run.New(false, nil))
 	if err != nil {
 		return err
 	}

@@ -81,7 +81,7 @@ func Commands(check string, names ...string) []Finding {
 // Answers runs argv under timeout and reports whether it exits with one of
 // the accepted codes (a command that asks a daemon or the kernel).
 func Answers(ctx context.Context, check string, timeout time.Duration, argv []string, accepted []int, what, fix string) Finding {
-	_, err := run.OS{}.Run(ctx, run.Cmd{Argv: argv, Timeout: timeout})
+	_, err := run.New(false, nil).Run(ctx, run.Cmd{Argv: argv, Timeout: timeout, ReadOnly: true})
 	code := 0
 	if err != nil {
 		var re *run.Error

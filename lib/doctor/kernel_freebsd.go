@@ -25,7 +25,7 @@ func FileSystem(fstype string, modules ...string) (bool, string) {
 // Module reports whether a kernel module is loaded (kldstat -q -m answers
 // for compiled-in ones too) or loadable from /boot/kernel.
 func Module(name string) (bool, string) {
-	if _, err := (run.OS{}).Run(context.Background(), run.Cmd{Argv: KldstatArgv(name), Timeout: 5 * time.Second}); err == nil {
+	if _, err := run.New(false, nil).Run(context.Background(), run.Cmd{Argv: KldstatArgv(name), Timeout: 5 * time.Second, ReadOnly: true}); err == nil {
 		return true, "kldstat -m " + name + ": loaded"
 	}
 	if _, err := os.Stat("/boot/kernel/" + name + ".ko"); err == nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/envhooks/envhooks/lib/backend"
 	"github.com/envhooks/envhooks/lib/descriptor"
+	"github.com/envhooks/envhooks/lib/oneline"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
@@ -28,7 +29,7 @@ func IsPattern(s string) bool { return strings.ContainsAny(s, "*?[") }
 // CBSD left in jails-rcconf; for unregister, this node's registrations.
 func (n *Node) Expand(pattern, op string) ([]string, error) {
 	if _, err := path.Match(pattern, ""); err != nil {
-		return nil, sysexits.New(sysexits.Usage, "bad pattern %q: %v", pattern, err)
+		return nil, sysexits.New(sysexits.Usage, "bad pattern %s: %v", oneline.Quote(pattern), err)
 	}
 	seen := map[string]bool{}
 	var candidates []string
@@ -73,7 +74,7 @@ func (n *Node) Expand(pattern, op string) ([]string, error) {
 	}
 	sort.Strings(out)
 	if len(out) == 0 {
-		return nil, sysexits.New(sysexits.DataErr, "no environment matches %q (shell glob; for %s the candidates are %s)", pattern, op, candidateText(op))
+		return nil, sysexits.New(sysexits.DataErr, "no environment matches %s (shell glob; for %s the candidates are %s)", oneline.Quote(pattern), op, candidateText(op))
 	}
 	return out, nil
 }
@@ -130,7 +131,7 @@ func (n *Node) Each(ctx context.Context, verb string, jnames []string, fn func(c
 	for i, err := range errs {
 		if err != nil {
 			failed++
-			fmt.Fprintf(stderr, "%s: %s: %v\n", verb, jnames[i], err)
+			fmt.Fprintf(stderr, "%s: %s: %s\n", verb, jnames[i], oneline.Clean(err.Error()))
 			if first == nil {
 				first = err
 			}

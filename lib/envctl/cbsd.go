@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 
+	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/run"
 	"github.com/envhooks/envhooks/lib/safefile"
 	"github.com/envhooks/envhooks/lib/sysexits"
@@ -33,12 +34,8 @@ func (n *Node) cbsdUnregister(ctx context.Context, jname string) ([]byte, error)
 }
 
 func (n *Node) cbsd(ctx context.Context, verb, jname string) error {
-	runner := n.Runner
-	if runner == nil {
-		runner = run.OS{}
-	}
-	cmd := run.Cmd{Argv: []string{n.Config.Get(cbsdKey), verb, "jname=" + jname}, Timeout: n.Config.Seconds("COMMAND_TIMEOUT")}
-	if _, err := runner.Run(ctx, cmd); err != nil {
+	cmd := run.Cmd{Argv: []string{n.Config.Get(cbsdKey), verb, "jname=" + jname}, Timeout: n.Config.Seconds(config.CommandTimeout), Configured: true}
+	if _, err := n.runner().Run(ctx, cmd); err != nil {
 		return sysexits.New(sysexits.Unavailable, "cbsd %s for %s failed: %v", verb, jname, err)
 	}
 	return nil

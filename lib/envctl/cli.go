@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -20,10 +18,13 @@ import (
 	"github.com/envhooks/envhooks/lib/args"
 	"github.com/envhooks/envhooks/lib/backend"
 	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/deadline"
 	"github.com/envhooks/envhooks/lib/environment"
 	"github.com/envhooks/envhooks/lib/failures"
 	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/logging"
+	"github.com/envhooks/envhooks/lib/oneline"
+	"github.com/envhooks/envhooks/lib/platform"
 	"github.com/envhooks/envhooks/lib/quick"
 	"github.com/envhooks/envhooks/lib/safefile"
 	"github.com/envhooks/envhooks/lib/sysexits"
@@ -158,14 +159,15 @@ func (a alreadySaid) Unwrap() error { return a.error }
 // Main runs envctl and returns its exit code.
 func Main(argv []string, w Wiring, stdout, stderr io.Writer) int {
 	err := dispatch(argv, w, stdout, stderr)
+	if err == nil {
+		return sysexits.OK
+	}
+	failures.Record(failures.Dir(quick.Dir()), "envctl", sysexits.Code(err), operandJName(argv), err.Error(), time.Now())
 	var said alreadySaid
-	if err != nil && !errors.As(err, &said) {
-		fmt.Fprintf(stderr, "envctl: error: %v\n", err)
+	if errors.As(err, &said) {
+		return sysexits.Code(err)
 	}
-	if err != nil {
-		failures.Record(failures.Dir(quick.Dir()), "envctl", sysexits.Code(err), operandJName(argv), err.Error(), time.Now())
-	}
-	return sysexits.Code(err)
+	return oneline.Fail(stderr, "envctl", err)
 }
 
 func dispatch(argv []string, w Wiring, stdout, stderr io.Writer) error {
@@ -183,12 +185,15 @@ func dispatch(argv []string, w Wiring, stdout, stderr io.Writer) error {
 	case len(words) == 0:
 		return usageError("no command given")
 	}
+	if err := platform.Check(); err != nil {
+		return err
+	}
 	cmd, operands := lookupCommand(words)
 	if cmd == nil {
 		if words[0] == "lease" {
 			return usageError("lease needs show, release or list")
 		}
-		return usageError("unknown command %q", words[0])
+		return usageError("unknown command %s", oneline.Quote(words[0]))
 	}
 	for _, only := range []struct{ flag, value, cmd string }{{"--textfile", f.textfile, "metrics"}, {"--listen", f.listen, "heartbeat"}} {
 		if only.value != "" && cmd.name != only.cmd {
@@ -214,13 +219,14 @@ func dispatch(argv []string, w Wiring, stdout, stderr io.Writer) error {
 	if c.cfg, err = config.Load(config.DefaultSources(configFile, perEnv)); err != nil {
 		return err
 	}
-	c.log = logging.New("envctl", f.verbose, c.cfg.Bool(config.SyslogTag))
+	c.log = logging.New("envctl", stderr, f.verbose, c.cfg.Bool(config.SyslogTag))
 	defer c.log.Close()
 	for _, warning := range c.cfg.Warnings {
 		c.log.Warn("%s", warning)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, interrupt := context.WithCancelCause(context.Background())
+	defer interrupt(nil)
+	defer deadline.CancelOnSignal(interrupt)()
 	c.ctx = ctx
 	if cmd.without == "leases" {
 		return cmd.run(c)
@@ -279,7 +285,7 @@ func parseOperands(operands []string) (map[string]string, error) {
 		switch k {
 		case "jname", "rcfile":
 		default:
-			return nil, sysexits.New(sysexits.Usage, "unknown operand %q: want jname=NAME or rcfile=FILE", o)
+			return nil, sysexits.New(sysexits.Usage, "unknown operand %s: want jname=NAME or rcfile=FILE", oneline.Quote(o))
 		}
 		if _, dup := ops[k]; dup {
 			return nil, sysexits.New(sysexits.Usage, "%s= given twice", k)

@@ -96,7 +96,7 @@ func (c *call) doctor() []doctor.Finding {
 		out = append(out, doctor.Warning("config", w, "remove or correct that line"))
 	}
 	c.cfg = cfg
-	c.log = logging.New("envctl", c.flags.verbose, false)
+	c.log = logging.New("envctl", c.errOut, c.flags.verbose, false)
 	ctx := c.ctx
 	if ctx == nil {
 		ctx = context.Background()
@@ -157,7 +157,7 @@ func (c *call) leaseFindings(ctx context.Context) []doctor.Finding {
 	if backendName == "file" {
 		out = append(out, leaseDirFinding(dir))
 	}
-	store, err := lease.Open(cfg)
+	store, err := lease.Open(cfg, run.New(false, nil))
 	if err != nil {
 		return append(out, doctor.FromError("leases", err, "correct the LEASE_* keys"))
 	}
@@ -308,7 +308,7 @@ func (c *call) cbsdMntStart(ctx context.Context, jname string) (doctor.Finding, 
 	}
 	check := "hooks: " + jname
 	argv := CBSDMntStartArgv(cbsd, jname)
-	res, err := run.OS{}.Run(ctx, run.Cmd{Argv: argv, Timeout: c.cfg.Seconds(config.CommandTimeout)})
+	res, err := run.New(false, nil).Run(ctx, run.Cmd{Argv: argv, Timeout: c.cfg.Seconds(config.CommandTimeout), ReadOnly: true, Configured: true})
 	if err != nil {
 		return doctor.Failure(sysexits.Unavailable, check, fmt.Sprintf("%s: %v", run.Quote(argv), err), ""), true
 	}

@@ -115,7 +115,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 				}
 			}
 		}
-		if len(n.runningCheck(kind)) > 0 {
+		if check, _ := n.runningCheck(kind); len(check) > 0 {
 			if running, _, err := n.isRunning(ctx, name, kind); err == nil {
 				gauge(runningDesc, bit(running), name, kind)
 			}

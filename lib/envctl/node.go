@@ -49,7 +49,7 @@ type Node struct {
 	Log      *logging.Logger
 	DryRun   bool
 	Out      io.Writer
-	Runner   run.Runner // nil: the OS
+	Runner   run.Runner // nil: the OS; a dry run wraps it in run.DryRun
 	Name     string
 	Workdir  string
 	Leases   lease.Store
@@ -62,7 +62,7 @@ type Node struct {
 
 // NewNode checks the configuration envctl needs.
 func NewNode(cfg *config.Config, backends backend.Registry, log *logging.Logger, dryRun bool, out io.Writer) (*Node, error) {
-	leases, err := lease.Open(cfg)
+	leases, err := lease.Open(cfg, run.New(false, nil))
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +86,19 @@ func (n *Node) env(jname, kind string) *environment.Env {
 		delete(dirs, environment.Fstab)
 	}
 	return &environment.Env{Name: jname, Dirs: dirs}
+}
+
+// runner runs this node's own commands (cbsd, RUNNING_CHECK): Runner or
+// the OS's, behind the dry run's decorator in a dry run.
+func (n *Node) runner() run.Runner {
+	r := n.Runner
+	if r == nil {
+		r = run.New(false, nil)
+	}
+	if n.DryRun {
+		return run.DryRun{Next: r, Out: n.Out}
+	}
+	return r
 }
 
 func (n *Node) session(jname, kind string) *attach.Session {

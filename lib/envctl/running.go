@@ -27,21 +27,22 @@ func (n *Node) refuseIfRunning(ctx context.Context, jname, kind string) error {
 }
 
 // runningCheck is the command that tells whether an environment of kind
-// runs here: RUNNING_CHECK, else the kind's own; none on Linux for jails
-// and VMs.
-func (n *Node) runningCheck(kind string) []string {
+// runs here: RUNNING_CHECK (configured: it must pass the checks of a
+// configured executable), else the kind's own; none on Linux for jails and
+// VMs.
+func (n *Node) runningCheck(kind string) (words []string, configured bool) {
 	switch words := n.Config.Words(runningKey); {
 	case len(words) > 0:
-		return words
+		return words, true
 	case kind == Container:
-		return lxcRunningCheck(n.Config)
+		return lxcRunningCheck(n.Config), false
 	default:
-		return defaultRunningCheck(kind)
+		return defaultRunningCheck(kind), false
 	}
 }
 
 func (n *Node) isRunning(ctx context.Context, jname, kind string) (bool, string, error) {
-	words := n.runningCheck(kind)
+	words, configured := n.runningCheck(kind)
 	if len(words) == 0 {
 		return false, "no RUNNING_CHECK configured", nil
 	}
@@ -54,7 +55,7 @@ func (n *Node) isRunning(ctx context.Context, jname, kind string) (bool, string,
 		return err == nil, dev + " exists", nil
 	}
 	// The check only reads: it runs in a dry run too.
-	_, err := run.OS{}.Run(ctx, run.Cmd{Argv: argv, Timeout: n.Config.Seconds("COMMAND_TIMEOUT")})
+	_, err := n.runner().Run(ctx, run.Cmd{Argv: argv, Timeout: n.Config.Seconds(config.CommandTimeout), ReadOnly: true, Configured: configured})
 	var re *run.Error
 	switch {
 	case err == nil:

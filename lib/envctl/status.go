@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/envhooks/envhooks/lib/environment"
+	"github.com/envhooks/envhooks/lib/inventory"
+	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/mounttab"
 	"github.com/envhooks/envhooks/lib/state"
 )
@@ -30,40 +32,40 @@ type Status struct {
 }
 
 // Status looks at the lease, the inventory, the state record and the mount
-// table, and names the state it finds, including a half-done migration.
+// table, and names the state it finds, including a half-done migration
+// (see classify).
 func (n *Node) Status(ctx context.Context, jname string) (*Status, error) {
 	if err := environment.CheckName(jname); err != nil {
 		return nil, err
 	}
 	st := &Status{JName: jname, Kind: Jail}
-	rec, err := n.Inv.Load(jname)
-	if err != nil {
+	var f facts
+	var err error
+	if f.inventory, err = n.Inv.Load(jname); err != nil {
 		return nil, err
 	}
-	if rec != nil {
-		st.Registered, st.Kind, st.Since = true, rec.Kind, &rec.Registered
+	if f.inventory != nil {
+		st.Registered, st.Kind, st.Since = true, f.inventory.Kind, &f.inventory.Registered
 	}
-	l, err := n.Leases.Get(ctx, jname)
-	if err != nil {
+	if f.lease, err = n.Leases.Get(ctx, jname); err != nil {
 		return nil, err
 	}
-	if l != nil {
-		st.Owner, st.OwnerSince, st.Generation = l.Node, &l.Since, l.Generation
+	if f.lease != nil {
+		st.Owner, st.OwnerSince, st.Generation = f.lease.Node, &f.lease.Since, f.lease.Generation
 	}
 	s := n.session(jname, st.Kind)
-	attached, err := s.Record()
-	if err != nil {
+	if f.attached, err = s.Record(); err != nil {
 		return nil, err
 	}
-	if attached != nil {
+	if f.attached != nil {
 		tab, err := mounttab.Read()
 		if err != nil {
 			return nil, err
 		}
-		for _, a := range attached.Actions {
+		for _, a := range f.attached.Actions {
 			st.Attached = append(st.Attached, a.What)
 		}
-		st.Mounted = mountedOf(tab, attached)
+		st.Mounted, f.mounts = mountedOf(tab, f.attached), mountsOf(f.attached)
 		if st.Mounted > 0 {
 			// Only looked at while mounted: an unmounted system directory
 			// is just the local mount point.
@@ -78,30 +80,50 @@ func (n *Node) Status(ctx context.Context, jname string) (*Status, error) {
 	if running, _, err := n.isRunning(ctx, jname, st.Kind); err == nil {
 		st.Running = &running
 	}
-	mine := l != nil && l.Node == n.Name
-	verb := func(op string) string { return "envctl " + verbFor(op, st.Kind) + " " + jname }
+	f.node, f.jname, f.kind, f.mounted = n.Name, jname, st.Kind, st.Mounted
+	st.State, st.Advice = classify(f)
+	return st, nil
+}
+
+// facts is what Status found, as classify needs it.
+type facts struct {
+	node, jname, kind string
+	inventory         *inventory.Record // this node's registration; nil: none
+	lease             *lease.Lease      // nil: nobody owns it
+	attached          *state.Record     // what the state record says is attached; nil: nothing
+	mounts            int               // how many of attached's actions are mounts (a login is not)
+	mounted           int               // how many of those the mount table shows in place
+}
+
+// classify names the state the facts show and what to run about it: the
+// decision table of envctl status, without any I/O.
+func classify(f facts) (state, advice string) {
+	rec, l, attached := f.inventory, f.lease, f.attached
+	mine := l != nil && l.Node == f.node
+	nAttached := 0
+	if attached != nil {
+		nAttached = len(attached.Actions)
+	}
+	verb := func(op string) string { return "envctl " + verbFor(op, f.kind) + " " + f.jname }
 	switch {
 	case attached != nil && l != nil && attached.Generation != 0 && attached.Generation < l.Generation:
-		st.State, st.Advice = "stale", fmt.Sprintf("storage was attached here under generation %d, but the lease is at %d (owner %s): this node lost ownership since; run mnt-stop -j %s before anything else", attached.Generation, l.Generation, l.Node, jname)
+		return "stale", fmt.Sprintf("storage was attached here under generation %d, but the lease is at %d (owner %s): this node lost ownership since; run mnt-stop -j %s before anything else", attached.Generation, l.Generation, l.Node, f.jname)
 	case rec != nil && mine && rec.Generation != 0 && rec.Generation < l.Generation:
-		st.State, st.Advice = "stale", fmt.Sprintf("registered here under generation %d, but the lease is at %d: this node lost ownership once; run %s", rec.Generation, l.Generation, verb("register"))
+		return "stale", fmt.Sprintf("registered here under generation %d, but the lease is at %d: this node lost ownership once; run %s", rec.Generation, l.Generation, verb("register"))
 	case rec != nil && l != nil && !mine:
-		st.State, st.Advice = "stale", fmt.Sprintf("registered here, but %s owns it now: this node must not start it; run envctl junregister on %s or remove the record", l.Node, jname)
-	case rec != nil && mine && st.Mounted == len(st.Attached) && len(st.Attached) > 0:
-		st.State = "registered-here"
+		return "stale", fmt.Sprintf("registered here, but %s owns it now: this node must not start it; run envctl junregister on %s or remove the record", l.Node, f.jname)
+	case rec != nil && mine && f.mounted == f.mounts && f.mounts > 0:
+		return "registered-here", ""
+	case l != nil && !mine && nAttached > 0:
+		return "interrupted", fmt.Sprintf("%s owns it but storage is still attached here: run mnt-stop -j %s", l.Node, f.jname)
 	case l != nil && !mine:
-		st.State = "owned-elsewhere"
-		if len(st.Attached) > 0 {
-			st.State, st.Advice = "interrupted", fmt.Sprintf("%s owns it but storage is still attached here: run mnt-stop -j %s", l.Node, jname)
-		}
-	case rec == nil && l == nil && len(st.Attached) == 0:
-		st.State = "free"
+		return "owned-elsewhere", ""
+	case rec == nil && l == nil && nAttached == 0:
+		return "free", ""
 	case rec == nil:
-		st.State, st.Advice = "interrupted", "a register or unregister stopped half way: run "+verb("register")+" or "+verb("unregister")+" again to finish"
-	default:
-		st.State, st.Advice = "interrupted", "registered here but not fully attached: run "+verb("register")+" again"
+		return "interrupted", "a register or unregister stopped half way: run " + verb("register") + " or " + verb("unregister") + " again to finish"
 	}
-	return st, nil
+	return "interrupted", "registered here but not fully attached: run " + verb("register") + " again"
 }
 
 // mountedOf counts the actions of a state record the mount table shows in

@@ -5,11 +5,7 @@ package hookcli
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/envhooks/envhooks/lib/args"
@@ -17,8 +13,11 @@ import (
 	"github.com/envhooks/envhooks/lib/backend"
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/configpath"
+	"github.com/envhooks/envhooks/lib/deadline"
 	"github.com/envhooks/envhooks/lib/failures"
 	"github.com/envhooks/envhooks/lib/logging"
+	"github.com/envhooks/envhooks/lib/oneline"
+	"github.com/envhooks/envhooks/lib/platform"
 	"github.com/envhooks/envhooks/lib/quick"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
@@ -47,9 +46,8 @@ func Main(argv []string, req args.Required, verb Verb, backends backend.Registry
 	}
 	jname := ""
 	fail := func(err error) int {
-		fmt.Fprintf(stderr, "%s: error: %v\n", prog, err)
 		failures.Record(failures.Dir(quick.Dir()), prog, sysexits.Code(err), jname, err.Error(), time.Now())
-		return sysexits.Code(err)
+		return oneline.Fail(stderr, prog, err)
 	}
 	opts, err := args.Parse(argv, req)
 	if err != nil {
@@ -59,6 +57,9 @@ func Main(argv []string, req args.Required, verb Verb, backends backend.Registry
 		return sysexits.OK
 	}
 	jname = opts.JName
+	if err := platform.Check(); err != nil {
+		return fail(err)
+	}
 	in := quick.InputsOf(opts) // -c FILE, or ENVHOOKS_CONFIG from scripts CBSD runs
 	var note *quick.Note
 	if verb.notes {
@@ -71,32 +72,27 @@ func Main(argv []string, req args.Required, verb Verb, backends backend.Registry
 	if err != nil {
 		return fail(err)
 	}
-	log := logging.New(prog, opts.Verbose, cfg.Bool(config.SyslogTag))
+	log := logging.New(prog, stderr, opts.Verbose, cfg.Bool(config.SyslogTag))
 	defer log.Close()
 	for _, w := range cfg.Warnings {
 		log.Warn("%s", w)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Seconds(config.HookTimeout))
+	interruptible, interrupt := context.WithCancelCause(context.Background())
+	defer interrupt(nil)
+	ctx, cancel := deadline.WithTimeout(interruptible, cfg.Seconds(config.HookTimeout), "HOOK_TIMEOUT")
 	defer cancel()
+	// Until something changed, being killed by a signal loses nothing;
+	// from the first change on, a signal cancels the run, which rolls back.
+	stopSignals := func() {}
+	defer func() { stopSignals() }()
 	s := &attach.Session{Env: opts.Env(), Config: cfg, Backends: backends, Log: log, DryRun: opts.DryRun, Out: stdout,
-		BeforeChange: func() { cancelOnSignal(cancel) }, Quick: note}
+		BeforeChange: func() { stopSignals = deadline.CancelOnSignal(interrupt) }, Quick: note}
 	if err := verb.run(s, ctx); err != nil {
 		log.Error("%s: %v", opts.JName, err)
 		failures.Record(failures.Dir(quick.Dir()), prog, sysexits.Code(err), jname, err.Error(), time.Now())
 		return sysexits.Code(err)
 	}
 	return sysexits.OK
-}
-
-// cancelOnSignal makes SIGINT and SIGTERM cancel the run instead of killing
-// it, so the engine still rolls back what it attached.
-func cancelOnSignal(cancel context.CancelFunc) {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sig
-		cancel()
-	}()
 }
 
 func baseName(p string) string {

@@ -425,6 +425,6 @@ func (s *session) logout(ctx context.Context) {
 	p.put32(24, s.cmdSN)
 	p.put32(28, s.expStatSN)
 	if s.send(p) == nil {
-		readPDU(s.conn)
+		_, _ = readPDU(s.conn) // the logout response, or nothing: either way done
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/run"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
@@ -64,8 +65,10 @@ var (
 )
 
 // Open returns the configured store, or nil when leases are not configured
-// (LEASE_DIR empty). A store that holds connections is an io.Closer.
-func Open(cfg *config.Config) (Store, error) {
+// (LEASE_DIR empty). A store that holds connections is an io.Closer. A
+// driver that runs a program (reading a lease through envctl) runs it with
+// runner; reading a lease changes nothing, so a dry run's runner runs it.
+func Open(cfg *config.Config, runner run.Runner) (Store, error) {
 	dir := cfg.Get(DirKey)
 	if dir == "" {
 		return nil, nil
@@ -103,7 +106,7 @@ func Open(cfg *config.Config) (Store, error) {
 		if len(Endpoints(cfg)) == 0 {
 			return nil, cfg.Errorf(BackendKey, "etcd leases need ETCD_ENDPOINTS")
 		}
-		return &viaEnvctl{cfg: cfg, timeout: timeout}, nil
+		return &viaEnvctl{cfg: cfg, timeout: timeout, runner: runner}, nil
 	}
 	return nil, cfg.Errorf(BackendKey, "unknown lease backend")
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/run"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
@@ -73,23 +74,23 @@ func TestOpenPicksTheDriver(t *testing.T) {
 		require.NoError(t, err)
 		return cfg
 	}
-	s, err := Open(load(t, "LEASE_DIR=/shared/leases\n"))
+	s, err := Open(load(t, "LEASE_DIR=/shared/leases\n"), run.New(false, nil))
 	require.NoError(t, err)
 	assert.IsType(t, &FileStore{}, s)
 
-	s, err = Open(load(t, "LEASE_BACKEND=nfs\nLEASE_DIR=/export/leases\nLEASE_NFS_SERVER=127.0.0.1\nLEASE_NFS_EXPORT=/export\n"))
+	s, err = Open(load(t, "LEASE_BACKEND=nfs\nLEASE_DIR=/export/leases\nLEASE_NFS_SERVER=127.0.0.1\nLEASE_NFS_EXPORT=/export\n"), run.New(false, nil))
 	require.NoError(t, err)
 	n := s.(*NFSStore)
 	assert.Equal(t, "leases/web1.lease", n.leaseDir("web1"))
 	assert.Equal(t, "leases/web1.lease/owner", n.ownerPath("web1"))
 
-	_, err = Open(load(t, "LEASE_BACKEND=nfs\nLEASE_DIR=/elsewhere\nLEASE_NFS_SERVER=127.0.0.1\nLEASE_NFS_EXPORT=/export\n"))
+	_, err = Open(load(t, "LEASE_BACKEND=nfs\nLEASE_DIR=/elsewhere\nLEASE_NFS_SERVER=127.0.0.1\nLEASE_NFS_EXPORT=/export\n"), run.New(false, nil))
 	assert.Equal(t, sysexits.Config, sysexits.Code(err))
 
-	_, err = Open(load(t, "LEASE_BACKEND=etcd\nLEASE_DIR=/envhooks\n"))
+	_, err = Open(load(t, "LEASE_BACKEND=etcd\nLEASE_DIR=/envhooks\n"), run.New(false, nil))
 	assert.Equal(t, sysexits.Config, sysexits.Code(err), "etcd needs endpoints")
 
-	s, err = Open(load(t, "LEASE_BACKEND=etcd\nLEASE_DIR=/envhooks\nETCD_ENDPOINTS=http://127.0.0.1:1,http://127.0.0.1:2\n"))
+	s, err = Open(load(t, "LEASE_BACKEND=etcd\nLEASE_DIR=/envhooks\nETCD_ENDPOINTS=http://127.0.0.1:1,http://127.0.0.1:2\n"), run.New(false, nil))
 	require.NoError(t, err)
 	_, viaEnvctl := s.(*viaEnvctl)
 	assert.True(t, viaEnvctl, "without the etcd driver linked, the lease is read through envctl")

@@ -22,6 +22,7 @@ import (
 type viaEnvctl struct {
 	cfg     *config.Config
 	timeout time.Duration
+	runner  run.Runner
 }
 
 var errReadOnly = errors.New("the hooks only read leases: use envctl")
@@ -44,8 +45,8 @@ func envctlPath() string {
 func (v *viaEnvctl) Get(ctx context.Context, jname string) (*Lease, error) {
 	env := []string{"LEASE_BACKEND=" + v.cfg.Get(BackendKey), "LEASE_DIR=" + v.cfg.Get(DirKey),
 		"ETCD_ENDPOINTS=" + v.cfg.Get(EtcdKey), "LEASE_TIMEOUT=" + v.cfg.Get(TimeoutKey), "SYSLOG=0"}
-	res, err := run.OS{}.Run(ctx, run.Cmd{Argv: []string{envctlPath(), "--json", "lease", "show", "jname=" + jname},
-		Env: env, Timeout: v.timeout + time.Second})
+	res, err := v.runner.Run(ctx, run.Cmd{Argv: []string{envctlPath(), "--json", "lease", "show", "jname=" + jname},
+		Env: env, Timeout: v.timeout + time.Second, ReadOnly: true})
 	if err != nil {
 		return nil, sysexits.Wrap(sysexits.Unavailable, err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofrs/flock"
 
+	"github.com/envhooks/envhooks/lib/deadline"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
@@ -24,14 +25,17 @@ func Acquire(ctx context.Context, dir, name string, timeout time.Duration) (*Loc
 	}
 	path := filepath.Join(dir, name+".lock")
 	f := flock.New(path)
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	start := time.Now()
+	ctx, cancel := deadline.WithTimeout(ctx, timeout, "LOCK_TIMEOUT")
 	defer cancel()
 	ok, err := f.TryLockContext(ctx, 10*time.Millisecond)
 	if ok {
 		return &Lock{f: f}, nil
 	}
 	if err == nil || ctx.Err() != nil {
-		return nil, sysexits.New(sysexits.TempFail, "another run holds the lock %s for %s; waited %s, try again", path, name, timeout)
+		// Say the deadline that ended the wait: LOCK_TIMEOUT, or the
+		// run's own (HOOK_TIMEOUT) when that came first.
+		return nil, sysexits.New(sysexits.TempFail, "another run holds the lock %s for %s; gave up after %s, when %v; try again", path, name, time.Since(start).Round(100*time.Millisecond), deadline.Why(ctx))
 	}
 	return nil, sysexits.New(sysexits.CantCreat, "cannot lock %s: %v", path, err)
 }

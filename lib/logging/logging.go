@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"golang.org/x/term"
+
+	"github.com/envhooks/envhooks/lib/oneline"
 )
 
 // Logger is safe for concurrent use.
@@ -30,11 +32,14 @@ type sysWriter interface {
 	Err(string) error
 }
 
-// New logs as prog to stderr, and to syslog when useSyslog is set and
-// stderr is not a terminal.
-func New(prog string, verbose, useSyslog bool) *Logger {
-	l := &Logger{prog: prog, out: os.Stderr, verbose: verbose}
-	if useSyslog && !term.IsTerminal(int(os.Stderr.Fd())) {
+// New logs as prog to stderr (the program's, or what stands in for it),
+// and to syslog when useSyslog is set and stderr is not a terminal.
+func New(prog string, stderr io.Writer, verbose, useSyslog bool) *Logger {
+	l := &Logger{prog: prog, out: stderr, verbose: verbose}
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		useSyslog = false
+	}
+	if useSyslog {
 		l.sysOpen = func() sysWriter { return openSyslog(prog) }
 	}
 	return l
@@ -48,8 +53,10 @@ func NewTo(prog string, w io.Writer, verbose bool) *Logger {
 // Discard logs nothing.
 func Discard() *Logger { return NewTo("", io.Discard, false) }
 
+// line prints one line; whatever the arguments hold (a hook's output, a
+// value from a file), it stays one line of bounded length.
 func (l *Logger) line(level string, format string, args []any) string {
-	msg := fmt.Sprintf(format, args...)
+	msg := oneline.Clean(fmt.Sprintf(format, args...))
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.sysOpen != nil && level != "debug" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/envhooks/envhooks/lib/deadline"
 	"github.com/envhooks/envhooks/lib/state"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
@@ -48,7 +49,7 @@ func (e *Engine) Attach(ctx context.Context, base state.Record, steps []Step) er
 	for i := 0; i < len(steps); i++ {
 		st := steps[i]
 		if err := ctx.Err(); err != nil {
-			return fail(sysexits.New(sysexits.Unavailable, "out of time before %s: %v", st, err))
+			return fail(sysexits.New(sysexits.Unavailable, "out of time before %s: %v", st, deadline.Why(ctx)))
 		}
 		if x, ok := st.(Expander); ok {
 			more, err := x.Expand(ctx, e.Sys)

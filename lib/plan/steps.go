@@ -196,7 +196,10 @@ func (c *Command) Undo() *state.Action {
 	if c.UndoArgv == nil {
 		return nil
 	}
-	return &state.Action{ID: c.ID, What: c.What, Kind: state.KindCommand, Argv: c.UndoArgv, OKExit: c.OKExit, OKStderr: c.OKStderr}
+	// The undo runs as the command did: under its deadline, and checked
+	// the same way when the configuration names it (a stop hook).
+	return &state.Action{ID: c.ID, What: c.What, Kind: state.KindCommand, Argv: c.UndoArgv, OKExit: c.OKExit, OKStderr: c.OKStderr,
+		Timeout: c.Cmd.Timeout, Configured: c.Cmd.Configured}
 }
 
 // Check is a step of Go code with nothing to undo: a preflight probe or a

@@ -18,11 +18,12 @@ func (s *System) undo(ctx context.Context, a state.Action) error {
 	case state.KindUnmount:
 		return s.unmount(ctx, a)
 	case state.KindCommand:
-		if s.DryRun {
-			s.Run.Run(ctx, run.Cmd{Argv: a.Argv})
-			return nil
+		cmd := run.Cmd{Argv: a.Argv, Timeout: a.Timeout, Configured: a.Configured}
+		if cmd.Timeout == 0 {
+			cmd.Timeout = s.CommandTimeout
 		}
-		_, err := s.Command(ctx, a.Argv...)
+		// In a dry run the runner prints it and reports it done.
+		_, err := s.Run.Run(ctx, cmd)
 		if err == nil || alreadyUndone(err, a) {
 			return nil
 		}
@@ -70,7 +71,7 @@ func (s *System) unmount(ctx context.Context, a state.Action) error {
 		return nil
 	}
 	if s.DryRun {
-		s.Run.Run(ctx, run.Cmd{Argv: a.Argv})
+		_, _ = s.Run.Run(ctx, run.Cmd{Argv: a.Argv}) // a dry run: the runner prints it
 		return nil
 	}
 	deadline := time.Now().Add(s.UnmountTimeout)

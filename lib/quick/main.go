@@ -1,7 +1,6 @@
 package quick
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"github.com/envhooks/envhooks/lib/configpath"
 	"github.com/envhooks/envhooks/lib/failures"
 	"github.com/envhooks/envhooks/lib/mounttab"
+	"github.com/envhooks/envhooks/lib/oneline"
+	"github.com/envhooks/envhooks/lib/platform"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
@@ -35,12 +36,14 @@ func Main(argv []string, stdout, stderr io.Writer) int {
 	prog := filepath.Base(argv[0])
 	opts, err := args.Parse(argv, args.Start)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: error: %v\n", prog, err)
 		failures.Record(failures.Dir(Dir()), prog, sysexits.Code(err), "", err.Error(), time.Now())
-		return sysexits.Code(err)
+		return oneline.Fail(stderr, prog, err)
 	}
 	if opts.HelpOrVersion(stdout) {
 		return sysexits.OK
+	}
+	if err := platform.Check(); err != nil {
+		return oneline.Fail(stderr, prog, err)
 	}
 	// A dry run prints its plan and -v says what is in place: both are
 	// the full start's to answer.
@@ -52,9 +55,8 @@ func Main(argv []string, stdout, stderr io.Writer) int {
 		// argv[0] stays mnt-start's, so messages and syslog name it.
 		err = syscall.Exec(full, argv, os.Environ())
 	}
-	fmt.Fprintf(stderr, "%s: error: cannot run %s, the full start, from beside %s: %v\n", prog, AttachProgram, prog, err)
 	failures.Record(failures.Dir(Dir()), prog, sysexits.Unavailable, opts.JName, "cannot run "+AttachProgram+": "+err.Error(), time.Now())
-	return sysexits.Unavailable
+	return oneline.Fail(stderr, prog, sysexits.New(sysexits.Unavailable, "cannot run %s, the full start, from beside %s: %v", AttachProgram, prog, err))
 }
 
 func attachPath() (string, error) {

@@ -1,7 +1,12 @@
 // Package run is the only place envhooks starts a process. Commands are argv
 // lists (never a shell), each has a deadline, the child's whole process group
 // is killed at that deadline, and the tail of its stderr is kept for the one
-// line an operator reads. A Recorder stands in for the OS in dry runs and tests.
+// line an operator reads. An executable the configuration names (a hook) is
+// checked before it runs, runs from the file that was checked, and dies at
+// its deadline with every descendant, also those that left its process
+// group. A dry run is a decorator: it passes commands that only read to the
+// runner it wraps and prints the others. A Recorder stands in for the OS in
+// tests.
 package run
 
 import (
@@ -10,10 +15,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/envhooks/envhooks/lib/deadline"
+	"github.com/envhooks/envhooks/lib/oneline"
 )
 
 // Cmd is one command to run.
@@ -22,6 +31,14 @@ type Cmd struct {
 	Timeout time.Duration // 0: only the caller's context bounds it
 	Env     []string      // extra KEY=value pairs on top of the inherited environment
 	Secret  bool          // never print the argv (it carries a credential)
+	// ReadOnly says the command only looks (zfs list, jls): a dry run runs
+	// it for real, since the plan it prints depends on the answer.
+	ReadOnly bool
+	// Configured says Argv[0] is an executable the configuration names
+	// (EXEC_HOOK, RUNNING_CHECK, CBSD_COMMAND): it runs only if
+	// OpenExecutable accepts it, from the file it checked, and at the
+	// deadline every descendant dies with it (see reaper.go).
+	Configured bool
 }
 
 // String renders the command as a shell-quoted line, as the dry run prints it.
@@ -38,14 +55,17 @@ type Result struct {
 	Stderr []byte
 }
 
-// Error is a command that failed: exited non-zero, was killed at its
+// Error is a command that failed: exited non-zero, was killed at a
 // deadline, or could not start.
 type Error struct {
 	Cmd      Cmd
 	ExitCode int // -1 when it did not exit by itself
 	TimedOut bool
-	Stderr   string // the last line or so of its stderr
-	Err      error
+	// Why, for a command killed before its own Timeout, is the deadline
+	// (or interruption) that fired instead: HOOK_TIMEOUT, a signal.
+	Why    error
+	Stderr string // the last line of its stderr, made safe to print
+	Err    error
 }
 
 func (e *Error) Error() string {
@@ -54,6 +74,8 @@ func (e *Error) Error() string {
 		name = e.Cmd.Argv[0]
 	}
 	switch {
+	case e.TimedOut && e.Why != nil:
+		return fmt.Sprintf("%s was killed: %v", name, e.Why)
 	case e.TimedOut:
 		return fmt.Sprintf("%s did not finish within %s and was killed", name, e.Cmd.Timeout)
 	case e.ExitCode >= 0 && e.Stderr != "":
@@ -72,51 +94,111 @@ type Runner interface {
 	Run(ctx context.Context, c Cmd) (Result, error)
 }
 
-// OS runs commands for real.
-type OS struct{}
+// New is the runner of a program: the OS's, wrapped in DryRun (printing on
+// out) when dryRun is set.
+func New(dryRun bool, out io.Writer) Runner {
+	if dryRun {
+		return DryRun{Next: osRunner{}, Out: out}
+	}
+	return osRunner{}
+}
 
-// killGrace is how long a killed group gets to close its pipes before Wait
-// stops waiting for them (a grandchild may hold stderr open).
+// DryRun is the dry run: it prints every command that changes something,
+// one shell-quoted line each, and reports success; a ReadOnly command goes
+// to Next (when there is one), because what it answers shapes the plan.
+type DryRun struct {
+	Next Runner
+	Out  io.Writer
+}
+
+func (d DryRun) Run(ctx context.Context, c Cmd) (Result, error) {
+	if c.ReadOnly && d.Next != nil {
+		return d.Next.Run(ctx, c)
+	}
+	fmt.Fprintln(d.Out, c.String())
+	return Result{}, nil
+}
+
+// osRunner runs commands for real.
+type osRunner struct{}
+
+// killGrace is how long a killed group gets to close its pipes, and how
+// long a command that exited is waited for when a child it left behind
+// still holds its output: the command is done when it exits.
 const killGrace = 500 * time.Millisecond
 
-// Run starts c in a process group of its own and waits for it, killing the
-// whole group when the deadline passes.
-func (OS) Run(ctx context.Context, c Cmd) (Result, error) {
+// maxStdout bounds what a command may print on stdout (a zfs list of many
+// thousand datasets is a few MiB): past it the command is killed, so a
+// chatty hook cannot grow memory without bound.
+var maxStdout = 64 << 20
+
+var errStdoutFull = errors.New("printed more than 64 MiB on stdout and was stopped")
+
+// Run starts c in a process group of its own (a configured executable
+// under a reaper of its own) and waits for it, killing the whole group
+// when the deadline passes.
+func (osRunner) Run(ctx context.Context, c Cmd) (Result, error) {
 	if len(c.Argv) == 0 {
 		return Result{}, &Error{Cmd: c, ExitCode: -1, Err: errors.New("empty command")}
 	}
+	var exe *Executable
+	if c.Configured {
+		var err error
+		if exe, err = OpenExecutable(c.Argv[0]); err != nil {
+			return Result{}, &Error{Cmd: c, ExitCode: -1, Err: err}
+		}
+		defer exe.Close()
+	}
+	own := &deadline.Passed{After: c.Timeout}
 	if c.Timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, c.Timeout, own)
 		defer cancel()
 	}
-	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
-	if len(c.Env) > 0 {
-		cmd.Env = append(cmd.Environ(), c.Env...)
-	}
-	var stdout bytes.Buffer
+	stdout := &limitedBuffer{max: maxStdout}
 	stderr := &tailBuffer{max: 4096}
-	cmd.Stdout, cmd.Stderr = &stdout, stderr
-	setProcessGroup(cmd)
+	cmd := command(ctx, c, exe)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.WaitDelay = killGrace
 	err := cmd.Run()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// It exited 0 (Wait says so only then) and left a child holding
+		// its output: done, with whatever it printed until then.
+		err = nil
+	}
 	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	if err == nil {
 		return res, nil
 	}
-	e := &Error{Cmd: c, ExitCode: -1, Stderr: lastLine(res.Stderr), Err: err}
-	if ctx.Err() != nil {
+	e := &Error{Cmd: c, ExitCode: -1, Stderr: oneline.CleanMax(lastLine(res.Stderr), 512), Err: err}
+	if stdout.full {
+		e.Err = errStdoutFull // whatever its end looked like: EPIPE, SIGPIPE
+	} else if ctx.Err() != nil {
 		e.TimedOut = true
 		e.Err = ctx.Err()
-		if c.Timeout == 0 {
-			if d, ok := ctx.Deadline(); ok {
-				e.Cmd.Timeout = time.Until(d).Round(time.Millisecond)
-			}
+		if context.Cause(ctx) != own {
+			e.Why = deadline.Why(ctx)
 		}
 	} else if ee, ok := err.(*exec.ExitError); ok && ee.Exited() {
 		e.ExitCode = ee.ExitCode()
 	}
 	return res, e
+}
+
+// command builds the exec.Cmd for c: a configured executable runs under a
+// reaper of its own, anything else as the leader of a new process group.
+func command(ctx context.Context, c Cmd, exe *Executable) *exec.Cmd {
+	var cmd *exec.Cmd
+	if exe != nil {
+		cmd = reaperCommand(ctx, c.Argv, exe)
+	} else {
+		cmd = exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
+		setProcessGroup(cmd)
+	}
+	if len(c.Env) > 0 {
+		cmd.Env = append(os.Environ(), c.Env...)
+	}
+	return cmd
 }
 
 // lastLine keeps the most telling part of a command's stderr: its last
@@ -150,15 +232,23 @@ func (t *tailBuffer) Bytes() []byte {
 	return append([]byte(nil), t.buf...)
 }
 
-// DryRun prints each command instead of running it and reports success.
-type DryRun struct {
-	Out io.Writer
+// limitedBuffer keeps the first max bytes and then refuses more, which
+// makes the copy from the child's pipe stop (and the child get EPIPE).
+type limitedBuffer struct {
+	buf  bytes.Buffer
+	max  int
+	full bool
 }
 
-func (d DryRun) Run(_ context.Context, c Cmd) (Result, error) {
-	fmt.Fprintln(d.Out, c.String())
-	return Result{}, nil
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if l.buf.Len()+len(p) > l.max {
+		l.full = true
+		return 0, errStdoutFull
+	}
+	return l.buf.Write(p)
 }
+
+func (l *limitedBuffer) Bytes() []byte { return l.buf.Bytes() }
 
 // Recorder remembers every command and answers with Respond (success when
 // Respond is nil). Tests use it to check exact argv.

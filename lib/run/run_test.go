@@ -15,7 +15,7 @@ import (
 )
 
 func TestExitCodeAndStderrTail(t *testing.T) {
-	_, err := OS{}.Run(context.Background(), Cmd{Argv: []string{"sh", "-c", "echo noise >&2; echo 'mount: /x: special device missing' >&2; exit 32"}})
+	_, err := osRunner{}.Run(context.Background(), Cmd{Argv: []string{"sh", "-c", "echo noise >&2; echo 'mount: /x: special device missing' >&2; exit 32"}})
 	var re *Error
 	require.True(t, errors.As(err, &re))
 	assert.Equal(t, 32, re.ExitCode)
@@ -25,13 +25,13 @@ func TestExitCodeAndStderrTail(t *testing.T) {
 }
 
 func TestStdoutCaptured(t *testing.T) {
-	res, err := OS{}.Run(context.Background(), Cmd{Argv: []string{"echo", "hello"}})
+	res, err := osRunner{}.Run(context.Background(), Cmd{Argv: []string{"echo", "hello"}})
 	require.NoError(t, err)
 	assert.Equal(t, "hello\n", string(res.Stdout))
 }
 
 func TestMissingProgram(t *testing.T) {
-	_, err := OS{}.Run(context.Background(), Cmd{Argv: []string{"/nonexistent/prog"}})
+	_, err := osRunner{}.Run(context.Background(), Cmd{Argv: []string{"/nonexistent/prog"}})
 	var re *Error
 	require.True(t, errors.As(err, &re))
 	assert.Equal(t, -1, re.ExitCode)
@@ -44,7 +44,7 @@ func TestDeadlineKillsProcessGroup(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "pid")
 	script := "sleep 300 & echo $! > " + marker + "; sleep 300"
 	start := time.Now()
-	_, err := OS{}.Run(context.Background(), Cmd{Argv: []string{"sh", "-c", script}, Timeout: 300 * time.Millisecond})
+	_, err := osRunner{}.Run(context.Background(), Cmd{Argv: []string{"sh", "-c", script}, Timeout: 300 * time.Millisecond})
 	took := time.Since(start)
 	var re *Error
 	require.True(t, errors.As(err, &re))
@@ -104,4 +104,42 @@ func TestTailBufferKeepsTheEnd(t *testing.T) {
 	tb.Write([]byte("0123456789"))
 	tb.Write([]byte("ab"))
 	assert.Equal(t, "456789ab", string(tb.Bytes()))
+}
+
+// The dry run is a decorator: what only reads goes to the runner it wraps,
+// what would change something is printed and reported done.
+func TestDryRunPassesReadsAndPrintsWrites(t *testing.T) {
+	rec := &Recorder{Respond: func(c Cmd) (Result, error) { return Result{Stdout: []byte("tank/web1\n")}, nil }}
+	var out strings.Builder
+	dry := DryRun{Next: rec, Out: &out}
+	res, err := dry.Run(context.Background(), Cmd{Argv: []string{"zfs", "list", "-H"}, ReadOnly: true})
+	require.NoError(t, err)
+	assert.Equal(t, "tank/web1\n", string(res.Stdout), "the read ran and its answer came back")
+	res, err = dry.Run(context.Background(), Cmd{Argv: []string{"zfs", "mount", "tank/web1"}})
+	require.NoError(t, err)
+	assert.Empty(t, res.Stdout)
+	assert.Equal(t, [][]string{{"zfs", "list", "-H"}}, rec.Argvs(), "the write never reached the runner")
+	assert.Equal(t, "zfs mount tank/web1\n", out.String(), "only the write is printed")
+
+	_, isDry := New(true, &out).(DryRun)
+	assert.True(t, isDry)
+	_, isOS := New(false, nil).(osRunner)
+	assert.True(t, isOS)
+}
+
+// Output is bounded: a command that prints without end is stopped.
+func TestStdoutIsBounded(t *testing.T) {
+	defer func(m int) { maxStdout = m }(maxStdout)
+	maxStdout = 1 << 20
+	res, err := osRunner{}.Run(context.Background(), Cmd{Argv: []string{"cat", "/dev/zero"}, Timeout: 20 * time.Second})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cat: printed more than")
+	assert.LessOrEqual(t, len(res.Stdout), maxStdout)
+}
+
+// A command's stderr is copied into messages as one safe line.
+func TestStderrTailIsOneSafeLine(t *testing.T) {
+	_, err := osRunner{}.Run(context.Background(), Cmd{Argv: []string{"sh", "-c", `printf 'fine\nforged\033[2K\rmnt-start: attached j1' >&2; exit 3`}})
+	require.Error(t, err)
+	assert.Equal(t, `sh exited 3: forged\x1b[2K\rmnt-start: attached j1`, err.Error())
 }

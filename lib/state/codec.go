@@ -73,6 +73,12 @@ func encode(r *Record) []byte {
 		if len(a.OKStderr) > 0 {
 			str("ok_stderr", a.OKStderr...)
 		}
+		if a.Timeout > 0 {
+			fmt.Fprintf(&b, "timeout %d\n", a.Timeout.Milliseconds())
+		}
+		if a.Configured {
+			b.WriteString("configured\n")
+		}
 	}
 	return b.Bytes()
 }
@@ -141,6 +147,12 @@ func decode(raw []byte) (*Record, error) {
 			a.Want = mounttab.Want{FSType: vals[0], Source: vals[1], BindOf: vals[2]}
 		case "direct":
 			a.Direct = true
+		case "configured":
+			a.Configured = true
+		case "timeout":
+			var ms uint64
+			ms, err = strconv.ParseUint(strings.TrimSpace(rest), 10, 32)
+			a.Timeout = time.Duration(ms) * time.Millisecond
 		case "argv":
 			a.Argv = vals
 		case "force":

@@ -33,6 +33,11 @@ type Action struct {
 	Argv     []string
 	OKExit   []int
 	OKStderr []string
+	// KindCommand: the undo command's deadline (0: COMMAND_TIMEOUT), and
+	// whether Argv[0] is an executable the configuration names (an exec
+	// hook), which runs only after the runner's checks (run.Cmd.Configured).
+	Timeout    time.Duration
+	Configured bool
 }
 
 // Kinds of action.

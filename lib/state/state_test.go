@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -50,6 +51,8 @@ func TestCodecRoundTrip(t *testing.T) {
 		{ID: "mount:/j/a b", What: "bind /dfs/data/a b on /j/a b", Kind: KindUnmount, Target: "/j/a b",
 			Want: mounttab.Want{BindOf: "/dfs/data/a b"}, Argv: []string{"umount", "/j/a b"}, Force: []string{"umount", "-f", "/j/a b"}, Direct: true},
 		{ID: "mount:/j/n", What: "mount nfs", Kind: KindUnmount, Target: "/j/n", Want: mounttab.Want{FSType: "nfs4", Source: "[::1]:/x/\"q\""}, Argv: []string{"umount", "/j/n"}},
+		{ID: "exec:/usr/local/libexec/hook", What: "run hook start", Kind: KindCommand, Argv: []string{"/usr/local/libexec/hook", "-j", "web1", "stop"},
+			Timeout: 90 * time.Second, Configured: true},
 	}}
 	s := Store{Dir: t.TempDir()}
 	require.NoError(t, s.Save(rec))

@@ -111,12 +111,6 @@ func SplitSnapshot(name string) (dataset, snap string) {
 	return dataset, snap
 }
 
-// Pool returns the pool part of a dataset name.
-func Pool(dataset string) string {
-	p, _, _ := strings.Cut(dataset, "/")
-	return p
-}
-
 // TreeArgv lists the properties mounting needs for dataset and everything
 // below it: one call, whatever the size of the tree. The snapshots named in
 // also are looked up in the same call (a snapshot has no tree below it, so

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -284,7 +285,7 @@ func TestPoststopScriptDetaches(t *testing.T) {
 }
 
 func TestExecBackend(t *testing.T) {
-	root := t.TempDir()
+	root := testenv.SafeDir(t)
 	log := filepath.Join(root, "calls")
 	hook := filepath.Join(root, "hook.sh")
 	testenv.WriteFile(t, hook, "#!/bin/sh\necho \"$*\" >> "+log+"\n", 0o755)
@@ -298,39 +299,132 @@ func TestExecBackend(t *testing.T) {
 	assert.Equal(t, flags+" start\n"+flags+" stop\n", string(calls))
 }
 
+// assertGone checks that every pid listed in pidfile has ended.
+func assertGone(t *testing.T, pidfile string, want int) {
+	t.Helper()
+	var pids []string
+	require.Eventually(t, func() bool {
+		raw, _ := os.ReadFile(pidfile)
+		pids = strings.Fields(string(raw))
+		return len(pids) >= want
+	}, 5*time.Second, 20*time.Millisecond, "the hook wrote %d pids", want)
+	for _, pid := range pids {
+		assert.Eventually(t, func() bool {
+			stat, err := os.ReadFile("/proc/" + pid + "/stat")
+			return err != nil || strings.Contains(string(stat), ") Z ")
+		}, 2*time.Second, 20*time.Millisecond, "process %s outlived the deadline", pid)
+	}
+}
+
+// At EXEC_TIMEOUT the hook dies with everything it started: its own
+// background child, and a grandchild that called setsid to leave the
+// process group (which the group kill alone misses).
 func TestExecBackendHungHookIsKilled(t *testing.T) {
-	root := t.TempDir()
+	root := testenv.SafeDir(t)
 	pidfile := filepath.Join(root, "pids")
 	hook := filepath.Join(root, "hang.sh")
-	testenv.WriteFile(t, hook, "#!/bin/sh\nsleep 300 &\necho $! >> "+pidfile+"\necho $$ >> "+pidfile+"\nwait\n", 0o755)
+	testenv.WriteFile(t, hook, "#!/bin/sh\nsleep 300 &\necho $! >> "+pidfile+"\nsetsid sleep 300 &\necho $! >> "+pidfile+
+		"\n( setsid sh -c 'sleep 300 & echo $! >> "+pidfile+"; wait' & )\necho $$ >> "+pidfile+"\nwait\n", 0o755)
 	n := newNode(t, "BACKEND=exec\nEXEC_HOOK="+hook+"\nEXEC_TIMEOUT=1\n")
 	r := n.start("web1")
 	assert.Equal(t, 69, r.Code, r.Stderr)
 	assert.Contains(t, r.Stderr, "did not finish within 1s and was killed")
-	assert.Less(t, r.Took, 5*time.Second)
+	assert.Less(t, r.Took, 60*time.Second, "the hook's 300 s are not waited for")
+	assertGone(t, pidfile, 4)
+}
+
+// A stop hook that never returns is bounded by EXEC_TIMEOUT like the start
+// (not by COMMAND_TIMEOUT's 30 s), and dies with what it started.
+func TestExecStopHookIsBoundedByExecTimeout(t *testing.T) {
+	root := testenv.SafeDir(t)
+	pidfile := filepath.Join(root, "pids")
+	hook := filepath.Join(root, "hook.sh")
+	testenv.WriteFile(t, hook, "#!/bin/sh\ncase \"$*\" in *stop) trap '' TERM HUP INT; setsid sleep 300 & echo $! >> "+pidfile+"; echo $$ >> "+pidfile+"; while :; do sleep 1; done;; esac\n", 0o755)
+	n := newNode(t, "BACKEND=exec\nEXEC_HOOK="+hook+"\nEXEC_TIMEOUT=1\nCOMMAND_TIMEOUT=300\n")
+	requireOK(t, n.start("web1"))
+	r := n.stop("web1")
+	assert.Equal(t, 69, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "did not finish within 1s and was killed")
+	assert.Less(t, r.Took, 60*time.Second, "EXEC_TIMEOUT=1 bounds the stop hook, not COMMAND_TIMEOUT=300")
+	assertGone(t, pidfile, 2)
+}
+
+// A hook that exits 0 is done, even if a child it left holds its stdout
+// and stderr open (a daemon it started, which lives on).
+func TestExecHookThatExitsIsDoneWhileAChildHoldsItsOutput(t *testing.T) {
+	root := testenv.SafeDir(t)
+	pidfile := filepath.Join(root, "pids")
+	hook := filepath.Join(root, "hook.sh")
+	testenv.WriteFile(t, hook, "#!/bin/sh\ncase \"$*\" in *start) sleep 300 & echo $! > "+pidfile+";; esac\nexit 0\n", 0o755)
+	n := newNode(t, "BACKEND=exec\nEXEC_HOOK="+hook+"\nEXEC_TIMEOUT=600\n")
+	r := n.start("web1")
+	requireOK(t, r)
+	assert.Less(t, r.Took, 60*time.Second, "the child's 300 s are not waited for")
 	raw, err := os.ReadFile(pidfile)
 	require.NoError(t, err)
-	for _, pid := range strings.Fields(string(raw)) {
-		stat, err := os.ReadFile("/proc/" + pid + "/stat")
-		assert.True(t, err != nil || strings.Contains(string(stat), ") Z "), "process %s was left behind", pid)
-	}
+	pid := strings.TrimSpace(string(raw))
+	_, err = os.Stat("/proc/" + pid)
+	assert.NoError(t, err, "the daemon the hook started lives on")
+	exec.Command("kill", pid).Run()
+	requireOK(t, n.stop("web1"))
+}
+
+// The message names the deadline that fired: HOOK_TIMEOUT=2 kills the hook
+// long before its EXEC_TIMEOUT of 300 s.
+func TestHookTimeoutIsTheDeadlineReported(t *testing.T) {
+	root := testenv.SafeDir(t)
+	hook := filepath.Join(root, "hang.sh")
+	testenv.WriteFile(t, hook, "#!/bin/sh\nsleep 300\n", 0o755)
+	n := newNode(t, "BACKEND=exec\nEXEC_HOOK="+hook+"\nEXEC_TIMEOUT=300\nHOOK_TIMEOUT=2\n")
+	r := n.start("web1")
+	assert.Equal(t, 69, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "killed: HOOK_TIMEOUT=2s passed")
+	assert.NotContains(t, r.Stderr, "5m0s")
+	assert.Less(t, r.Took, 60*time.Second)
+}
+
+// A lock wait cut off by HOOK_TIMEOUT says so, not LOCK_TIMEOUT's 300 s.
+func TestLockWaitCutByHookTimeoutSaysSo(t *testing.T) {
+	n := newNode(t, "LOCK_TIMEOUT=300\nHOOK_TIMEOUT=2\n")
+	n.create("web1")
+	lockFile := filepath.Join(n.state, "web1.lock")
+	testenv.WriteFile(t, lockFile, "", 0o600)
+	f, err := os.Open(lockFile)
+	require.NoError(t, err)
+	defer f.Close()
+	require.NoError(t, syscall.Flock(int(f.Fd()), syscall.LOCK_EX))
+	r := n.start("web1")
+	assert.Equal(t, 75, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "when HOOK_TIMEOUT=2s passed")
+	assert.NotContains(t, r.Stderr, "5m0s")
+	assert.Less(t, r.Took, 60*time.Second)
 }
 
 func TestExecBackendRefusesUnsafeHook(t *testing.T) {
-	root := t.TempDir()
+	root := testenv.SafeDir(t)
 	hook := filepath.Join(root, "hook.sh")
-	testenv.WriteFile(t, hook, "#!/bin/sh\ntouch "+root+"/ran\n", 0o755)
-	require.NoError(t, os.Chmod(hook, 0o777))
+	ran := filepath.Join(root, "ran")
+	testenv.WriteFile(t, hook, "#!/bin/sh\ntouch "+ran+"\n", 0o755)
 	n := newNode(t, "BACKEND=exec\nEXEC_HOOK="+hook+"\n")
-	r := n.start("web1")
-	assert.Equal(t, 78, r.Code)
-	assert.Contains(t, r.Stderr, "writable by group or others")
-	_, err := os.Stat(filepath.Join(root, "ran"))
-	assert.True(t, os.IsNotExist(err), "the hook never ran")
-
+	refused := func(mention string) {
+		t.Helper()
+		r := n.start("web1")
+		assert.Equal(t, 78, r.Code, r.Stderr)
+		assert.Contains(t, r.Stderr, mention)
+		assert.NoFileExists(t, ran, "the hook never ran")
+	}
+	require.NoError(t, os.Chmod(hook, 0o777))
+	refused("writable by group or others")
 	require.NoError(t, os.Chmod(hook, 0o755))
 	require.NoError(t, os.Chown(hook, 65534, 65534))
-	r = n.start("web1")
-	assert.Equal(t, 78, r.Code)
-	assert.Contains(t, r.Stderr, "not root")
+	refused("not root")
+	require.NoError(t, os.Chown(hook, 0, 0))
+	// The directory it lives in, or any above it, is as good as the file.
+	require.NoError(t, os.Chmod(root, 0o777))
+	refused("directory " + root + " is writable by group or others")
+	require.NoError(t, os.Chmod(root, 0o755))
+	inTmp := filepath.Join(t.TempDir(), "hook.sh")
+	testenv.WriteFile(t, inTmp, "#!/bin/sh\ntouch "+ran+"\n", 0o755)
+	n = newNode(t, "BACKEND=exec\nEXEC_HOOK="+inTmp+"\n")
+	refused("directory /tmp is writable by group or others (mode 1777)")
 }

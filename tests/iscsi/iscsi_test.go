@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package iscsi_test checks the iSCSI backend against a real target (tgtd
 // on 127.0.0.1, started here) and a real filesystem on a loop device that
 // stands in for the LUN. The kernel here has no iSCSI initiator, so
@@ -100,7 +102,7 @@ func (f *fakeInitiator) Run(ctx context.Context, c run.Cmd) (run.Result, error) 
 	sessions := f.sessions
 	f.mu.Unlock()
 	if c.Argv[0] != "iscsiadm" {
-		return run.OS{}.Run(ctx, c)
+		return run.New(false, nil).Run(ctx, c)
 	}
 	if slices.Equal(c.Argv, []string{"iscsiadm", "-m", "session"}) {
 		if sessions == "" {

@@ -13,6 +13,7 @@ import (
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/lease/etcdlease"
+	"github.com/envhooks/envhooks/lib/run"
 	"github.com/envhooks/envhooks/tests/testenv"
 )
 
@@ -23,7 +24,7 @@ func TestExamplesLoad(t *testing.T) {
 	cfg, err := config.LoadFile(filepath.Join(dir, "envhooks.conf"))
 	require.NoError(t, err)
 	assert.Empty(t, cfg.Warnings)
-	s, err := lease.Open(cfg)
+	s, err := lease.Open(cfg, run.New(false, nil))
 	require.NoError(t, err)
 	e, ok := s.(*etcdlease.Store)
 	require.True(t, ok, "%T", s)
@@ -33,7 +34,7 @@ func TestExamplesLoad(t *testing.T) {
 	cfg, err = config.LoadFile(filepath.Join(dir, "envhooks-nfs-leases.conf"))
 	require.NoError(t, err)
 	assert.Empty(t, cfg.Warnings)
-	s, err = lease.Open(cfg)
+	s, err = lease.Open(cfg, run.New(false, nil))
 	require.NoError(t, err)
 	n, ok := s.(*lease.NFSStore)
 	require.True(t, ok, "%T", s)

@@ -1,3 +1,5 @@
+//go:build linux || freebsd
+
 // Package migrate tests zero-copy migration with envctl between two
 // simulated nodes: each node is a process in a mount namespace of its own,
 // both see one shared directory standing in for the distributed storage.

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/envhooks/envhooks/lib/quick"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/envhooks/envhooks/lib/quick"
+	"github.com/envhooks/envhooks/lib/run"
 )
 
 const nsMarker = "ENVHOOKS_TEST_PRIVATE_NS"
@@ -191,4 +193,26 @@ func WriteFile(t testing.TB, path, content string, mode os.FileMode) {
 	if err := os.WriteFile(path, []byte(content), mode); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// SafeDir is a fresh directory where an executable the configuration
+// names (EXEC_HOOK, RUNNING_CHECK, CBSD_COMMAND) is accepted: only root
+// can write it or any directory above it, which t.TempDir, under the
+// world-writable /tmp, is not. It is removed after the test.
+func SafeDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/run", "envhooks-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	probe := filepath.Join(dir, "probe")
+	WriteFile(t, probe, "#!/bin/sh\n", 0o755)
+	if err := run.CheckExecutable(probe); err != nil {
+		t.Fatalf("SafeDir needs /run owned by root and writable by root alone: %v", err)
+	}
+	return dir
 }

@@ -1,3 +1,5 @@
+//go:build linux || freebsd
+
 // Package zfs tests the zfs backend end to end against real ZFS: Debian's
 // zfs-fuse daemon, started by the test in its private mount namespace with
 // its own socket, and pools on file vdevs in temporary directories. The

@@ -10,6 +10,7 @@ import (
 
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/lease"
+	"github.com/envhooks/envhooks/lib/run"
 )
 
 // Importing this package makes lease.Open use the etcd client itself.
@@ -18,7 +19,7 @@ func TestRegisteredWithLeaseOpen(t *testing.T) {
 	require.NoError(t, os.WriteFile(p, []byte("LEASE_BACKEND=etcd\nLEASE_DIR=/envhooks\nETCD_ENDPOINTS=http://127.0.0.1:1,http://127.0.0.1:2\n"), 0o644))
 	cfg, err := config.LoadFile(p)
 	require.NoError(t, err)
-	s, err := lease.Open(cfg)
+	s, err := lease.Open(cfg, run.New(false, nil))
 	require.NoError(t, err)
 	e, ok := s.(*Store)
 	require.True(t, ok)

@@ -1,3 +1,5 @@
+//go:build linux || freebsd
+
 // Command iscsi is the iSCSI backend's benchmark: how long the Go discovery
 // preflight takes against a live tgtd on 127.0.0.1 (target: median under
 // 20 ms), next to a bare TCP connect to the same portal, and how long it
@@ -142,8 +144,13 @@ func startTgtd(dir string) (string, func()) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	backing := filepath.Join(dir, "lun.img")
-	if err := os.WriteFile(backing, nil, 0o600); err == nil {
-		err = os.Truncate(backing, 16<<20)
+	if err := os.WriteFile(backing, nil, 0o600); err != nil {
+		stop()
+		benchenv.Fatal("%v", err)
+	}
+	if err := os.Truncate(backing, 16<<20); err != nil {
+		stop()
+		benchenv.Fatal("%v", err)
 	}
 	for _, args := range [][]string{
 		{"--mode", "target", "--op", "new", "--tid", "1", "--targetname", target},

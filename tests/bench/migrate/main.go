@@ -1,3 +1,5 @@
+//go:build linux || freebsd
+
 // The migration benchmark of issue 6: move 1000 environments from node A to
 // node B (envctl junregister on A, then jregister on B; nullfs, file
 // leases), and show that moving 1 GiB costs what moving 1 MiB costs, beside

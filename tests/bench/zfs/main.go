@@ -1,3 +1,5 @@
+//go:build linux || freebsd
+
 // The ZFS benchmark of issue 4, against real ZFS (a private zfs-fuse daemon):
 //
 //  1. Provisioning a new environment from a 200 MiB image: mnt-start
@@ -70,26 +72,7 @@ func main() {
 		return []string{"-c", conf, "-d", filepath.Join(work, "jails-data", j+"-data"), "-j", j, "-s", filepath.Join(work, "jails-system", j)}
 	}
 
-	osImage := &image{name: "os", dataset: pool + "/images/os"}
-	blobs := &image{name: "blobs", dataset: pool + "/images/blobs"}
-	for _, im := range []*image{osImage, blobs} {
-		im.dir = filepath.Join(tmp, "images", im.name)
-		run("zfs", "create", "-p", "-o", "mountpoint="+im.dir, im.dataset)
-		im.conf = filepath.Join(tmp, im.name+".conf")
-		must(os.WriteFile(im.conf, []byte(fmt.Sprintf("BACKEND=zfs\nZFS_ROOT=%s/envs\nZFS_CLONE_FROM=%s@v1\nSTATE_DIR=%s/state\nSYSLOG=0\n", pool, im.dataset, tmp)), 0o644))
-	}
-	osImage.files, err = writeOSImage(osImage.dir, imageMiB<<20)
-	must(err)
-	buf := make([]byte, 1<<20)
-	for i := 0; i < imageMiB; i++ {
-		rand.Read(buf)
-		must(os.WriteFile(filepath.Join(blobs.dir, fmt.Sprintf("blob%03d", i)), buf, 0o644))
-	}
-	blobs.files = imageMiB
-	run("sync")
-	for _, im := range []*image{osImage, blobs} {
-		run("zfs", "snapshot", im.dataset+"@v1")
-	}
+	osImage, blobs := makeImages(tmp, pool)
 
 	// 1. Provisioning, interleaved: the clone by mnt-start from each image;
 	// the same clone by zfs alone (what ZFS itself costs); and the copy of
@@ -144,28 +127,7 @@ func main() {
 		}
 	}
 
-	// 2. The idempotent start on a mounted tree of 5 datasets.
-	e := pool + "/envs/idem"
-	run("zfs", "create", "-o", "canmount=off", e)
-	for _, ds := range []string{"data", "data/usr", "data/usr/local", "data/var", "system"} {
-		run("zfs", "create", "-o", "mountpoint=none", e+"/"+ds)
-		if ds != "data" && ds != "system" {
-			run("zfs", "inherit", "mountpoint", e+"/"+ds)
-		}
-	}
-	run(append([]string{mntStart}, flags(osImage.conf, "idem")...)...)
-	benchenv.Cleanup(func() { exec.Command(mntStop, "-c", osImage.conf, "-j", "idem").Run() })
-	mounted := 0
-	for _, ds := range []string{"data", "data/usr", "data/usr/local", "data/var", "system"} {
-		if out, _ := zfsfuse.Run("zfs", "get", "-H", "-o", "value", "mounted", e+"/"+ds); out == "yes\n" {
-			mounted++
-		}
-	}
-	if mounted != 5 {
-		benchenv.Fatal("the idempotent tree has %d of 5 datasets mounted", mounted)
-	}
-	idem := &benchenv.Contender{Name: "mnt-start (5 datasets mounted)", Argv: append([]string{mntStart}, flags(osImage.conf, "idem")...)}
-	benchenv.Race(100, 10, idem)
+	idem := idempotentStart(pool, osImage.conf, append([]string{mntStart}, flags(osImage.conf, "idem")...), mntStop)
 
 	med := func(ts []time.Duration) time.Duration { return benchenv.Quantile(ts, 0.5) }
 	row := func(name string, ts []time.Duration) []string {
@@ -249,4 +211,59 @@ func must(err error) {
 	if err != nil {
 		benchenv.Fatal("%v", err)
 	}
+}
+
+// makeImages makes the two images to provision from, each a dataset with
+// a snapshot @v1 and a config file that clones from it.
+func makeImages(tmp, pool string) (osImage, blobs *image) {
+	osImage = &image{name: "os", dataset: pool + "/images/os"}
+	blobs = &image{name: "blobs", dataset: pool + "/images/blobs"}
+	for _, im := range []*image{osImage, blobs} {
+		im.dir = filepath.Join(tmp, "images", im.name)
+		run("zfs", "create", "-p", "-o", "mountpoint="+im.dir, im.dataset)
+		im.conf = filepath.Join(tmp, im.name+".conf")
+		must(os.WriteFile(im.conf, []byte(fmt.Sprintf("BACKEND=zfs\nZFS_ROOT=%s/envs\nZFS_CLONE_FROM=%s@v1\nSTATE_DIR=%s/state\nSYSLOG=0\n", pool, im.dataset, tmp)), 0o644))
+	}
+	var err error
+	osImage.files, err = writeOSImage(osImage.dir, imageMiB<<20)
+	must(err)
+	buf := make([]byte, 1<<20)
+	for i := 0; i < imageMiB; i++ {
+		rand.Read(buf)
+		must(os.WriteFile(filepath.Join(blobs.dir, fmt.Sprintf("blob%03d", i)), buf, 0o644))
+	}
+	blobs.files = imageMiB
+	run("sync")
+	for _, im := range []*image{osImage, blobs} {
+		run("zfs", "snapshot", im.dataset+"@v1")
+	}
+
+	return osImage, blobs
+}
+
+// idempotentStart measures the idempotent start (argv start) on a mounted
+// tree of 5 datasets.
+func idempotentStart(pool, conf string, start []string, mntStop string) *benchenv.Contender {
+	e := pool + "/envs/idem"
+	run("zfs", "create", "-o", "canmount=off", e)
+	for _, ds := range []string{"data", "data/usr", "data/usr/local", "data/var", "system"} {
+		run("zfs", "create", "-o", "mountpoint=none", e+"/"+ds)
+		if ds != "data" && ds != "system" {
+			run("zfs", "inherit", "mountpoint", e+"/"+ds)
+		}
+	}
+	run(start...)
+	benchenv.Cleanup(func() { exec.Command(mntStop, "-c", conf, "-j", "idem").Run() })
+	mounted := 0
+	for _, ds := range []string{"data", "data/usr", "data/usr/local", "data/var", "system"} {
+		if out, _ := zfsfuse.Run("zfs", "get", "-H", "-o", "value", "mounted", e+"/"+ds); out == "yes\n" {
+			mounted++
+		}
+	}
+	if mounted != 5 {
+		benchenv.Fatal("the idempotent tree has %d of 5 datasets mounted", mounted)
+	}
+	idem := &benchenv.Contender{Name: "mnt-start (5 datasets mounted)", Argv: start}
+	benchenv.Race(100, 10, idem)
+	return idem
 }

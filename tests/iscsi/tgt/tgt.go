@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package tgt runs a throwaway iSCSI target for tests and benchmarks:
 // Debian's tgtd in the foreground, in its own process group, listening on
 // one loopback portal with a private control port, with file-backed LUNs.

@@ -246,7 +246,8 @@ func (s *Server) Stop() {
 	s.procs = nil
 }
 
-// Pids returns the process ids of the running server processes.
+// Pids returns the process ids of the running server processes (the
+// kernel lab freezes them with SIGSTOP to hang its clients' hard mounts).
 func (s *Server) Pids() []int {
 	var out []int
 	for _, p := range s.procs {

@@ -1,3 +1,5 @@
+//go:build linux || freebsd
+
 // Package zfsfuse starts a private zfs-fuse daemon for the ZFS tests and the
 // ZFS benchmark: real ZFS in user space, on machines without the OpenZFS
 // kernel module. The caller must already run as root in a private mount

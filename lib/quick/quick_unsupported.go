@@ -1,0 +1,5 @@
+//go:build !linux && !freebsd
+
+package quick
+
+const defaultDir = "/var/run/envhooks"
