@@ -9,11 +9,6 @@ import (
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
-func TestFreeBSDRunningCheckArgv(t *testing.T) {
-	assert.Equal(t, []string{"jls", "-j", "%j", "jid"}, FreeBSDRunningCheck(Jail))
-	assert.Equal(t, []string{"exists:/dev/vmm/%j"}, FreeBSDRunningCheck(VM))
-}
-
 func TestOperands(t *testing.T) {
 	ops, err := parseOperands([]string{"jname=web1", "rcfile=/tmp/rc"})
 	require.NoError(t, err)

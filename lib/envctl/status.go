@@ -10,6 +10,7 @@ import (
 	"github.com/envhooks/envhooks/lib/descriptor"
 	"github.com/envhooks/envhooks/lib/environment"
 	"github.com/envhooks/envhooks/lib/mounttab"
+	"github.com/envhooks/envhooks/lib/running"
 )
 
 // Status is what envctl finds about one environment on this node.
@@ -73,8 +74,8 @@ func (n *Node) Status(ctx context.Context, jname string) (*Status, error) {
 			st.Descriptor = err == nil
 		}
 	}
-	if running, _, err := n.isRunning(ctx, jname, st.Kind); err == nil {
-		st.Running = &running
+	if on, _, err := running.Check(ctx, nil, n.Config, jname, st.Kind); err == nil {
+		st.Running = &on
 	}
 	mine := l != nil && l.Node == n.Name
 	verb := func(op string) string { return "envctl " + verbFor(op, st.Kind) + " " + jname }

@@ -69,11 +69,15 @@ func (s *System) unmount(ctx context.Context, a state.Action) error {
 		s.Log.Warn("%s now shows %s, not %s: leaving it alone", a.Target, top.Describe(), a.Want)
 		return nil
 	}
+	if err := s.detachLayers(ctx, a.Target); err != nil {
+		return err
+	}
 	if s.DryRun {
-		s.Run.Run(ctx, run.Cmd{Argv: a.Argv})
+		s.sayUnmount(ctx, a)
 		return nil
 	}
 	deadline := time.Now().Add(s.UnmountTimeout)
+	timedOut := false
 	wait := 50 * time.Millisecond
 	for {
 		err := s.unmountOnce(ctx, a, false)
@@ -89,6 +93,14 @@ func (s *System) unmount(ctx context.Context, a state.Action) error {
 		} else if terr != nil {
 			return sysexits.Wrap(sysexits.OSErr, terr)
 		}
+		if err != nil && isTimeout(err) {
+			// A hung server: the unmount itself hangs, so waiting again
+			// only hangs again. Force it now if allowed (for NFS on
+			// FreeBSD the force is umount -N, which does not wait for
+			// the server), else say what to do.
+			timedOut = true
+			break
+		}
 		if err != nil && !isBusy(err) {
 			return sysexits.New(sysexits.Unavailable, "cannot unmount %s: %v", a.Target, err)
 		}
@@ -102,13 +114,20 @@ func (s *System) unmount(ctx context.Context, a state.Action) error {
 		wait = min(2*wait, time.Second)
 	}
 	if s.ForceUnmount && (len(a.Force) > 0 || a.Direct) {
-		s.Log.Warn("%s stayed busy for %s: forcing the unmount (FORCE_UNMOUNT=1)", a.Target, s.UnmountTimeout)
+		if timedOut {
+			s.Log.Warn("unmounting %s timed out: forcing it (FORCE_UNMOUNT=1)", a.Target)
+		} else {
+			s.Log.Warn("%s stayed busy for %s: forcing the unmount (FORCE_UNMOUNT=1)", a.Target, s.UnmountTimeout)
+		}
 		err := s.unmountOnce(ctx, a, true)
 		s.Changed()
 		if gone, _ := s.gone(a); gone {
 			return nil
 		}
 		return sysexits.New(sysexits.TempFail, "forced unmount of %s failed: %v", a.Target, err)
+	}
+	if timedOut {
+		return sysexits.New(sysexits.Unavailable, "unmounting %s did not finish within COMMAND_TIMEOUT (%s): is its server down? set FORCE_UNMOUNT=1 to force it", a.Target, s.CommandTimeout)
 	}
 	who := "no process found holding it"
 	if h := holders(ctx, s, a.Target); len(h) > 0 {
@@ -140,6 +159,12 @@ func (s *System) gone(a state.Action) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// isTimeout reports an unmount command killed at its deadline.
+func isTimeout(err error) bool {
+	var re *run.Error
+	return errors.As(err, &re) && re.TimedOut
 }
 
 func isBusy(err error) bool {
