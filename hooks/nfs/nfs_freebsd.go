@@ -9,3 +9,5 @@ func mountArgv(words []string, src, target string) ([]string, error) {
 
 // FreeBSD's mount table says nfs for every NFS version.
 func want(src string, _ int) mounttab.Want { return FreeBSDWant(src) }
+
+var forceUnmountArgv = FreeBSDForceUnmountArgv

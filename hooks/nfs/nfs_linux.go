@@ -7,3 +7,5 @@ func mountArgv(words []string, src, target string) ([]string, error) {
 }
 
 func want(src string, version int) mounttab.Want { return LinuxWant(src, version) }
+
+var forceUnmountArgv = LinuxForceUnmountArgv

@@ -377,6 +377,40 @@ func (s *Session) StopAfter(ctx context.Context, last func() error) error {
 	return eng.DetachCached(ctx, s.Env.Name)
 }
 
+// SystemAttached reports whether the environment's system directory is
+// attached here: recorded as a mount that the mount table still shows. A
+// record of commands only (an exec hook) cannot be checked against the
+// table and is taken at its word.
+func (s *Session) SystemAttached() (bool, error) {
+	sys := s.Env.Dir(environment.System)
+	rec, err := s.Record()
+	if err != nil || rec == nil || sys == "" {
+		return false, err
+	}
+	commands := false
+	for _, a := range rec.Actions {
+		switch {
+		case a.Kind == state.KindUnmount && mounttab.Within(a.Target, sys) && mounttab.Within(sys, a.Target):
+			t, err := s.table()
+			if err != nil {
+				return false, sysexits.Wrap(sysexits.OSErr, err)
+			}
+			top, ok := t.Top(a.Target)
+			return ok && t.Matches(top, a.Want), nil
+		case a.Kind == state.KindCommand:
+			commands = true
+		}
+	}
+	return commands, nil
+}
+
+func (s *Session) table() (mounttab.Table, error) {
+	if s.ReadMounts != nil {
+		return s.ReadMounts()
+	}
+	return mounttab.Read()
+}
+
 // Record returns what is recorded as attached (nil: nothing).
 func (s *Session) Record() (*state.Record, error) {
 	return state.Store{Dir: s.Config.Get(config.StateDir)}.Load(s.Env.Name)
