@@ -159,12 +159,21 @@ func (l *loginStep) Done(ctx context.Context, s *plan.System) (bool, error) {
 
 func (l *loginStep) Apply(ctx context.Context, s *plan.System) error {
 	b := l.a.b
-	cmd := run.Cmd{Argv: b.loginArgv(l.a.target, l.a.portal), Timeout: s.CommandTimeout, Secret: b.CHAP != nil && b.OS == FreeBSD}
-	_, err := s.Run.Run(ctx, cmd)
-	if err == nil || sessionExists(b.OS, err) {
-		return nil
+	login := func(argv []string) error {
+		_, err := s.Run.Run(ctx, run.Cmd{Argv: argv, Timeout: s.CommandTimeout})
+		if err == nil || sessionExists(b.OS, err) {
+			return nil
+		}
+		return sysexits.New(sysexits.Unavailable, "cannot log in to iSCSI target %s at portal %s: %v", l.a.target, l.a.portal, err)
 	}
-	return sysexits.New(sysexits.Unavailable, "cannot log in to iSCSI target %s at portal %s: %v", l.a.target, l.a.portal, err)
+	if b.OS == FreeBSD {
+		if s.DryRun {
+			s.Say("# write section %s of a temporary root-only iscsi.conf (target, portal, initiator name%s), then remove it", FreeBSDNickname(l.a.jname), map[bool]string{true: ", CHAP", false: ""}[b.CHAP != nil])
+			return login(FreeBSDLoginArgv(FreeBSDNickname(l.a.jname), "TEMPORARY-FILE"))
+		}
+		return l.a.freebsdLogin(login)
+	}
+	return login(LinuxLoginArgv(l.a.target, l.a.portal))
 }
 
 func sessionExists(o OS, err error) bool {
@@ -287,9 +296,13 @@ func (w *waitDevice) findFreeBSD(ctx context.Context, s *plan.System) (string, s
 	if err != nil {
 		return "", fmt.Sprintf("iscsictl -L -v: %v", err)
 	}
-	var das []string
+	sessions, err := ParseFreeBSDSessionsJSON(res.Stdout)
+	if err != nil {
+		return "", err.Error()
+	}
+	var others []string
 	why := "iscsictl -L -v lists no session for the target"
-	for _, st := range ParseFreeBSDVerbose(string(res.Stdout)) {
+	for _, st := range sessions {
 		if st.Target != a.target {
 			continue
 		}
@@ -298,28 +311,24 @@ func (w *waitDevice) findFreeBSD(ctx context.Context, s *plan.System) (string, s
 			why = "session not connected: " + st.Reason
 		}
 		for _, d := range st.Devices {
-			if strings.HasPrefix(d, "da") {
-				das = append(das, d)
+			if !strings.HasPrefix(d.Name, "da") {
+				continue
 			}
-		}
-	}
-	if len(das) == 0 {
-		return "", why
-	}
-	res, err = s.Command(ctx, FreeBSDDevlistArgv()...)
-	if err != nil {
-		return "", fmt.Sprintf("camcontrol devlist: %v", err)
-	}
-	luns := ParseDevlistLUNs(string(res.Stdout))
-	for _, d := range das {
-		if n, ok := luns[d]; ok && n == b.LUN {
-			dev := filepath.Join(b.DeviceDir, d)
+			if d.LUN != b.LUN {
+				others = append(others, fmt.Sprintf("%s (LUN %d)", d.Name, d.LUN))
+				continue
+			}
+			dev := filepath.Join(b.DeviceDir, d.Name)
 			if _, err := os.Stat(dev); err == nil {
 				return dev, ""
 			}
+			why = dev + " does not exist yet"
 		}
 	}
-	return "", fmt.Sprintf("the session has %s but none is LUN %d", strings.Join(das, ", "), b.LUN)
+	if len(others) > 0 {
+		return "", fmt.Sprintf("the session has %s but none is LUN %d", strings.Join(others, ", "), b.LUN)
+	}
+	return "", why
 }
 
 // lunMount mounts the LUN's filesystem on lunRoot. Its plan.Mount is built

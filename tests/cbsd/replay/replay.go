@@ -573,7 +573,7 @@ func (n *Node) JUnregister(j string) error {
 	return os.Remove(n.dbPath(j))
 }
 
-// ReplaceWdir is tools/replacewdir: sed -i '' s:OLD:NEW: on the file, the
+// ReplaceWdir is tools/replacewdir: sed -i ” s:OLD:NEW: on the file, the
 // first match of the pattern OLD on each line.
 func ReplaceWdir(file, old, new string) error {
 	re, err := regexp.Compile(old)
