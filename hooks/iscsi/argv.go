@@ -137,4 +137,3 @@ func ParseFreeBSDSessions(out string) []Session {
 	}
 	return ss
 }
-
