@@ -6,7 +6,7 @@ BIN     ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/envhooks/envhooks/lib/args.Version=$(VERSION)
 
-.PHONY: build test unit demo bench freebsd lint docs
+.PHONY: build test unit demo bench freebsd lint docs fuzz
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
@@ -15,6 +15,13 @@ build:
 test: lint
 	./tests/install-deps
 	$(GO) test -count=1 -timeout 25m ./...
+	$(MAKE) fuzz
+
+# Each fuzz target runs briefly on every test run; its seeds live in
+# testdata/fuzz beside it and run with the ordinary tests too.
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzRoundTrip -fuzztime=$(FUZZTIME) ./lib/descriptor
 
 unit:
 	$(GO) test -count=1 ./lib/... ./hooks/...
@@ -22,6 +29,8 @@ unit:
 lint: freebsd
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	@command -v mandoc >/dev/null || ./tests/install-deps
+	mandoc -Tlint -Wwarning man/*.5 man/*.8
 
 # Every FreeBSD architecture CBSD runs on: 32-bit ones catch int overflows.
 FREEBSD_ARCHS ?= amd64 386 arm arm64 riscv64
