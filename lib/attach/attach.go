@@ -342,6 +342,13 @@ func (s *Session) Stop(ctx context.Context) error {
 		return err
 	}
 	if rec, _ := s.Record(); rec != nil {
+		// Nothing is taken from under a running environment: some of its
+		// mounts would go, the busy ones would stay.
+		if running.Configured(s.Config, s.kind()) {
+			if err := running.RefuseIfRunning(ctx, s.checkRunner(), s.Config, s.Env.Name, s.kind()); err != nil {
+				return err
+			}
+		}
 		s.clearCBSDLock()
 	}
 	return s.engine().Detach(ctx, s.Env.Name)

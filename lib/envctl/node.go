@@ -135,6 +135,9 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 		return err
 	}
 	defer unlock()
+	if rec, _ := n.Inv.Load(jname); rec != nil && rec.Kind != kind {
+		return sysexits.New(sysexits.DataErr, "%s is registered here as a %s, not a %s: use %s", jname, rec.Kind, kind, verbFor("register", rec.Kind))
+	}
 	if n.DryRun {
 		return n.dryRegister(ctx, jname, kind, before, opt)
 	}
@@ -327,7 +330,8 @@ func (n *Node) Unregister(ctx context.Context, jname, kind string) error {
 		fmt.Fprintf(n.Out, "# remove the inventory record, release the lease of %s\n", jname)
 		return nil
 	}
-	if rec != nil || delegate || attached != nil {
+	_, dumped := os.Stat(n.rcconfPath(jname))
+	if rec != nil || delegate || attached != nil || dumped == nil {
 		// The descriptor goes onto the shared storage, so that storage
 		// must be attached while it is written (it is, unless a crashed run
 		// detached it); then the storage is detached.
@@ -371,9 +375,6 @@ func (n *Node) leaveDescriptor(ctx context.Context, s *attach.Session, jname, ki
 		if portable, err = descriptor.Portable([]byte(rec.Descriptor), n.Workdir); err != nil {
 			return sysexits.New(sysexits.Code(err), "the inventory record of %s: %v", jname, err)
 		}
-		if err := n.portableFstab(jname, kind, rec.Descriptor); err != nil {
-			return err
-		}
 	default:
 		raw, rerr := safefile.Read(n.rcconfPath(jname), maxDescriptor)
 		if rerr != nil {
@@ -385,8 +386,16 @@ func (n *Node) leaveDescriptor(ctx context.Context, s *attach.Session, jname, ki
 		}
 		portable = raw
 	}
-	if _, err := descriptor.Parse(portable, jname, "the descriptor of "+jname); err != nil {
+	d, err := descriptor.Parse(portable, jname, "the descriptor of "+jname)
+	if err != nil {
 		return err
+	}
+	if !delegate {
+		// cbsd junregister rewrites the fstab itself; without it, and
+		// since the fstab lives on the storage being detached, here.
+		if err := n.portableFstab(jname, kind, d); err != nil {
+			return err
+		}
 	}
 	if err := safefile.WriteAtomic(shared, portable, 0o644); err != nil {
 		return sysexits.New(sysexits.CantCreat, "cannot write the descriptor into the shared system directory: %v", err)
@@ -399,13 +408,17 @@ func (n *Node) leaveDescriptor(ctx context.Context, s *attach.Session, jname, ki
 // as CBSDROOT, as cbsd junregister does; CBSD's mountfstab puts the local
 // workdir back before it mounts anything (tools/mountfstab). A file that
 // already is portable (a crashed run's work) is left as it is.
-func (n *Node) portableFstab(jname, kind, local string) error {
+func (n *Node) portableFstab(jname, kind string, portable *descriptor.Descriptor) error {
 	if kind == VM {
 		return nil
 	}
 	fstab := filepath.Join(n.env(jname, kind).Dir(environment.Fstab), "fstab")
-	if d, err := descriptor.Parse([]byte(local), jname, "the inventory record"); err == nil && d.Values["mount_fstab"] != "" {
-		fstab = d.Values["mount_fstab"]
+	if v := portable.Values["mount_fstab"]; v != "" {
+		local, err := descriptor.Localize([]byte(v), n.Workdir)
+		if err != nil {
+			return err
+		}
+		fstab = string(local)
 	}
 	for _, p := range []string{fstab, fstab + ".local"} {
 		raw, err := safefile.Read(p, maxDescriptor)

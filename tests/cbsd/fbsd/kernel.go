@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package fbsd is a model of the FreeBSD kernel's mount rules where they
 // differ from Linux's, for replaying CBSD on a machine that runs Linux.
 // Each rule names the FreeBSD source or manual page it follows:
@@ -23,7 +25,11 @@
 //     mount without asking the server.
 //
 // It serves as the replay's Kernel, as the engine's plan.Kernel and
-// mount table, and as the runner of mount_nfs, umount and jls.
+// mount table, and as the runner of mount_nfs, umount and jls. With Real
+// set, a nullfs mount is also made as a real bind mount (run it in a
+// private mount namespace), so that files written through it land where
+// they would on FreeBSD; the rules above still decide every unmount before
+// the real one is done.
 package fbsd
 
 import (
@@ -37,6 +43,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/envhooks/envhooks/lib/mounttab"
 	"github.com/envhooks/envhooks/lib/run"
@@ -58,6 +66,10 @@ type Kernel struct {
 	running map[string]bool // jails jls finds
 	// Calls lists every mount-changing call, for the tests.
 	Calls []string
+	// Real makes nullfs mounts real bind mounts as well.
+	Real bool
+	// RunDir, if set, holds a file per running jail for jls.
+	RunDir string
 }
 
 // New returns a kernel with / mounted.
@@ -111,6 +123,11 @@ func (k *Kernel) Nullfs(src, target string, _ bool) error {
 	if fi, err := os.Stat(target); err != nil || !fi.IsDir() {
 		return syscall.ENOENT
 	}
+	if k.Real {
+		if err := unix.Mount(src, target, "", unix.MS_BIND, ""); err != nil {
+			return err
+		}
+	}
 	k.Calls = append(k.Calls, "mount -t nullfs "+src+" "+target)
 	k.mounts = append(k.mounts, &mount{from: src, on: target, fstype: "nullfs", lower: k.holder(src), id: k.next})
 	k.next++
@@ -151,6 +168,17 @@ func (k *Kernel) unmount(target string, force bool) error {
 	}
 	if (nested || k.busy[target]) && !force {
 		return syscall.EBUSY
+	}
+	if k.Real && m.fstype == "nullfs" {
+		// A forced unmount leaves the inner mounts in place, as
+		// FreeBSD does; Linux needs MNT_DETACH to let them stay.
+		flags := 0
+		if nested {
+			flags = unix.MNT_DETACH
+		}
+		if err := unix.Unmount(target, flags); err != nil {
+			return err
+		}
 	}
 	k.Calls = append(k.Calls, fmt.Sprintf("umount%s %s", map[bool]string{true: " -f", false: ""}[force], target))
 	k.mounts = append(k.mounts[:i], k.mounts[i+1:]...)
@@ -218,6 +246,11 @@ func (k *Kernel) Run(ctx context.Context, c run.Cmd) (run.Result, error) {
 		k.mu.Lock()
 		on := k.running[a[2]]
 		k.mu.Unlock()
+		if k.RunDir != "" {
+			if _, err := os.Stat(filepath.Join(k.RunDir, a[2])); err == nil {
+				on = true
+			}
+		}
 		if on {
 			return run.Result{Stdout: []byte("1\n")}, nil
 		}

@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/envhooks/envhooks/lib/mounttab"
@@ -68,7 +69,10 @@ func New(name, workdir, base, ports, runDir string, k Kernel, h Hooks) (*Node, e
 			return nil, err
 		}
 	}
-	for _, d := range []string{base + "/bin", base + "/etc", ports, runDir} {
+	// The base has every directory the jail's mounts go on: it is mounted
+	// read-only on the jail root before them.
+	for _, d := range []string{base + "/bin", base + "/etc", base + "/root", base + "/tmp", base + "/usr/local", base + "/usr/ports/distfiles",
+		base + "/var", base + "/dev", ports, runDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
@@ -516,7 +520,7 @@ func (n *Node) JRegister(j, rcfile string) error {
 	if err := ReplaceWdir(tmp, "CBSDROOT", n.Workdir); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, rcfile); err != nil {
+	if err := mv(tmp, rcfile); err != nil {
 		return err
 	}
 	local, err := os.ReadFile(rcfile)
@@ -533,7 +537,23 @@ func (n *Node) JRegister(j, rcfile string) error {
 	if err := os.MkdirAll(n.sysdir(j), 0o755); err != nil {
 		return err
 	}
-	return os.Rename(rcfile, filepath.Join(n.sysdir(j), "rc.conf_"+j))
+	return mv(rcfile, filepath.Join(n.sysdir(j), "rc.conf_"+j))
+}
+
+// mv is mv(1): a rename, or a copy and an unlink across filesystems.
+func mv(from, to string) error {
+	err := os.Rename(from, to)
+	if !errors.Is(err, syscall.EXDEV) {
+		return err
+	}
+	raw, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(to, raw, 0o644); err != nil {
+		return err
+	}
+	return os.Remove(from)
 }
 
 // JUnregister follows sudoexec/junregister: refused for a running jail,
