@@ -13,7 +13,7 @@ var (
 	ForceUnmount   = Define(Key{Name: "FORCE_UNMOUNT", Default: "0", Doc: "1: when an unmount stays busy, force it (umount -f); open files in the environment lose their writes", Check: IsBool})
 	StateDir       = Define(Key{Name: "STATE_DIR", Default: DefaultStateDir, Doc: "where mnt-start records what it attached, so mnt-stop can undo exactly that, after a reboot too", Check: IsAbsPath})
 	NodeName       = Define(Key{Name: "NODE_NAME", Doc: "this node's name in leases (default: the host name)", Check: IsName})
-	Workdir        = Define(Key{Name: "WORKDIR", Default: "/usr/jails", Doc: "CBSD's workdir; envctl derives an environment's directories from it as CBSD does (not /, and letters, digits and / . _ + @ % ~ - only, so descriptors can carry it as CBSDROOT)", Check: isWorkdir})
+	Workdir        = Define(Key{Name: "WORKDIR", Default: "/usr/jails", Doc: "CBSD's workdir; envctl derives an environment's directories from it as CBSD does (not /, and without blanks, control characters, quotes, backslash, backquote or $ , = ; : so that descriptors can carry it as CBSDROOT)", Check: isWorkdir})
 	SyslogTag      = Define(Key{Name: "SYSLOG", Default: "1", Doc: "1: also log to syslog when stderr is not a terminal", Check: IsBool})
 
 	// envctl's keys live here too: one file configures all three programs,

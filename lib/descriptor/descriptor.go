@@ -141,9 +141,12 @@ func (d *Descriptor) ShellSafe(where string) error {
 
 // CheckWorkdir refuses a workdir that cannot round-trip through a portable
 // descriptor or fstab: "/" (the placeholder would swallow every path),
-// anything not absolute and clean, and characters that end a path in
-// either format (quotes, blanks, ',', '=', ';') or that CBSD's own rewrite
-// cannot take (tools/replacewdir uses sed s:old:new:, so no ':').
+// anything not absolute and clean, characters that end a path in either
+// format (a double quote, blanks, ',', '=', ';') or that a shell would
+// still expand inside double quotes (CBSD's jregister sources the file:
+// '$', '`', '\\'), a single quote, control characters, and ':', which
+// CBSD's own rewrite cannot take (tools/replacewdir runs sed s:old:new:).
+// Regular-expression characters are fine: the rewrite here is literal.
 func CheckWorkdir(w string) error {
 	w = strings.TrimRight(w, "/")
 	switch {
@@ -155,9 +158,8 @@ func CheckWorkdir(w string) error {
 		return fmt.Errorf("want a clean path: no //, . or .. elements")
 	}
 	for i := 0; i < len(w); i++ {
-		c := w[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("/._+@%~-", c) >= 0) {
-			return fmt.Errorf("a workdir may hold letters, digits and / . _ + @ %% ~ - only: %q cannot be written into a descriptor and read back", c)
+		if c := w[i]; c <= ' ' || c == 0x7f || strings.IndexByte("\"'\\`$,=;:", c) >= 0 {
+			return fmt.Errorf("%q cannot be written into a descriptor and read back: a workdir may not hold blanks, control characters or any of \" ' \\ ` $ , = ; :", c)
 		}
 	}
 	return nil

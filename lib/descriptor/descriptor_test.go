@@ -158,7 +158,7 @@ func TestFstab(t *testing.T) {
 
 func TestWorkdirsThatCannotRoundTrip(t *testing.T) {
 	for _, wd := range []string{"/", "//", "", "usr/jails", "/usr//jails", "/usr/./jails", "/usr/../jails",
-		"/my jails", "/a\"b", "/a\nb", "/a:b", "/a,b", "/a=b", "/a;b", "/a$b", "/a`b", "/a'b", `/a\b`, "/ü"} {
+		"/my jails", "/a\"b", "/a\nb", "/a:b", "/a,b", "/a=b", "/a;b", "/a$b", "/a`b", "/a'b", `/a\b`, "/a\tb", "/a\x7fb"} {
 		if assert.Error(t, CheckWorkdir(wd), "%q", wd) {
 			_, err := Portable([]byte(jailFile), wd)
 			assert.Equal(t, sysexits.Config, sysexits.Code(err), "%q", wd)
@@ -166,7 +166,7 @@ func TestWorkdirsThatCannotRoundTrip(t *testing.T) {
 			assert.Equal(t, sysexits.Config, sysexits.Code(err), "%q", wd)
 		}
 	}
-	for _, wd := range []string{"/usr/jails", "/usr/jails/", "/a", "/srv/x-y_z.1+2@3%4~5"} {
+	for _, wd := range []string{"/usr/jails", "/usr/jails/", "/a", "/srv/x-y_z.1+2@3%4~5", "/j+bs[1]", "/ü"} {
 		assert.NoError(t, CheckWorkdir(wd), wd)
 	}
 }
