@@ -338,17 +338,18 @@ func (s *Session) Stop(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
+	rec, _ := s.Record()
+	if rec != nil && running.Configured(s.Config, s.kind()) {
+		// Nothing is taken from under a running environment: some of its
+		// mounts would go, the busy ones would stay.
+		if err := running.RefuseIfRunning(ctx, s.checkRunner(), s.Config, s.Env.Name, s.kind()); err != nil {
+			return err
+		}
+	}
 	if err := s.forgetQuick(); err != nil {
 		return err
 	}
-	if rec, _ := s.Record(); rec != nil {
-		// Nothing is taken from under a running environment: some of its
-		// mounts would go, the busy ones would stay.
-		if running.Configured(s.Config, s.kind()) {
-			if err := running.RefuseIfRunning(ctx, s.checkRunner(), s.Config, s.Env.Name, s.kind()); err != nil {
-				return err
-			}
-		}
+	if rec != nil {
 		s.clearCBSDLock()
 	}
 	return s.engine().Detach(ctx, s.Env.Name)
@@ -397,7 +398,7 @@ func (s *Session) SystemAttached() (bool, error) {
 	commands := false
 	for _, a := range rec.Actions {
 		switch {
-		case a.Kind == state.KindUnmount && mounttab.Within(a.Target, sys) && mounttab.Within(sys, a.Target):
+		case a.Kind == state.KindUnmount && filepath.Clean(a.Target) == filepath.Clean(sys):
 			t, err := s.table()
 			if err != nil {
 				return false, sysexits.Wrap(sysexits.OSErr, err)

@@ -210,14 +210,13 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 		if err := n.cbsdRegister(ctx, jname, portable); err != nil {
 			return err
 		}
+		crashPoint("register:cbsd")
 	}
 	// The descriptor lives in the system directory from now on, portable,
 	// so it travels with the data to whichever node registers it next.
 	shared := filepath.Join(n.env(jname, kind).Dir(environment.System), descriptor.FileName(jname))
-	if from != shared || delegate {
-		if err := safefile.WriteAtomic(shared, portable, 0o644); err != nil {
-			return sysexits.New(sysexits.CantCreat, "cannot write the descriptor into the shared system directory: %v", err)
-		}
+	if err := safefile.WriteAtomic(shared, portable, 0o644); err != nil {
+		return sysexits.New(sysexits.CantCreat, "cannot write the descriptor into the shared system directory: %v", err)
 	}
 	crashPoint("register:descriptor")
 	if err := n.Inv.Save(&inventory.Record{JName: jname, Kind: kind, Node: n.Name, Registered: time.Now().UTC().Truncate(time.Second),
@@ -289,6 +288,13 @@ func (n *Node) findDescriptor(jname, rcfile string) ([]byte, string, error) {
 	}
 	if firstAt == "" {
 		return nil, "", sysexits.New(sysexits.DataErr, "no descriptor for %s: looked for %s", jname, strings.Join(candidates, " and "))
+	}
+	if descriptor.HasPath(first, n.Workdir) {
+		// Localised for this very workdir (CBSD's jregister here, in a
+		// run that did not finish): portable again by the reverse rewrite.
+		if portable, err := descriptor.Portable(first, n.Workdir); err == nil {
+			return portable, firstAt, nil
+		}
 	}
 	n.Log.Warn("%s has no %s in it: its paths are taken as they are, not made local to %s; check them if it came from another node", firstAt, descriptor.Placeholder, n.Workdir)
 	return first, firstAt, nil

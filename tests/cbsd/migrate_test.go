@@ -158,3 +158,24 @@ func TestMigrationCrashBetweenSteps(t *testing.T) {
 		})
 	}
 }
+
+// TestRegisterCrashAfterCBSD kills envctl jregister right after cbsd
+// jregister moved its copy, rewritten for this node, over the portable one
+// in the system directory: the next run finds only that copy, makes it
+// portable again, and the shared storage ends up with CBSDROOT in it.
+func TestRegisterCrashAfterCBSD(t *testing.T) {
+	c := newCluster(t, "file")
+	a := c.node("a", "usr/jails", "CBSD_DELEGATE=1")
+	b := c.node("b", "jails", "CBSD_DELEGATE=1")
+	createJail(t, a, "web1", replay.JailOptions{})
+	ok(t, a.envctl("junregister", "web1"))
+	r := b.envctlEnv([]string{"ENVHOOKS_CRASH_AFTER=register:cbsd"}, "jregister", "web1")
+	require.NotEqual(t, 0, r.Code)
+	assert.NotContains(t, read(t, c.shared("system", "web1", descriptor.FileName("web1"))), "CBSDROOT", "cbsd jregister left its own copy")
+	ok(t, b.envctl("jregister", "web1"))
+	shared := read(t, c.shared("system", "web1", descriptor.FileName("web1")))
+	assert.Contains(t, shared, `path="CBSDROOT/jails/web1"`)
+	assert.NotContains(t, shared, b.workdir)
+	require.NoError(t, b.cbsd.JStart("web1"))
+	require.NoError(t, b.cbsd.JStop("web1"))
+}
