@@ -154,6 +154,11 @@ func (b *Backend) Steps(env *environment.Env, roles []environment.Role) ([]plan.
 	if err := environment.CheckName(env.Name); err != nil {
 		return nil, err
 	}
+	// CBSD's jnames may hold ':', which an NFS source cannot: mount_nfs
+	// splits server:path at the last ':' (getnfsargs, strrchr).
+	if strings.Contains(env.Name, ":") {
+		return nil, sysexits.New(sysexits.DataErr, "jname %s holds ':', which the NFS source SERVER:PATH cannot (mount_nfs splits it at the last ':'): the nfs backend cannot hold it", env.Name)
+	}
 	remotes := make([]string, len(roles))
 	for i, role := range roles {
 		r, err := b.Remote(env.Name, role)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/environment"
 	"github.com/envhooks/envhooks/lib/mounttab"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
@@ -165,4 +166,13 @@ func TestOptionChecksAsMountNFS(t *testing.T) {
 func TestForceUnmountArgv(t *testing.T) {
 	assert.Equal(t, []string{"umount", "-N", "/j/data"}, FreeBSDForceUnmountArgv("/j/data"))
 	assert.Equal(t, []string{"umount", "-f", "/j/data"}, LinuxForceUnmountArgv("/j/data"))
+}
+
+// TestJnameWithAColon: CBSD accepts ':' in a jname (validate_jname), an NFS
+// source cannot carry it (65 before anything runs).
+func TestJnameWithAColon(t *testing.T) {
+	b := mustBackend(t, "NFS_SERVER=10.0.0.1\nNFS_SERVER_ROOT_DIR=/nfs\n")
+	env := &environment.Env{Name: "a:b", Dirs: environment.CBSDDirs("/usr/jails", "a:b")}
+	_, err := b.Steps(env, []environment.Role{environment.Data})
+	assert.Equal(t, sysexits.DataErr, sysexits.Code(err))
 }
