@@ -26,8 +26,6 @@ type Layers struct {
 	// Idle returns nil when the environment does not run: its mounts are
 	// taken away only then. nil: no way to tell, so none is taken away.
 	Idle func(ctx context.Context) error
-	// Why names, for messages, what Idle asks.
-	Why string
 }
 
 // detachLayers unmounts, newest first, the mounts that would keep target
