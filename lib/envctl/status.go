@@ -96,7 +96,7 @@ func (n *Node) Status(ctx context.Context, jname string) (*Status, error) {
 	case rec == nil && l == nil && len(st.Attached) == 0:
 		st.State = "free"
 	case rec == nil:
-		st.State, st.Advice = "interrupted", "a register or unregister stopped half way: run "+verb("register")+" or "+verb("unregister")+" again to finish"
+		st.State, st.Advice = "interrupted", "a register or unregister stopped half way: run "+verb("register")+" or "+verb("unregister")+" again to finish (an environment created here after envctl lease acquire shows so too until it moves: "+verb("unregister")+" moves it on)"
 	default:
 		st.State, st.Advice = "interrupted", "registered here but not fully attached: run "+verb("register")+" again"
 	}

@@ -26,6 +26,9 @@ func createJail(t *testing.T, n *node, jname string, o replay.JailOptions) {
 	ok(t, n.envctl("install-hook", "jname="+jname))
 	require.FileExists(t, n.c.shared("system", jname, "master_poststop.d", "envhooks-mnt-stop"), "the script lives on the shared storage")
 	require.FileExists(t, n.c.shared("data", jname, "etc", "rc.conf"), "jcreate wrote into the shared storage")
+	r := n.envctl("--json", "status", jname)
+	ok(t, r)
+	require.Contains(t, r.Stdout, "envctl lease acquire", "status names the create flow too")
 }
 
 // TestJailLifecycle replays jcreate -> jstart -> jstop -> jstart -> jstop
