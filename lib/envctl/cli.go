@@ -188,6 +188,9 @@ func dispatch(argv []string, w Wiring, stdout, stderr io.Writer) error {
 		return err
 	}
 	c.jname = c.ops["jname"]
+	if _, ok := c.ops["kind"]; ok && cmd.name != "install-hook" {
+		return usageError("kind= goes with install-hook only (%s knows the kind from its name)", cmd.name)
+	}
 	if cmd.without == "config" {
 		return cmd.run(c)
 	}
