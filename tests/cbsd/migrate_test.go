@@ -179,3 +179,34 @@ func TestRegisterCrashAfterCBSD(t *testing.T) {
 	require.NoError(t, b.cbsd.JStart("web1"))
 	require.NoError(t, b.cbsd.JStop("web1"))
 }
+
+// TestPrefersThePortableCopy: of the descriptor in the system directory
+// and the one in jails-rcconf, jregister takes the one with CBSDROOT in it
+// (the other may be a copy CBSD's jregister rewrote for some node's
+// workdir), and warns when neither has it.
+func TestPrefersThePortableCopy(t *testing.T) {
+	c := newCluster(t, "file")
+	a := c.node("a", "usr/jails", "CBSD_DELEGATE=0")
+	b := c.node("b", "jails", "CBSD_DELEGATE=0")
+	createJail(t, a, "web1", replay.JailOptions{})
+	require.NoError(t, a.cbsd.JUnregister("web1"))
+	ok(t, a.envctl("junregister", "web1"))
+	portable := read(t, c.shared("system", "web1", descriptor.FileName("web1")))
+	elsewhere := strings.ReplaceAll(portable, "CBSDROOT", "/srv/node-c")
+	writeIn(t, c.shared("system", "web1", descriptor.FileName("web1")), elsewhere)
+	writeIn(t, b.dir("jails-rcconf", descriptor.FileName("web1")), portable)
+	r := b.envctl("jregister", "web1")
+	ok(t, r)
+	assert.NotContains(t, r.Stderr, "warning")
+	assert.Equal(t, portable, read(t, c.shared("system", "web1", descriptor.FileName("web1"))), "the portable copy is the one kept")
+	raw, err := os.ReadFile(filepath.Join(b.home, "inventory", "web1.json"))
+	require.NoError(t, err)
+	assert.Contains(t, string(raw), b.workdir+"/jails/web1")
+
+	ok(t, b.envctl("junregister", "web1"))
+	writeIn(t, c.shared("system", "web1", descriptor.FileName("web1")), elsewhere)
+	require.NoError(t, os.Remove(a.dir("jails-rcconf", descriptor.FileName("web1"))), "the portable dump a's cbsd junregister left")
+	r = a.envctl("jregister", "web1")
+	ok(t, r)
+	assert.Contains(t, r.Stderr, "has no CBSDROOT in it")
+}
