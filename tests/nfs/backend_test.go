@@ -122,7 +122,7 @@ func TestPreflightAndProvisionOverIPv6(t *testing.T) {
 		}
 	}
 	p := filepath.Join(t.TempDir(), "envhooks.conf")
-	testenv.WriteFile(t, p, serverConfAt("::1", root, v4opts), 0o644)
+	testenv.WriteFile(t, p, serverConfAt("::1", root, strings.Replace(v4opts, "-oproto=tcp", "-oproto=tcp6", 1)), 0o644)
 	cfg, err := config.LoadFile(p)
 	require.NoError(t, err)
 	require.NoError(t, nfs.Provision(context.Background(), cfg, "jail6", []environment.Role{environment.Data}, logging.Discard(), false))
