@@ -30,7 +30,7 @@ race:
 # with "context deadline exceeded" and no crasher (go.dev/issue/75804).
 FUZZ_TARGETS ?= lib/iscsi:FuzzReadPDU lib/iscsi:FuzzDecodeKeys lib/iscsi:FuzzPortal \
 	lib/config:FuzzConfigFile lib/state:FuzzStateRecord lib/quick:FuzzQuickNote \
-	lib/lease:FuzzLeaseRecord lib/args:FuzzArgs lib/oneline:FuzzClean
+	lib/lease:FuzzLeaseRecord lib/args:FuzzArgs lib/oneline:FuzzClean lib/descriptor:FuzzRoundTrip
 FUZZ_COUNT_TEST ?= 3000x
 FUZZ_COUNT ?= 500000x
 fuzz:
@@ -47,6 +47,8 @@ lint: freebsd others $(GOLANGCI_LINT)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(GOLANGCI_LINT) run ./...
+	@command -v mandoc >/dev/null || ./tests/install-deps
+	mandoc -Tlint -Wwarning man/*.5 man/*.8
 
 # Every FreeBSD architecture CBSD runs on: 32-bit ones catch int overflows.
 FREEBSD_ARCHS ?= amd64 386 arm arm64 riscv64

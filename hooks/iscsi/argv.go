@@ -1,12 +1,8 @@
 package iscsi
 
 import (
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-
-	"github.com/envhooks/envhooks/lib/iscsi"
 )
 
 // The argv builders for both initiators are kept on every OS, so the exact
@@ -90,26 +86,11 @@ func LinuxMountArgv(fstype, dev, target string) []string {
 
 func LinuxBindArgv(src, target string) []string { return []string{"mount", "--bind", src, target} }
 
-// FreeBSDLoginArgv adds the session. With CHAP the secret is on the argv
-// (iscsictl has no other way short of an /etc/iscsi.conf nickname), so the
-// command runs with run.Cmd{Secret: true}.
-func FreeBSDLoginArgv(target, portal string, chap *iscsi.Credentials) []string {
-	argv := []string{"iscsictl", "-A", "-p", portal, "-t", target}
-	if chap != nil {
-		argv = append(argv, "-u", chap.User, "-s", chap.Secret)
-	}
-	return argv
-}
-
 func FreeBSDLogoutArgv(target, portal string) []string {
 	return []string{"iscsictl", "-R", "-p", portal, "-t", target}
 }
 
 func FreeBSDSessionsArgv() []string { return []string{"iscsictl", "-L"} }
-
-func FreeBSDSessionsVerboseArgv() []string { return []string{"iscsictl", "-L", "-v"} }
-
-func FreeBSDDevlistArgv() []string { return []string{"camcontrol", "devlist"} }
 
 func FreeBSDRescanArgv() []string { return []string{"camcontrol", "rescan", "all"} }
 
@@ -189,66 +170,4 @@ func ParseFreeBSDSessions(out string) []Session {
 		ss = append(ss, Session{Target: f[0], Portal: f[1]})
 	}
 	return ss
-}
-
-// FreeBSDSessionState is what `iscsictl -L -v` says about one session.
-type FreeBSDSessionState struct {
-	Target    string
-	Portal    string
-	Connected bool
-	Reason    string   // "Failure reason:" when not connected
-	Devices   []string // "Device nodes:", e.g. da3 pass4
-}
-
-// ParseFreeBSDVerbose reads `iscsictl -L -v`: one block of "Key: value"
-// lines per session.
-func ParseFreeBSDVerbose(out string) []FreeBSDSessionState {
-	var ss []FreeBSDSessionState
-	cur := func() *FreeBSDSessionState {
-		if len(ss) == 0 {
-			ss = append(ss, FreeBSDSessionState{})
-		}
-		return &ss[len(ss)-1]
-	}
-	for _, line := range strings.Split(out, "\n") {
-		key, value, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
-		switch key {
-		case "Session ID":
-			ss = append(ss, FreeBSDSessionState{})
-		case "Target name":
-			cur().Target = value
-		case "Target portal":
-			cur().Portal = value
-		case "Session state":
-			cur().Connected = value == "Connected"
-		case "Failure reason":
-			cur().Reason = value
-		case "Device nodes":
-			cur().Devices = strings.Fields(value)
-		}
-	}
-	return ss
-}
-
-var devlistLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\blun\s+(\d+)\s+\(([^)]*)\)`) })
-
-// ParseDevlistLUNs maps peripheral names to LUNs from `camcontrol
-// devlist`: "<FreeBSD CTLDISK 0001> at scbus7 target 0 lun 1 (da3,pass4)".
-func ParseDevlistLUNs(out string) map[string]int {
-	luns := map[string]int{}
-	for _, line := range strings.Split(out, "\n") {
-		m := devlistLine().FindStringSubmatch(line)
-		if m == nil {
-			continue
-		}
-		n, _ := strconv.Atoi(m[1])
-		for _, p := range strings.Split(m[2], ",") {
-			luns[strings.TrimSpace(p)] = n
-		}
-	}
-	return luns
 }

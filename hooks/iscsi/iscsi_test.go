@@ -188,26 +188,52 @@ func lines(a [][]string) string {
 	return b.String()
 }
 
-const freebsdVerbose = `Session ID:       1
-Initiator name:   iqn.1994-09.org.freebsd:node1
-Target name:      iqn.2026-01.org.example:other
-Target portal:    10.0.0.9
-Session state:    Connected
-Device nodes:     da1 pass2
-
-Session ID:       2
-Initiator name:   iqn.1994-09.org.freebsd:node1
-Target name:      iqn.2026-01.org.example:web1
-Target portal:    10.0.0.1
-Session state:    Connected
-Failure reason:   
-Device nodes:     da2 pass3 da3 pass4
+// freebsdVerbose is iscsictl --libxo=json -L -v as usr.bin/iscsictl
+// emits it (iscsictl.c kernel_list, periphs.c print_periphs): the target
+// holds LUN 0 on da2, LUN 1 on da3 and LUN 16 on da4, which camcontrol
+// devlist would print as "lun 10".
+const freebsdVerbose = `{"__version": "2", "iscsictl": {"session": [
+ {"sessionId": 1, "initiator": {"name": "iqn.1994-09.org.freebsd:node1", "portal": "", "alias": ""},
+  "target": {"name": "iqn.2026-01.org.example:other", "portal": "10.0.0.9", "alias": ""},
+  "auth": {"user": "", "secret": "", "mutualUser": "", "mutualSecret": ""}, "type": "Normal", "enable": "Yes",
+  "state": "Connected", "failureReason": "",
+  "devices": {"lun": [{"lun": 1, "device": "da1"}], "scbus": 7, "bus": 0, "target": 0}},
+ {"sessionId": 2, "initiator": {"name": "iqn.2026-01.org.envhooks.test:unit", "portal": "", "alias": ""},
+  "target": {"name": "iqn.2026-01.org.example:web1", "portal": "10.0.0.1", "alias": ""},
+  "auth": {"user": "web", "secret": "s3cr3t-value", "mutualUser": "", "mutualSecret": ""}, "type": "Normal", "enable": "Yes",
+  "state": "Connected", "failureReason": "",
+  "devices": {"lun": [{"lun": 0, "device": "da2"}, {"lun": 1, "device": "da3"}, {"lun": 16, "device": "da4"}], "scbus": 8, "bus": 0, "target": 0}}
+]}}
 `
 
-const devlist = `<FreeBSD CTLDISK 0001>             at scbus7 target 0 lun 0 (da1,pass2)
-<FreeBSD CTLDISK 0001>             at scbus8 target 0 lun 0 (da2,pass3)
-<FreeBSD CTLDISK 0001>             at scbus8 target 0 lun 1 (da3,pass4)
-`
+// loginConf records the iscsi.conf section each FreeBSD login was given,
+// read while the login runs, and checks the file's mode.
+func (r *rig) loginConf(t *testing.T) *[]string {
+	var confs []string
+	respond := r.rec.Respond
+	r.rec.Respond = func(c run.Cmd) (run.Result, error) {
+		if len(c.Argv) == 6 && c.Argv[0] == "iscsictl" && c.Argv[1] == "-A" {
+			fi, err := os.Stat(c.Argv[5])
+			if err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("the login's iscsi.conf %s is not a mode 0600 file: %v %v", c.Argv[5], fi, err)
+			}
+			raw, _ := os.ReadFile(c.Argv[5])
+			confs = append(confs, string(raw))
+		}
+		return respond(c)
+	}
+	return &confs
+}
+
+// withoutConf puts FILE for the temporary file's random name.
+func withoutConf(argvs [][]string) [][]string {
+	for _, a := range argvs {
+		if len(a) == 6 && a[0] == "iscsictl" && a[1] == "-A" && a[4] == "-c" {
+			a[5] = "FILE"
+		}
+	}
+	return argvs
+}
 
 func TestFreeBSDUFSAttachAndDetach(t *testing.T) {
 	r := newRig(t, iscsi.FreeBSD, "ufs")
@@ -217,26 +243,46 @@ func TestFreeBSDUFSAttachAndDetach(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.answers = []answer{
-		{prefix: "iscsictl -L -v", out: freebsdVerbose},
+		{prefix: "iscsictl --libxo=json -L -v", out: freebsdVerbose},
 		{prefix: "iscsictl -L", out: "Target name                          Target portal    State\n"},
-		{prefix: "camcontrol devlist", out: devlist},
 	}
+	confs := r.loginConf(t)
 	if err := r.attach(); err != nil {
 		t.Fatal(err)
 	}
 	p := r.b.Portals[0]
 	data, sys := r.env.Dir(environment.Data), r.env.Dir(environment.System)
-	expect(t, r.take(), [][]string{
+	argvs := r.take()
+	expect(t, withoutConf(argvs), [][]string{
 		{"iscsictl", "-L"},
-		{"iscsictl", "-A", "-p", p, "-t", iqn, "-u", "web", "-s", "s3cr3t-value"},
-		{"iscsictl", "-L", "-v"},
-		{"camcontrol", "devlist"},
+		{"iscsictl", "-A", "-n", "envhooks-web1", "-c", "FILE"},
+		{"iscsictl", "--libxo=json", "-L", "-v"},
 		{"fstyp", da3},
 		{"fsck", "-p", "-t", "ufs", da3},
 		{"mount", "-t", "ufs", da3, r.lunRoot()},
 		{"mount", "-t", "nullfs", filepath.Join(r.lunRoot(), "data"), data},
 		{"mount", "-t", "nullfs", filepath.Join(r.lunRoot(), "system"), sys},
 	})
+	// iscsi.conf(5): the initiator name and CHAP reach the login from
+	// the file, and the secret never reaches an argv.
+	want := "\"envhooks-web1\" {\n\tTargetAddress = \"" + p + "\"\n\tTargetName = \"" + iqn + "\"\n" +
+		"\tInitiatorName = \"iqn.2026-01.org.envhooks.test:unit\"\n\tAuthMethod = \"CHAP\"\n\tchapIName = \"web\"\n\tchapSecret = \"s3cr3t-value\"\n}\n"
+	if len(*confs) != 1 || (*confs)[0] != want {
+		t.Fatalf("iscsi.conf section:\n%q\nwant:\n%q", *confs, want)
+	}
+	for _, c := range r.rec.Cmds {
+		if strings.Contains(strings.Join(c.Argv, " "), "s3cr3t") {
+			t.Fatalf("the secret is on an argv: %q", c.Argv)
+		}
+	}
+	matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "envhooks-iscsi-*.conf"))
+	for _, m := range matches {
+		for _, a := range argvs {
+			if slices.Contains(a, m) {
+				t.Fatalf("the temporary iscsi.conf %s was left behind", m)
+			}
+		}
+	}
 	rec, _ := r.eng.Store.Load("web1")
 	if rec == nil || rec.Actions[0].ID != "iscsi-session:"+iqn || strings.Contains(strings.Join(rec.Actions[0].Argv, " "), "s3cr3t") {
 		t.Fatalf("the session is not the first recorded action, or its undo carries the secret: %+v", rec)
@@ -252,27 +298,68 @@ func TestFreeBSDUFSAttachAndDetach(t *testing.T) {
 	})
 }
 
-func TestFreeBSDLoginHidesTheSecretAndAcceptsAnExistingSession(t *testing.T) {
+// TestFreeBSDLUNIsDecimal: ISCSI_LUN=10 is LUN 10, not the device whose LUN
+// camcontrol devlist prints as "lun 10" (hex: LUN 16).
+func TestFreeBSDLUNIsDecimal(t *testing.T) {
+	r := newRig(t, iscsi.FreeBSD, "ufs")
+	r.b.LUN = 10
+	r.b.DeviceTimeout = 200 * time.Millisecond
+	for _, d := range []string{"da2", "da3", "da4"} {
+		if err := os.WriteFile(filepath.Join(r.b.DeviceDir, d), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.answers = []answer{
+		{prefix: "iscsictl --libxo=json -L -v", out: freebsdVerbose},
+		{prefix: "iscsictl -L", out: ""},
+	}
+	err := r.attach()
+	if sysexits.Code(err) != sysexits.Unavailable || !strings.Contains(err.Error(), "da4 (LUN 16)") || !strings.Contains(err.Error(), "none is LUN 10") {
+		t.Fatalf("got %v, want 69 naming the LUNs the session has", err)
+	}
+	if strings.Contains(err.Error(), "s3cr3t") {
+		t.Fatalf("the listing's secret reached a message: %v", err)
+	}
+	r.b.LUN = 16
+	r.take()
+	if err := r.attach(); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range r.take() {
+		if a[0] == "mount" && a[2] == "ufs" && a[3] != filepath.Join(r.b.DeviceDir, "da4") {
+			t.Fatalf("LUN 16 mounted from %s", a[3])
+		}
+	}
+}
+
+func TestFreeBSDLoginAcceptsAnExistingSession(t *testing.T) {
 	r := newRig(t, iscsi.FreeBSD, "ufs")
 	r.b.CHAP = &libiscsi.Credentials{User: "web", Secret: "s3cr3t-value"}
 	if err := os.WriteFile(filepath.Join(r.b.DeviceDir, "da3"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r.answers = []answer{
-		{prefix: "iscsictl -L -v", out: freebsdVerbose},
+		{prefix: "iscsictl --libxo=json -L -v", out: freebsdVerbose},
 		{prefix: "iscsictl -L", out: ""},
 		{prefix: "iscsictl -A", err: &run.Error{ExitCode: 1, Stderr: "iscsictl: ISCSISADD: Device busy"}},
-		{prefix: "camcontrol devlist", out: devlist},
 	}
 	if err := r.attach(); err != nil {
 		t.Fatalf("an existing session must count as logged in: %v", err)
 	}
-	for _, c := range r.rec.Cmds {
-		if c.Argv[0] == "iscsictl" && c.Argv[1] == "-A" {
-			if !c.Secret || strings.Contains(c.String(), "s3cr3t") {
-				t.Fatalf("login command not marked secret: %q", c.String())
-			}
-		}
+}
+
+// TestFreeBSDConfRefusesWhatItCannotHold: a value with a double quote or a
+// line break cannot be written into iscsi.conf(5); the login is not run.
+func TestFreeBSDConfRefusesWhatItCannotHold(t *testing.T) {
+	r := newRig(t, iscsi.FreeBSD, "ufs")
+	r.b.CHAP = &libiscsi.Credentials{User: "web", Secret: "a\"b"}
+	r.answers = []answer{{prefix: "iscsictl -L", out: ""}}
+	err := r.attach()
+	if sysexits.Code(err) != sysexits.Config || strings.Contains(err.Error(), "a\"b") {
+		t.Fatalf("got %v, want 78 without the secret", err)
+	}
+	if n := count(r.take(), "iscsictl -A"); n != 0 {
+		t.Fatalf("logged in %d times with an unwritable secret", n)
 	}
 }
 
@@ -283,9 +370,8 @@ func TestFreeBSDZFSPoolOnTheLUN(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.answers = []answer{
-		{prefix: "iscsictl -L -v", out: freebsdVerbose},
+		{prefix: "iscsictl --libxo=json -L -v", out: freebsdVerbose},
 		{prefix: "iscsictl -L", out: ""},
-		{prefix: "camcontrol devlist", out: devlist},
 		{prefix: "zpool list", err: &run.Error{ExitCode: 1, Stderr: "cannot open 'web1': no such pool"}},
 	}
 	if err := r.attach(); err != nil {
@@ -294,11 +380,10 @@ func TestFreeBSDZFSPoolOnTheLUN(t *testing.T) {
 	p := r.b.Portals[0]
 	data, sys := r.env.Dir(environment.Data), r.env.Dir(environment.System)
 	poolRoot := filepath.Join(r.lunRoot(), "web1")
-	expect(t, r.take(), [][]string{
+	expect(t, withoutConf(r.take()), [][]string{
 		{"iscsictl", "-L"},
-		{"iscsictl", "-A", "-p", p, "-t", iqn},
-		{"iscsictl", "-L", "-v"},
-		{"camcontrol", "devlist"},
+		{"iscsictl", "-A", "-n", "envhooks-web1", "-c", "FILE"},
+		{"iscsictl", "--libxo=json", "-L", "-v"},
 		{"zpool", "list", "-H", "-o", "name", "web1"},
 		{"fstyp", da3},
 		{"zpool", "list", "-H", "-o", "name", "web1"},
@@ -321,7 +406,7 @@ func TestFreeBSDSessionThatNeverConnects(t *testing.T) {
 	r := newRig(t, iscsi.FreeBSD, "ufs")
 	r.b.DeviceTimeout = 300 * time.Millisecond
 	r.answers = []answer{
-		{prefix: "iscsictl -L -v", out: "Session ID: 2\nTarget name: " + iqn + "\nSession state: Disconnected\nFailure reason: Connection refused\n"},
+		{prefix: "iscsictl --libxo=json -L -v", out: `{"iscsictl": {"session": [{"target": {"name": "` + iqn + `", "portal": "10.0.0.1"}, "state": "Disconnected", "failureReason": "Connection refused", "devices": {"lun": []}}]}}`},
 		{prefix: "iscsictl -L", out: ""},
 	}
 	err := r.attach()
@@ -474,7 +559,7 @@ func TestLUNWithoutTheFilesystemIsRefused(t *testing.T) {
 			}
 			r.answers = []answer{tc.probe, {prefix: "iscsiadm -m session", err: &run.Error{ExitCode: 21}}, {prefix: "zpool list", err: &run.Error{ExitCode: 1}}}
 		} else {
-			r.answers = []answer{tc.probe, {prefix: "iscsictl -L -v", out: freebsdVerbose}, {prefix: "iscsictl -L", out: ""}, {prefix: "camcontrol devlist", out: devlist}}
+			r.answers = []answer{tc.probe, {prefix: "iscsictl --libxo=json -L -v", out: freebsdVerbose}, {prefix: "iscsictl -L", out: ""}}
 		}
 		err := r.attach()
 		if sysexits.Code(err) != sysexits.DataErr || !strings.Contains(err.Error(), tc.want) {
@@ -542,13 +627,16 @@ func TestParsers(t *testing.T) {
 	if want := []iscsi.Session{{Target: "iqn.a:b", Portal: "10.0.0.1"}}; !slices.Equal(fs, want) {
 		t.Errorf("freebsd sessions: %+v", fs)
 	}
-	v := iscsi.ParseFreeBSDVerbose(freebsdVerbose)
-	if len(v) != 2 || v[1].Target != iqn || v[1].Portal != "10.0.0.1" || !v[1].Connected || !slices.Equal(v[1].Devices, []string{"da2", "pass3", "da3", "pass4"}) {
+	v, err := iscsi.ParseFreeBSDSessionsJSON([]byte(freebsdVerbose))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v) != 2 || v[1].Target != iqn || v[1].Portal != "10.0.0.1" || !v[1].Connected ||
+		!slices.Equal(v[1].Devices, []iscsi.FreeBSDDevice{{Name: "da2", LUN: 0}, {Name: "da3", LUN: 1}, {Name: "da4", LUN: 16}}) {
 		t.Errorf("freebsd verbose: %+v", v)
 	}
-	luns := iscsi.ParseDevlistLUNs(devlist)
-	if luns["da3"] != 1 || luns["pass4"] != 1 || luns["da2"] != 0 {
-		t.Errorf("devlist: %v", luns)
+	if _, err := iscsi.ParseFreeBSDSessionsJSON([]byte("Session ID: 1\n")); err == nil {
+		t.Error("text output taken as JSON")
 	}
 }
 

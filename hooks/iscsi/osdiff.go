@@ -48,13 +48,6 @@ func (b *Backend) bindWant(src string) mounttab.Want {
 	return mounttab.Want{BindOf: src}
 }
 
-func (b *Backend) loginArgv(target, portal string) []string {
-	if b.OS == FreeBSD {
-		return FreeBSDLoginArgv(target, portal, b.CHAP)
-	}
-	return LinuxLoginArgv(target, portal)
-}
-
 func (b *Backend) logoutArgv(target, portal string) []string {
 	if b.OS == FreeBSD {
 		return FreeBSDLogoutArgv(target, portal)

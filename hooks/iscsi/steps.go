@@ -115,23 +115,30 @@ func (l *loginStep) Done(ctx context.Context, s *plan.System) (bool, error) {
 
 func (l *loginStep) Apply(ctx context.Context, s *plan.System) error {
 	a, b := l.a, l.a.b
-	if b.OS == Linux {
-		if err := l.linuxRecord(ctx, s); err != nil {
-			return err
+	login := func(argv []string) error {
+		_, err := s.Run.Run(ctx, run.Cmd{Argv: argv, Timeout: s.CommandTimeout})
+		if err == nil || sessionExists(b.OS, err) {
+			return nil
 		}
-	}
-	cmd := run.Cmd{Argv: b.loginArgv(a.target, a.portal), Timeout: s.CommandTimeout, Secret: b.CHAP != nil && b.OS == FreeBSD}
-	_, err := s.Run.Run(ctx, cmd)
-	if err == nil || sessionExists(b.OS, err) {
-		return nil
-	}
-	if authFailed(b.OS, err) {
-		if b.CHAP == nil {
-			return sysexits.New(sysexits.Config, "iSCSI target %s at portal %s refused the login: it requires CHAP authentication; set ISCSI_CHAP_FILE", a.target, a.portal)
+		if authFailed(b.OS, err) {
+			if b.CHAP == nil {
+				return sysexits.New(sysexits.Config, "iSCSI target %s at portal %s refused the login: it requires CHAP authentication; set ISCSI_CHAP_FILE", a.target, a.portal)
+			}
+			return sysexits.New(sysexits.Config, "iSCSI target %s at portal %s refused the login: CHAP authentication failed; check CHAP_USER and CHAP_SECRET in %s against the target's account", a.target, a.portal, b.CHAPFile)
 		}
-		return sysexits.New(sysexits.Config, "iSCSI target %s at portal %s refused the login: CHAP authentication failed; check CHAP_USER and CHAP_SECRET in %s against the target's account", a.target, a.portal, b.CHAPFile)
+		return sysexits.New(sysexits.Unavailable, "cannot log in to iSCSI target %s at portal %s: %v", a.target, a.portal, err)
 	}
-	return sysexits.New(sysexits.Unavailable, "cannot log in to iSCSI target %s at portal %s: %v", a.target, a.portal, err)
+	if b.OS == FreeBSD {
+		if s.DryRun {
+			s.Say("# write section %s of a temporary root-only iscsi.conf (target, portal, initiator name%s), then remove it", FreeBSDNickname(a.jname), map[bool]string{true: ", CHAP", false: ""}[b.CHAP != nil])
+			return login(FreeBSDLoginArgv(FreeBSDNickname(a.jname), "TEMPORARY-FILE"))
+		}
+		return a.freebsdLogin(login)
+	}
+	if err := l.linuxRecord(ctx, s); err != nil {
+		return err
+	}
+	return login(LinuxLoginArgv(a.target, a.portal))
 }
 
 // linuxRecord writes the node record --login reads: the portal as
@@ -289,9 +296,13 @@ func (w *waitDevice) findFreeBSD(ctx context.Context, s *plan.System) (string, s
 	if err != nil {
 		return "", fmt.Sprintf("iscsictl -L -v: %v", err)
 	}
-	var das []string
+	sessions, err := ParseFreeBSDSessionsJSON(res.Stdout)
+	if err != nil {
+		return "", err.Error()
+	}
+	var others []string
 	why := "iscsictl -L -v lists no session for the target"
-	for _, st := range ParseFreeBSDVerbose(string(res.Stdout)) {
+	for _, st := range sessions {
 		if st.Target != a.target {
 			continue
 		}
@@ -300,28 +311,24 @@ func (w *waitDevice) findFreeBSD(ctx context.Context, s *plan.System) (string, s
 			why = "session not connected: " + st.Reason
 		}
 		for _, d := range st.Devices {
-			if strings.HasPrefix(d, "da") {
-				das = append(das, d)
+			if !strings.HasPrefix(d.Name, "da") {
+				continue
 			}
-		}
-	}
-	if len(das) == 0 {
-		return "", why
-	}
-	res, err = s.Command(ctx, FreeBSDDevlistArgv()...)
-	if err != nil {
-		return "", fmt.Sprintf("camcontrol devlist: %v", err)
-	}
-	luns := ParseDevlistLUNs(string(res.Stdout))
-	for _, d := range das {
-		if n, ok := luns[d]; ok && n == b.LUN {
-			dev := filepath.Join(b.DeviceDir, d)
+			if d.LUN != b.LUN {
+				others = append(others, fmt.Sprintf("%s (LUN %d)", d.Name, d.LUN))
+				continue
+			}
+			dev := filepath.Join(b.DeviceDir, d.Name)
 			if _, err := os.Stat(dev); err == nil {
 				return dev, ""
 			}
+			why = dev + " does not exist yet"
 		}
 	}
-	return "", fmt.Sprintf("the session has %s but none is LUN %d", strings.Join(das, ", "), b.LUN)
+	if len(others) > 0 {
+		return "", fmt.Sprintf("the session has %s but none is LUN %d", strings.Join(others, ", "), b.LUN)
+	}
+	return "", why
 }
 
 // lunMount mounts the LUN's filesystem on lunRoot. Its plan.Mount is built

@@ -67,6 +67,7 @@ type Backend struct {
 	ownDir     map[environment.Role]bool   // the role has its own NFS_SERVER_<ROLE>_DIR
 	words      []string                    // MOUNT_NFS_OPT
 	version    int
+	warnings   []string // what mount_nfs would warn about the options
 	port       int
 	portmap    int // where hasPortmapper looks; tests point it at a closed port
 	preflight  time.Duration
@@ -99,6 +100,9 @@ func newBackend(cfg *config.Config) (*Backend, error) {
 	if err != nil {
 		return nil, cfg.Errorf(optKey, "%v", err)
 	}
+	if err := checkProto(opts, server); err != nil {
+		return nil, cfg.Errorf(optKey, "%v", err)
+	}
 	b := &Backend{
 		server:     server,
 		root:       cleanRemote(cfg.Get(rootKey)),
@@ -106,6 +110,7 @@ func newBackend(cfg *config.Config) (*Backend, error) {
 		ownDir:     map[environment.Role]bool{},
 		words:      cfg.Words(optKey),
 		version:    version,
+		warnings:   optionWarnings(opts, version),
 		port:       cfg.Int(portKey),
 		portmap:    nfsclient.PortmapPort,
 		mountTO:    cfg.Seconds(mountTimeoutKey),
@@ -148,6 +153,11 @@ func (b *Backend) Remote(jname string, role environment.Role) (string, error) {
 func (b *Backend) Steps(env *environment.Env, roles []environment.Role) ([]plan.Step, error) {
 	if err := environment.CheckName(env.Name); err != nil {
 		return nil, err
+	}
+	// CBSD's jnames may hold ':', which an NFS source cannot: mount_nfs
+	// splits server:path at the last ':' (getnfsargs, strrchr).
+	if strings.Contains(env.Name, ":") {
+		return nil, sysexits.New(sysexits.DataErr, "jname %s holds ':', which the NFS source SERVER:PATH cannot (mount_nfs splits it at the last ':'): the nfs backend cannot hold it", env.Name)
 	}
 	remotes := make([]string, len(roles))
 	for i, role := range roles {
@@ -194,6 +204,7 @@ func (b *Backend) Steps(env *environment.Env, roles []environment.Role) ([]plan.
 			ForceArgv:   forceUnmountArgv(target),
 			What:        plan.Describe("mount NFS", src, target),
 			Timeout:     b.mountTO,
+			Warning:     strings.Join(b.warnings, "; "),
 		})
 	}
 	return steps, nil

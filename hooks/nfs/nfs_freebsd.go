@@ -10,6 +10,4 @@ func mountArgv(words []string, src, target string) ([]string, error) {
 // FreeBSD's mount table says nfs for every NFS version.
 func want(src string, _ int) mounttab.Want { return FreeBSDWant(src) }
 
-// forceUnmountArgv: FreeBSD's umount -f unmounts even while files are
-// open in the mount (they are cut off).
-func forceUnmountArgv(target string) []string { return []string{"umount", "-f", target} }
+var forceUnmountArgv = FreeBSDForceUnmountArgv

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/environment"
 	"github.com/envhooks/envhooks/lib/mounttab"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
@@ -60,7 +61,7 @@ func TestLinuxMountArgvVersions(t *testing.T) {
 		{"-orw,vers=3", "nfs", "rw,vers=3"},
 		{"-onfsv4 -otcp", "nfs4", "proto=tcp,vers=4"},
 		{"-orw", "nfs", "rw,vers=3"}, // FreeBSD's default, pinned
-		{"-overs=4.1 -onolockd -oretrycnt=3", "nfs4", "vers=4.1,nolock"},
+		{"-overs=4 -ominorversion=1 -onolockd -oretrycnt=3", "nfs4", "vers=4,minorversion=1,nolock"},
 	} {
 		argv, err := LinuxMountArgv(strings.Fields(tc.opts), "srv:/x", "/t")
 		require.NoError(t, err, tc.opts)
@@ -122,4 +123,56 @@ func TestGoodServers(t *testing.T) {
 	for _, s := range []string{"-x", "a..b", "a_b", "host:/x", "[fd00::1", "a b", strings.Repeat("a", 64) + ".b"} {
 		assert.Error(t, checkServer(s), s)
 	}
+}
+
+// TestOptionChecksAsMountNFS follows sbin/mount_nfs/mount_nfs.c and
+// mount_nfs(8): vers= is a whole number (4.1 is minorversion=1), proto=tcp
+// and udp are IPv4 only and tcp6 and udp6 IPv6 only, and intr or soft with
+// NFSv4 is warned about (BUGS).
+func TestOptionChecksAsMountNFS(t *testing.T) {
+	err := checkOptions("-orw -overs=4.1")
+	if assert.Error(t, err) {
+		assert.Contains(t, err.Error(), "-ominorversion=1")
+	}
+	assert.NoError(t, checkOptions("-orw -overs=4 -ominorversion=1"))
+	assert.Error(t, checkOptions("-overs=5"))
+
+	opts, err := parseOptWords([]string{"-oproto=tcp"})
+	require.NoError(t, err)
+	assert.NoError(t, checkProto(opts, "10.0.0.1"))
+	assert.NoError(t, checkProto(opts, "nfs.example.org"))
+	for _, server := range []string{"fd00::1", "[fd00::1]"} {
+		err := checkProto(opts, server)
+		if assert.Error(t, err, server) {
+			assert.Contains(t, err.Error(), "-oproto=tcp6")
+		}
+	}
+	opts6, _ := parseOptWords([]string{"-oproto=tcp6"})
+	assert.NoError(t, checkProto(opts6, "fd00::1"))
+	assert.Error(t, checkProto(opts6, "10.0.0.1"))
+	bad, _ := parseOptWords([]string{"-oproto=sctp"})
+	assert.Error(t, checkProto(bad, "10.0.0.1"))
+
+	sample, _ := parseOptWords(strings.Fields(sampleOpts))
+	w := optionWarnings(sample, 4)
+	if assert.Len(t, w, 1) {
+		assert.Contains(t, w[0], "intr with NFSv4")
+	}
+	assert.Empty(t, optionWarnings(sample, 3))
+}
+
+// TestForceUnmountArgv: FreeBSD forces an NFS unmount with umount -N, which
+// does not ask a server that may be gone (umount(8)).
+func TestForceUnmountArgv(t *testing.T) {
+	assert.Equal(t, []string{"umount", "-N", "/j/data"}, FreeBSDForceUnmountArgv("/j/data"))
+	assert.Equal(t, []string{"umount", "-f", "-l", "/j/data"}, LinuxForceUnmountArgv("/j/data"))
+}
+
+// TestJnameWithAColon: CBSD accepts ':' in a jname (validate_jname), an NFS
+// source cannot carry it (65 before anything runs).
+func TestJnameWithAColon(t *testing.T) {
+	b := mustBackend(t, "NFS_SERVER=10.0.0.1\nNFS_SERVER_ROOT_DIR=/nfs\n")
+	env := &environment.Env{Name: "a:b", Dirs: environment.CBSDDirs("/usr/jails", "a:b")}
+	_, err := b.Steps(env, []environment.Role{environment.Data})
+	assert.Equal(t, sysexits.DataErr, sysexits.Code(err))
 }

@@ -95,17 +95,64 @@ func versionOf(opts []option) (int, error) {
 		case o.name == "nfsv2":
 			return 0, errors.New("NFSv2 is not supported: use vers=3 or vers=4")
 		case o.name == "vers" || o.name == "nfsvers":
-			switch {
-			case o.value == "3":
+			// mount_nfs(8) reads vers= with strtol and refuses anything
+			// after the number: 4.1 is written minorversion=1.
+			switch o.value {
+			case "3":
 				v = 3
-			case o.value == "4" || strings.HasPrefix(o.value, "4."):
+			case "4":
 				v = 4
 			default:
+				if strings.HasPrefix(o.value, "4.") {
+					return 0, fmt.Errorf("%s=%s: mount_nfs takes a whole version number; write -o%s=4 -ominorversion=%s", o.name, o.value, o.name, strings.TrimPrefix(o.value, "4."))
+				}
 				return 0, fmt.Errorf("%s=%s: want 3 or 4", o.name, o.value)
 			}
 		}
 	}
 	return v, nil
+}
+
+// optionWarnings says what mount_nfs(8) itself warns about: with NFSv4,
+// intr and soft "cannot be safely used" (its BUGS section: the server
+// enforces the order of opens and locks).
+func optionWarnings(opts []option, version int) []string {
+	var out []string
+	if version != 4 {
+		return out
+	}
+	for _, o := range opts {
+		if o.name == "intr" || o.name == "soft" {
+			out = append(out, fmt.Sprintf("MOUNT_NFS_OPT has %s with NFSv4: mount_nfs(8) says it cannot be used safely there (the server orders opens and locks); hard mounts are recommended", o.name))
+		}
+	}
+	return out
+}
+
+// checkProto refuses what mount_nfs would fail on for this server:
+// proto=tcp and proto=udp are IPv4 only (they set OF_NOINET6 in
+// sbin/mount_nfs/mount_nfs.c), proto=tcp6 and proto=udp6 IPv6 only.
+func checkProto(opts []option, server string) error {
+	h := strings.TrimSuffix(strings.TrimPrefix(server, "["), "]")
+	ip := net.ParseIP(h)
+	for _, o := range opts {
+		if o.name != "proto" {
+			continue
+		}
+		switch o.value {
+		case "tcp", "udp":
+			if ip != nil && ip.To4() == nil {
+				return fmt.Errorf("proto=%s is IPv4 only in mount_nfs(8), but NFS_SERVER %s is an IPv6 address: write -oproto=%s6", o.value, server, o.value)
+			}
+		case "tcp6", "udp6":
+			if ip != nil && ip.To4() != nil {
+				return fmt.Errorf("proto=%s is IPv6 only in mount_nfs(8), but NFS_SERVER %s is an IPv4 address: write -oproto=%s", o.value, server, strings.TrimSuffix(o.value, "6"))
+			}
+		default:
+			return fmt.Errorf("proto=%s: mount_nfs(8) knows tcp, udp, tcp6 and udp6", o.value)
+		}
+	}
+	return nil
 }
 
 // FreeBSDMountArgv is mount_nfs(8): the option words exactly as configured,
@@ -199,6 +246,19 @@ func LinuxWant(source string, version int) mounttab.Want {
 func FreeBSDWant(source string) mounttab.Want {
 	return mounttab.Want{FSType: "nfs", Source: source}
 }
+
+// LinuxForceUnmountArgv and FreeBSDForceUnmountArgv are the forced unmount
+// FORCE_UNMOUNT=1 allows. Linux's detaches as well as forces (-f -l): Linux
+// refuses umount -f alone on a mount in use, which is when forcing is asked
+// for; -f still aborts the calls in flight to a dead server, and processes
+// that hold files in the mount keep them until they close them. FreeBSD's
+// is umount -N (umount(8): a forced
+// dismount of an NFS mount that does not ask the server, for a server that
+// does not answer, when even umount -f would wait); it wants the mount
+// point exactly as mounted, which is the recorded target.
+func LinuxForceUnmountArgv(target string) []string { return []string{"umount", "-f", "-l", target} }
+
+func FreeBSDForceUnmountArgv(target string) []string { return []string{"umount", "-N", target} }
 
 // Source is server:/path as mount commands and the mount table write it,
 // with an IPv6 address in brackets.

@@ -92,6 +92,10 @@ func expand(template, jname string) string { return strings.ReplaceAll(template,
 // tree. Both are expanders: what they do depends on what zfs reports when
 // they are reached, and the tree can only be listed once the pool is in.
 func (b *Backend) Steps(env *environment.Env, roles []environment.Role) ([]plan.Step, error) {
+	// CBSD's jnames may hold '@' and '%', which no dataset name can.
+	if strings.ContainsAny(env.Name, "@%") {
+		return nil, sysexits.New(sysexits.DataErr, "jname %s cannot be part of a ZFS dataset name ('@' and '%%' are not allowed there): the zfs backend cannot hold it", env.Name)
+	}
 	root := expand(b.root, env.Name)
 	if err := zfs.CheckDataset(root); err != nil {
 		return nil, sysexits.New(sysexits.Config, "ZFS_ROOT=%q for %s: %v", b.root, env.Name, err)
@@ -157,14 +161,21 @@ func (i *importStep) Undo() *state.Action {
 // have imported; that is another node owning the environment (77), and the
 // way out is never "-f" by reflex, so the message says when it is safe.
 func (i *importStep) Apply(ctx context.Context, s *plan.System) error {
-	_, err := s.Command(ctx, i.argv...)
+	res, err := s.Command(ctx, i.argv...)
 	s.Changed()
 	if err == nil {
 		return nil
 	}
+	// The host is named on a line of its own, not the last one: read the
+	// whole stderr, not the error's summary.
 	var re *run.Error
-	if errors.As(err, &re) && !re.TimedOut && zfs.InUseElsewhere(re.Stderr) && !i.force {
-		return sysexits.New(sysexits.NoPerm, "ZFS pool %s may still be imported on another node (%s): stop the environment there first; set ZFS_IMPORT_FORCE=1 only if that node is down", i.pool, re.Stderr)
+	if errors.As(err, &re) && !re.TimedOut && !i.force {
+		if elsewhere, host := zfs.InUseElsewhere(string(res.Stderr) + "\n" + re.Stderr); elsewhere {
+			if host == "" {
+				host = "another node"
+			}
+			return sysexits.New(sysexits.NoPerm, "ZFS pool %s is (or was last) imported by %s: stop the environment there and export the pool first; set ZFS_IMPORT_FORCE=1 only if %s is down", i.pool, host, host)
+		}
 	}
 	return sysexits.New(sysexits.Unavailable, "cannot import ZFS pool %s: %v (are its devices visible here? see ZFS_IMPORT_DIR)", i.pool, err)
 }

@@ -449,23 +449,38 @@ func TestPoolImportedByOthersIsNotRecorded(t *testing.T) {
 	assert.Equal(t, []string{"zpool", "import", "-N", "-o", "cachefile=none", "-f", "shared"}, more[0].(*importStep).argv)
 }
 
+// TestPoolInUseOnAnotherNodeIs77 uses OpenZFS's own messages (zpool
+// import in cmd/zpool/zpool_main.c, and libzfs for a multihost pool): the
+// host is named on a line before the last, so the whole stderr is read.
 func TestPoolInUseOnAnotherNodeIs77(t *testing.T) {
-	r := newRig(t)
-	r.rec.Respond = func(c run.Cmd) (run.Result, error) {
-		if c.Argv[1] == "import" {
-			return run.Result{}, &run.Error{Cmd: c, ExitCode: 1, Stderr: "cannot import 'shared': pool may be in use from other system, it was last accessed by node2 (hostid: 0x1234)"}
+	for host, stderr := range map[string]string{
+		"node2": "cannot import 'shared': pool was previously in use from another system.\n" +
+			"Last accessed by node2 (hostid=1a2b3c4d) at Mon Jan  5 10:00:00 2026\n" +
+			"The pool can be imported, use 'zpool import -f' to import the pool.\n",
+		"node3": "cannot import 'shared': pool is imported on host 'node3' (hostid=2b3c4d5e).\n" +
+			"Export the pool on the other system, then run 'zpool import'.\n",
+	} {
+		r := newRig(t)
+		r.rec.Respond = func(c run.Cmd) (run.Result, error) {
+			if c.Argv[1] == "import" {
+				lines := strings.Split(strings.TrimSpace(stderr), "\n")
+				return run.Result{Stderr: []byte(stderr)}, &run.Error{Cmd: c, ExitCode: 1, Stderr: lines[len(lines)-1]}
+			}
+			return r.fz.respond(c)
 		}
-		return r.fz.respond(c)
+		eng := &plan.Engine{Sys: r.sys, Store: state.Store{Dir: filepath.Join(r.dir, "state")}}
+		steps, err := r.backend(t, "ZFS_POOL=shared").Steps(r.env, []environment.Role{environment.Data})
+		require.NoError(t, err)
+		err = eng.Attach(context.Background(), state.Record{JName: "web1", Backend: "zfs"}, steps)
+		require.Error(t, err)
+		assert.Equal(t, sysexits.NoPerm, sysexits.Code(err), host)
+		assert.Contains(t, err.Error(), "imported by "+host+":", host)
+		assert.Contains(t, err.Error(), "ZFS_IMPORT_FORCE=1 only if "+host+" is down")
 	}
+	r := newRig(t)
 	eng := &plan.Engine{Sys: r.sys, Store: state.Store{Dir: filepath.Join(r.dir, "state")}}
 	steps, err := r.backend(t, "ZFS_POOL=shared").Steps(r.env, []environment.Role{environment.Data})
 	require.NoError(t, err)
-	err = eng.Attach(context.Background(), state.Record{JName: "web1", Backend: "zfs"}, steps)
-	require.Error(t, err)
-	assert.Equal(t, sysexits.NoPerm, sysexits.Code(err))
-	assert.Contains(t, err.Error(), "ZFS_IMPORT_FORCE=1 only if that node is down")
-	assert.Contains(t, err.Error(), "last accessed by node2")
-
 	r.rec.Respond = func(c run.Cmd) (run.Result, error) {
 		if c.Argv[1] == "import" {
 			return run.Result{}, &run.Error{Cmd: c, ExitCode: 1, Stderr: "cannot import 'shared': no such pool available"}
@@ -970,4 +985,16 @@ func TestUnmountedRoleDatasetIsWarned(t *testing.T) {
 		{"zfs", "mount", "tank/envs/web1/data/usr"},
 	}, argvs(steps), "canmount=off: skipped, its children mounted")
 	assert.Contains(t, r.log.String(), "tank/envs/web1/data is not mounted on "+r.data()+" (canmount=off")
+}
+
+// TestCBSDJnamesZFSCannotHold: CBSD accepts '@' and '%' in a jname
+// (validate_jname); a dataset name cannot hold them (65, nothing runs).
+func TestCBSDJnamesZFSCannotHold(t *testing.T) {
+	r := newRig(t)
+	for _, j := range []string{"a@b", "%x"} {
+		env := &environment.Env{Name: j, Dirs: environment.CBSDDirs("/usr/jails", j)}
+		_, err := r.backend(t).Steps(env, []environment.Role{environment.Data})
+		assert.Equal(t, sysexits.DataErr, sysexits.Code(err), j)
+	}
+	assert.Empty(t, r.rec.Argvs())
 }

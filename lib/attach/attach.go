@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/envhooks/envhooks/lib/backend"
+	"github.com/envhooks/envhooks/lib/cbsdlock"
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/environment"
 	"github.com/envhooks/envhooks/lib/lease"
@@ -19,6 +22,7 @@ import (
 	"github.com/envhooks/envhooks/lib/plan"
 	"github.com/envhooks/envhooks/lib/quick"
 	"github.com/envhooks/envhooks/lib/run"
+	"github.com/envhooks/envhooks/lib/running"
 	"github.com/envhooks/envhooks/lib/safefile"
 	"github.com/envhooks/envhooks/lib/state"
 	"github.com/envhooks/envhooks/lib/sysexits"
@@ -41,6 +45,13 @@ type Session struct {
 	// Quick, set by the full mnt-start, is the note Start leaves for
 	// mnt-start's quick check (see lib/quick); nil: leave none.
 	Quick *quick.Note
+	// Kind is running.Jail or running.VM, for the check that tells a
+	// stopped environment ("": a jail, as CBSD passes -f only for jails).
+	Kind string
+	// Kernel and ReadMounts replace the OS's mount(2)/umount(2) and mount
+	// table; nil: the OS's (tests give a model of another kernel).
+	Kernel     plan.Kernel
+	ReadMounts func() (mounttab.Table, error)
 }
 
 // Roles returns the directories to attach: data and system always, fstab
@@ -100,7 +111,82 @@ func (s *Session) engine() *plan.Engine {
 	if s.Mounts != nil {
 		sys.ReadMounts, sys.Kernel = s.Mounts.Table, plan.TrackedKernel(s.Mounts)
 	}
+	if s.Kernel != nil {
+		sys.Kernel = s.Kernel
+	}
+	if s.ReadMounts != nil {
+		sys.ReadMounts = s.ReadMounts
+	}
+	sys.Layers = s.layers()
 	return &plan.Engine{Sys: sys, Store: state.Store{Dir: cfg.Get(config.StateDir)}}
+}
+
+// layers lets the engine take away the mounts CBSD left on the
+// environment's storage (see plan.Layers): those on CBSD's jail root, once
+// the running check says the environment is stopped.
+func (s *Session) layers() *plan.Layers {
+	kind := s.kind()
+	l := &plan.Layers{}
+	if wd := s.workdir(); wd != "" {
+		l.Own = []string{environment.CBSDJailRoot(wd, s.Env.Name)}
+	}
+	if running.Configured(s.Config, kind) {
+		l.Idle = func(ctx context.Context) error {
+			return running.RefuseIfRunning(ctx, s.checkRunner(), s.Config, s.Env.Name, kind)
+		}
+	}
+	return l
+}
+
+func (s *Session) kind() string {
+	if s.Kind == "" {
+		return running.Jail
+	}
+	return s.Kind
+}
+
+// checkRunner runs the running check: it only reads, so it runs for real
+// in a dry run too.
+func (s *Session) checkRunner() run.Runner {
+	if s.Runner != nil {
+		return s.Runner
+	}
+	return run.New(false, nil)
+}
+
+// workdir is CBSD's workdir, read off the system directory CBSD passed.
+func (s *Session) workdir() string {
+	return environment.CBSDWorkdir(s.Env.Dir(environment.System), s.Env.Name)
+}
+
+// clearCBSDLock removes CBSD's jails-system/<jname>/locked while it names
+// this node, before the system directory is detached (see lib/cbsdlock).
+func (s *Session) clearCBSDLock() {
+	sys := s.Env.Dir(environment.System)
+	if sys == "" {
+		return
+	}
+	names := cbsdlock.NodeNames(s.workdir(), NodeName(s.Config))
+	if s.DryRun {
+		fmt.Fprintf(s.out(), "# remove %s if it names %s\n", filepath.Join(sys, cbsdlock.FileName), strings.Join(names, " or "))
+		return
+	}
+	holder, removed, err := cbsdlock.ClearIfMine(sys, names)
+	switch {
+	case err != nil:
+		s.Log.Warn("cannot read CBSD's lock in %s: %v", sys, err)
+	case removed:
+		s.Log.Action("removed CBSD's lock %s (it named this node, %s)", filepath.Join(sys, cbsdlock.FileName), holder)
+	case holder != "":
+		s.Log.Warn("CBSD's lock %s names %s, not this node: left in place", filepath.Join(sys, cbsdlock.FileName), holder)
+	}
+}
+
+func (s *Session) out() io.Writer {
+	if s.Out == nil {
+		return os.Stdout
+	}
+	return s.Out
 }
 
 // lock serialises runs on this environment; a dry run changes nothing, so
@@ -252,8 +338,19 @@ func (s *Session) Stop(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
+	rec, _ := s.Record()
+	if rec != nil && running.Configured(s.Config, s.kind()) {
+		// Nothing is taken from under a running environment: some of its
+		// mounts would go, the busy ones would stay.
+		if err := running.RefuseIfRunning(ctx, s.checkRunner(), s.Config, s.Env.Name, s.kind()); err != nil {
+			return err
+		}
+	}
 	if err := s.forgetQuick(); err != nil {
 		return err
+	}
+	if rec != nil {
+		s.clearCBSDLock()
 	}
 	return s.engine().Detach(ctx, s.Env.Name)
 }
@@ -282,9 +379,44 @@ func (s *Session) StopAfter(ctx context.Context, last func() error) error {
 	if err := s.forgetQuick(); err != nil {
 		return err
 	}
+	s.clearCBSDLock()
 	// The engine's table is still right: it read it, kept it up to date
 	// with its own changes, and the lock kept other runs out.
 	return eng.DetachCached(ctx, s.Env.Name)
+}
+
+// SystemAttached reports whether the environment's system directory is
+// attached here: recorded as a mount that the mount table still shows. A
+// record of commands only (an exec hook) cannot be checked against the
+// table and is taken at its word.
+func (s *Session) SystemAttached() (bool, error) {
+	sys := s.Env.Dir(environment.System)
+	rec, err := s.Record()
+	if err != nil || rec == nil || sys == "" {
+		return false, err
+	}
+	commands := false
+	for _, a := range rec.Actions {
+		switch {
+		case a.Kind == state.KindUnmount && filepath.Clean(a.Target) == filepath.Clean(sys):
+			t, err := s.table()
+			if err != nil {
+				return false, sysexits.Wrap(sysexits.OSErr, err)
+			}
+			top, ok := t.Top(a.Target)
+			return ok && t.Matches(top, a.Want), nil
+		case a.Kind == state.KindCommand:
+			commands = true
+		}
+	}
+	return commands, nil
+}
+
+func (s *Session) table() (mounttab.Table, error) {
+	if s.ReadMounts != nil {
+		return s.ReadMounts()
+	}
+	return mounttab.Read()
 }
 
 // Record returns what is recorded as attached (nil: nothing).

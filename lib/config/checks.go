@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/envhooks/envhooks/lib/descriptor"
 )
 
 func parseBool(v string) bool {
@@ -92,3 +94,17 @@ func IsName(v string) error {
 	}
 	return nil
 }
+
+func isBoolOrAuto(v string) error {
+	if strings.EqualFold(strings.TrimSpace(v), "auto") {
+		return nil
+	}
+	if IsBool(v) != nil {
+		return errors.New("want 0, 1 or auto")
+	}
+	return nil
+}
+
+// isWorkdir is WORKDIR's check: it must survive the round trip through a
+// portable descriptor (descriptor.CheckWorkdir decides).
+func isWorkdir(v string) error { return descriptor.CheckWorkdir(v) }

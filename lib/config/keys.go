@@ -13,7 +13,7 @@ var (
 	ForceUnmount   = Define(Key{Name: "FORCE_UNMOUNT", Default: "0", Doc: "1: when an unmount stays busy, force it: FreeBSD umount -f (open files in the environment lose their writes); Linux umount -f -l (the mount is detached at once; processes still holding files in it keep them until they close them)", Check: IsBool})
 	StateDir       = Define(Key{Name: "STATE_DIR", Default: DefaultStateDir, Doc: "where mnt-start records what it attached, so mnt-stop can undo exactly that, after a reboot too", Check: IsAbsPath})
 	NodeName       = Define(Key{Name: "NODE_NAME", Doc: "this node's name in leases (default: the host name)", Check: IsName})
-	Workdir        = Define(Key{Name: "WORKDIR", Default: "/usr/jails", Doc: "CBSD's workdir; envctl derives an environment's directories from it as CBSD does", Check: IsAbsPath})
+	Workdir        = Define(Key{Name: "WORKDIR", Default: "/usr/jails", Doc: "CBSD's workdir; envctl derives an environment's directories from it as CBSD does (not /, and without blanks, control characters, quotes, backslash, backquote or $ , = ; : so that descriptors can carry it as CBSDROOT)", Check: isWorkdir})
 	SyslogTag      = Define(Key{Name: "SYSLOG", Default: "1", Doc: "1: also log to syslog when stderr is not a terminal", Check: IsBool})
 
 	// envctl's keys live here too: one file configures all three programs,
@@ -21,7 +21,7 @@ var (
 	InventoryDir = Define(Key{Name: "INVENTORY_DIR", Default: DefaultStateDir + "/inventory", Doc: "envctl's node-local registry: one record per environment registered on this node", Check: IsAbsPath})
 	RunningCheck = Define(Key{Name: "RUNNING_CHECK", Doc: "a command, %j for the jname, that exits 0 when the environment runs and 1 when it does not (default: jls -j %j on FreeBSD jails, /dev/vmm/%j for VMs, lxc-wait for LXC containers; none for jails and VMs on Linux)"})
 	LXCPath      = Define(Key{Name: "LXC_PATH", Default: "/var/lib/lxc", Doc: "envctl cregister/cunregister: LXC's lxc.lxcpath; container <name> is LXC_PATH/<name>: its config, its root rootfs/ (data) and system/ (system)", Check: IsAbsPath})
-	CBSDDelegate = Define(Key{Name: "CBSD_DELEGATE", Default: "0", Doc: "1: envctl also runs cbsd jregister/junregister for CBSD's own inventory, around its lease and mount steps", Check: IsBool})
-	CBSDCommand  = Define(Key{Name: "CBSD_COMMAND", Default: "/usr/local/bin/cbsd", Doc: "the cbsd program CBSD_DELEGATE=1 runs", Check: IsAbsPath})
+	CBSDDelegate = Define(Key{Name: "CBSD_DELEGATE", Default: "auto", Doc: "1: envctl also runs cbsd jregister/junregister, so CBSD's own database follows the environment (without it cbsd jstart on the new node says No such jail); 0: never; auto: 1 when CBSD_COMMAND is installed", Check: isBoolOrAuto})
+	CBSDCommand  = Define(Key{Name: "CBSD_COMMAND", Default: "/usr/local/bin/cbsd", Doc: "the cbsd program CBSD_DELEGATE runs", Check: IsAbsPath})
 	Parallel     = Define(Key{Name: "PARALLEL", Default: "8", Doc: "how many environments a wildcard envctl run handles at once", Check: IsSeconds})
 )

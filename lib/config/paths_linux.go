@@ -2,4 +2,4 @@ package config
 
 // DefaultStateDir survives reboots, so mnt-stop can still undo a session or
 // pool import after one.
-const DefaultStateDir = "/var/lib/envhooks"
+const DefaultStateDir = LinuxStateDir

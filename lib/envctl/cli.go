@@ -16,11 +16,14 @@ import (
 	"github.com/pborman/getopt/v2"
 
 	"github.com/envhooks/envhooks/lib/args"
+	"github.com/envhooks/envhooks/lib/attach"
 	"github.com/envhooks/envhooks/lib/backend"
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/deadline"
+	"github.com/envhooks/envhooks/lib/descriptor"
 	"github.com/envhooks/envhooks/lib/environment"
 	"github.com/envhooks/envhooks/lib/failures"
+	"github.com/envhooks/envhooks/lib/inventory"
 	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/logging"
 	"github.com/envhooks/envhooks/lib/oneline"
@@ -40,9 +43,10 @@ type Wiring struct {
 // HookScript is a script envctl installs into an environment's system
 // directory, where CBSD runs it.
 type HookScript struct {
-	Dir  string // relative to the system directory, e.g. master_poststop.d
-	Name string
-	Text []byte
+	Dir    string // relative to the system directory, e.g. master_poststop.d
+	Name   string
+	Text   []byte // for a jail
+	VMText []byte // for a bhyve VM
 }
 
 // Path is where the script goes for the system directory sysdir.
@@ -111,11 +115,12 @@ func init() {
 		{name: "status", operands: "jname=NAME [--json]", about: "what this node finds about one environment", run: statusCmd},
 		{name: "list", operands: "[--json]", about: "status of every environment registered here", run: listCmd},
 		{name: "lease show", operands: "jname=NAME [--json]", about: "who owns an environment", run: leaseShowCmd},
+		{name: "lease acquire", operands: "jname=NAME", about: "take the lease of a new environment before cbsd jcreate/bcreate runs mnt_start for it", run: leaseAcquireCmd},
 		{name: "lease release", operands: "jname=NAME [--force --from NODE]", about: "give up a lease (without detaching anything)", run: leaseReleaseCmd},
 		{name: "lease list", operands: "[--json]", about: "every lease in the store, with its owner's heartbeat", run: leaseListCmd},
 		{name: "heartbeat", operands: "[--listen ADDR]", about: "renew this node's liveness every LEASE_TTL/3 until stopped (a service); --listen also serves /metrics", run: heartbeatCmd},
 		{name: "metrics", operands: "[--textfile DIR]", about: "this node's figures in the Prometheus text format, on stdout or atomically into DIR/envhooks.prom", run: metricsCmd},
-		{name: "install-hook", operands: "jname=NAME", about: "install CBSD's master_poststop.d script for NAME", without: "leases", run: installHookCmd},
+		{name: "install-hook", operands: "jname=NAME [kind=jail|vm]", about: "install CBSD's master_poststop.d script for NAME (its system directory must be attached)", without: "leases", run: installHookCmd},
 		{name: "provision", operands: "jname=NAME", about: "create NAME's directories on the storage server (nothing is mounted)", without: "leases", run: provisionCmd},
 		{name: "doctor", operands: "[--json]", about: "check this node's setup (config, kernel, commands, servers, directories, clock, hooks) and say what to fix", without: "config", run: doctorCmd},
 		{name: "keys", about: "print every configuration key with its default", without: "config", run: keysCmd},
@@ -191,7 +196,7 @@ func dispatch(argv []string, w Wiring, stdout, stderr io.Writer) error {
 	cmd, operands := lookupCommand(words)
 	if cmd == nil {
 		if words[0] == "lease" {
-			return usageError("lease needs show, release or list")
+			return usageError("lease needs acquire, show, release or list")
 		}
 		return usageError("unknown command %s", oneline.Quote(words[0]))
 	}
@@ -205,6 +210,9 @@ func dispatch(argv []string, w Wiring, stdout, stderr io.Writer) error {
 		return err
 	}
 	c.jname = c.ops["jname"]
+	if _, ok := c.ops["kind"]; ok && cmd.name != "install-hook" {
+		return usageError("kind= goes with install-hook only (%s knows the kind from its name)", cmd.name)
+	}
 	if cmd.without == "config" {
 		return cmd.run(c)
 	}
@@ -274,7 +282,7 @@ func parseFlags(argv []string) (cliFlags, []string, error) {
 	return f, words, nil
 }
 
-// parseOperands accepts jname=, rcfile= and one bare jname.
+// parseOperands accepts jname=, rcfile=, kind= and one bare jname.
 func parseOperands(operands []string) (map[string]string, error) {
 	ops := map[string]string{}
 	for _, o := range operands {
@@ -284,8 +292,12 @@ func parseOperands(operands []string) (map[string]string, error) {
 		}
 		switch k {
 		case "jname", "rcfile":
+		case "kind":
+			if v != Jail && v != VM {
+				return nil, sysexits.New(sysexits.Usage, "kind=%s: want kind=jail or kind=vm", oneline.Quote(v))
+			}
 		default:
-			return nil, sysexits.New(sysexits.Usage, "unknown operand %s: want jname=NAME or rcfile=FILE", oneline.Quote(o))
+			return nil, sysexits.New(sysexits.Usage, "unknown operand %s: want jname=NAME, rcfile=FILE or kind=jail|vm", oneline.Quote(o))
 		}
 		if _, dup := ops[k]; dup {
 			return nil, sysexits.New(sysexits.Usage, "%s= given twice", k)
@@ -418,6 +430,27 @@ func leaseShowCmd(c *call) error {
 	return nil
 }
 
+// leaseAcquireCmd takes the lease of an environment without attaching
+// anything: the way to create one under leases, since CBSD's jcreate and
+// bcreate run mnt_start (which attaches only what this node owns) before
+// any descriptor exists for jregister to read.
+func leaseAcquireCmd(c *call) error {
+	jname, err := c.oneName("lease acquire")
+	if err != nil {
+		return err
+	}
+	if c.flags.dryRun {
+		fmt.Fprintf(c.out, "# acquire the lease of %s for %s\n", jname, c.node.Name)
+		return nil
+	}
+	l, err := c.node.Leases.Acquire(c.ctx, jname, c.node.Name)
+	if err != nil {
+		return sysexits.Wrap(sysexits.Unavailable, err)
+	}
+	c.log.Action("%s is owned by %s (generation %d): cbsd jcreate/bcreate may attach it here", jname, l.Node, l.Generation)
+	return nil
+}
+
 func leaseReleaseCmd(c *call) error {
 	jname, err := c.oneName("lease release")
 	if err != nil {
@@ -455,26 +488,68 @@ func heartbeatCmd(c *call) error {
 func metricsCmd(c *call) error { return c.node.metrics(c.ctx, c.out, c.flags.textfile) }
 
 // installHookCmd needs no lease: the script is the same whoever owns the
-// environment, and it travels with the system directory.
+// environment, and it travels with the system directory. That directory
+// must be attached, or the script would land in the node-local mount point
+// and make the next mnt-start refuse to mount over it.
 func installHookCmd(c *call) error {
 	jname, err := c.oneName("install-hook")
 	if err != nil {
 		return err
 	}
+	kind := c.ops["kind"]
+	if kind == "" {
+		kind = installKind(c.cfg, jname)
+	}
+	env := &environment.Env{Name: jname, Dirs: environment.CBSDDirs(c.cfg.Get(config.Workdir), jname)}
+	s := &attach.Session{Env: env, Config: c.cfg}
+	sysdir := env.Dir(environment.System)
+	attached, err := s.SystemAttached()
+	if err != nil {
+		return err
+	}
+	if !attached {
+		return sysexits.New(sysexits.Unavailable, "the system directory %s of %s is not attached here: a script written now would stay on this node's disk and make the next mnt-start refuse to mount over it; attach it first (envctl %s %s, or cbsd's mnt_start), then run install-hook again", sysdir, jname, verbFor("register", kind), jname)
+	}
 	script := c.wiring.Poststop
-	path := script.Path(environment.CBSDDirs(c.cfg.Get(config.Workdir), jname)[environment.System])
+	text := script.Text
+	if kind == VM {
+		text = script.VMText
+	}
+	path := script.Path(sysdir)
 	if c.flags.dryRun {
-		fmt.Fprintf(c.out, "# write %s\n", path)
+		fmt.Fprintf(c.out, "# write %s (for a %s)\n", path, kind)
 		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return sysexits.New(sysexits.CantCreat, "cannot install %s: %v", path, err)
 	}
-	if err := safefile.WriteAtomic(path, script.Text, 0o755); err != nil {
+	if err := safefile.WriteAtomic(path, text, 0o755); err != nil {
 		return sysexits.New(sysexits.CantCreat, "cannot install %s: %v", path, err)
 	}
-	c.log.Action("installed %s", path)
+	c.log.Action("installed %s (for a %s)", path, kind)
 	return nil
+}
+
+// installKind is the kind of environment jname is, from what this node
+// knows: its inventory record, else a descriptor, else a jail (kind=
+// says it for a VM not registered yet).
+func installKind(cfg *config.Config, jname string) string {
+	if rec, err := (inventory.Store{Dir: cfg.Get(inventory.DirKey)}).Load(jname); err == nil && rec != nil {
+		return rec.Kind
+	}
+	dirs := environment.CBSDDirs(cfg.Get(config.Workdir), jname)
+	for _, p := range []string{filepath.Join(dirs[environment.System], descriptor.FileName(jname)), filepath.Join(dirs[environment.RCConf], descriptor.FileName(jname))} {
+		raw, err := safefile.Read(p, maxDescriptor)
+		if err != nil {
+			continue
+		}
+		if d, err := descriptor.Parse(raw, jname, p); err == nil {
+			if k, err := d.Kind(); err == nil {
+				return k
+			}
+		}
+	}
+	return Jail
 }
 
 // provisionCmd prepares the storage server: no lease, nothing mounted on

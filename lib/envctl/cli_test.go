@@ -56,6 +56,7 @@ func TestUsageErrorsAreOneLineWith64(t *testing.T) {
 		{"--bogus", "list"},
 		{"keys", "color=red"},
 		{"keys", "a", "b"},
+		{"jregister", "web1", "kind=vm"},
 	} {
 		code, out, errOut := runMain(args...)
 		assert.Equal(t, sysexits.Usage, code, "%v", args)

@@ -125,7 +125,7 @@ func (n *Node) leaveContainerConfig(s *attach.Session, rec *inventory.Record) er
 // readFirst reads the first of candidates that exists.
 func readFirst(jname string, candidates []string) ([]byte, string, error) {
 	for _, p := range candidates {
-		raw, err := os.ReadFile(p)
+		raw, err := safefile.Read(p, maxDescriptor)
 		if err == nil {
 			return raw, p, nil
 		}
@@ -134,10 +134,4 @@ func readFirst(jname string, candidates []string) ([]byte, string, error) {
 		}
 	}
 	return nil, "", sysexits.New(sysexits.DataErr, "no descriptor for %s: looked for %v", jname, candidates)
-}
-
-// lxcRunningCheck asks LXC whether the container runs: lxc-wait exits 0
-// when it is in state RUNNING and 1 when it is not, at once with -t 0.
-func lxcRunningCheck(cfg *config.Config) []string {
-	return []string{"lxc-wait", "-P", cfg.Get(config.LXCPath), "-n", "%j", "-s", "RUNNING", "-t", "0"}
 }

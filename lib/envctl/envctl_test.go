@@ -9,15 +9,15 @@ import (
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
-func TestFreeBSDRunningCheckArgv(t *testing.T) {
-	assert.Equal(t, []string{"jls", "-j", "%j", "jid"}, FreeBSDRunningCheck(Jail))
-	assert.Equal(t, []string{"exists:/dev/vmm/%j"}, FreeBSDRunningCheck(VM))
-}
-
 func TestOperands(t *testing.T) {
 	ops, err := parseOperands([]string{"jname=web1", "rcfile=/tmp/rc"})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"jname": "web1", "rcfile": "/tmp/rc"}, ops)
+	ops, err = parseOperands([]string{"jname=vm1", "kind=vm"})
+	require.NoError(t, err)
+	assert.Equal(t, "vm", ops["kind"])
+	_, err = parseOperands([]string{"jname=vm1", "kind=xen"})
+	assert.Equal(t, sysexits.Usage, sysexits.Code(err))
 	ops, err = parseOperands([]string{"web*"})
 	require.NoError(t, err)
 	assert.Equal(t, "web*", ops["jname"])

@@ -23,6 +23,7 @@ import (
 	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/mounttab"
 	"github.com/envhooks/envhooks/lib/quick"
+	"github.com/envhooks/envhooks/lib/running"
 	"github.com/envhooks/envhooks/lib/state"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
@@ -115,9 +116,9 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 				}
 			}
 		}
-		if check, _ := n.runningCheck(kind); len(check) > 0 {
-			if running, _, err := n.isRunning(ctx, name, kind); err == nil {
-				gauge(runningDesc, bit(running), name, kind)
+		if running.Configured(n.Config, kind) {
+			if on, _, err := running.Check(ctx, n.runner(), n.Config, name, kind); err == nil {
+				gauge(runningDesc, bit(on), name, kind)
 			}
 		}
 	}

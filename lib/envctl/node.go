@@ -7,10 +7,12 @@ package envctl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/envhooks/envhooks/lib/attach"
@@ -25,21 +27,21 @@ import (
 	"github.com/envhooks/envhooks/lib/logging"
 	"github.com/envhooks/envhooks/lib/mounttab"
 	"github.com/envhooks/envhooks/lib/run"
+	"github.com/envhooks/envhooks/lib/running"
 	"github.com/envhooks/envhooks/lib/safefile"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
 // Keys of envctl (declared in lib/config, which every program links).
 var (
-	delegateKey = config.CBSDDelegate
 	cbsdKey     = config.CBSDCommand
 	parallelKey = config.Parallel
 )
 
 // Kinds of environment, as the commands name them.
 const (
-	Jail = "jail"
-	VM   = "vm"
+	Jail = running.Jail
+	VM   = running.VM
 )
 
 // Node is this node as envctl acts on it.
@@ -103,7 +105,7 @@ func (n *Node) runner() run.Runner {
 
 func (n *Node) session(jname, kind string) *attach.Session {
 	return &attach.Session{Env: n.env(jname, kind), Config: n.Config, Backends: n.Backends, Log: n.Log, DryRun: n.DryRun, Out: n.Out, Runner: n.Runner,
-		Mounts: n.Mounts}
+		Mounts: n.Mounts, Kind: kind}
 }
 
 func (n *Node) lock(ctx context.Context, jname string) (func(), error) {
@@ -150,6 +152,9 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 		return err
 	}
 	defer unlock()
+	if rec, _ := n.Inv.Load(jname); rec != nil && rec.Kind != kind {
+		return sysexits.New(sysexits.DataErr, "%s is registered here as a %s, not a %s: use %s", jname, rec.Kind, kind, verbFor("register", rec.Kind))
+	}
 	if n.DryRun {
 		return n.dryRegister(ctx, jname, kind, before, opt)
 	}
@@ -203,29 +208,43 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 	if err != nil {
 		return err
 	}
-	if d.Kind() != kind {
-		return sysexits.New(sysexits.DataErr, "%s describes a %s, not a %s: use %s", from, d.Kind(), kind, verbFor("register", d.Kind()))
+	described, err := d.Kind()
+	if err != nil {
+		return sysexits.New(sysexits.DataErr, "%s: %v", from, err)
 	}
-	// The descriptor lives in the system directory from now on, so it
-	// travels with the data to whichever node registers it next.
-	shared := filepath.Join(n.env(jname, kind).Dir(environment.System), descriptor.FileName(jname))
-	if from != shared {
-		if err := safefile.WriteAtomic(shared, portable, 0o644); err != nil {
-			return sysexits.New(sysexits.CantCreat, "cannot write the descriptor into the shared system directory: %v", err)
+	if described != kind {
+		return sysexits.New(sysexits.DataErr, "%s describes a %s, not a %s: use %s", from, described, kind, verbFor("register", described))
+	}
+	local, err := descriptor.Localize(portable, n.Workdir)
+	if err != nil {
+		return err
+	}
+	delegate := n.delegate()
+	if delegate {
+		// CBSD's jregister moves its localised copy into the system
+		// directory, over the portable one; the portable copy is written
+		// again below, so it survives.
+		if err := d.ShellSafe(from); err != nil {
+			return err
 		}
-	}
-	crashPoint("register:descriptor")
-	if n.Config.Bool(delegateKey) {
 		if err := n.cbsdRegister(ctx, jname, portable); err != nil {
 			return err
 		}
+		crashPoint("register:cbsd")
 	}
+	// The descriptor lives in the system directory from now on, portable,
+	// so it travels with the data to whichever node registers it next.
+	shared := filepath.Join(n.env(jname, kind).Dir(environment.System), descriptor.FileName(jname))
+	if err := safefile.WriteAtomic(shared, portable, 0o644); err != nil {
+		return sysexits.New(sysexits.CantCreat, "cannot write the descriptor into the shared system directory: %v", err)
+	}
+	crashPoint("register:descriptor")
 	if err := n.Inv.Save(&inventory.Record{JName: jname, Kind: kind, Node: n.Name, Registered: time.Now().UTC().Truncate(time.Second),
-		Generation: l.Generation, Descriptor: string(descriptor.Localize(portable, n.Workdir))}); err != nil {
+		Generation: l.Generation, Descriptor: string(local)}); err != nil {
 		return sysexits.New(sysexits.CantCreat, "cannot write the inventory record: %v", err)
 	}
 	crashPoint("register:record")
-	if from == n.rcconfPath(jname) && !n.Config.Bool(delegateKey) {
+	if from == n.rcconfPath(jname) && !delegate {
 		// As CBSD's jregister moves it: a stale copy would list the
 		// environment as unregistered here.
 		os.Remove(from)
@@ -257,15 +276,48 @@ func (n *Node) rcconfPath(jname string) string {
 	return filepath.Join(n.Workdir, "jails-rcconf", descriptor.FileName(jname))
 }
 
-// findDescriptor looks where a descriptor can be: an explicit rcfile=, the
-// shared system directory (where envctl junregister leaves it), or
-// jails-rcconf (where cbsd junregister leaves it).
+// maxDescriptor bounds what is read as a descriptor: CBSD's are a few KiB.
+const maxDescriptor = 1 << 20
+
+// findDescriptor looks where a descriptor can be: an explicit rcfile=, or
+// the shared system directory (where envctl junregister leaves it) and
+// jails-rcconf (where cbsd junregister leaves it). Of the last two it
+// prefers a portable copy, with CBSDROOT in it: the other may be a copy
+// CBSD's jregister rewrote for some node's workdir.
 func (n *Node) findDescriptor(jname, rcfile string) ([]byte, string, error) {
 	candidates := []string{filepath.Join(n.env(jname, Jail).Dir(environment.System), descriptor.FileName(jname)), n.rcconfPath(jname)}
 	if rcfile != "" {
 		candidates = []string{rcfile}
 	}
-	return readFirst(jname, candidates)
+	var first []byte
+	firstAt := ""
+	for _, p := range candidates {
+		raw, err := safefile.Read(p, maxDescriptor)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, p, sysexits.New(sysexits.DataErr, "cannot read the descriptor %s: %v", p, err)
+		}
+		if descriptor.IsPortable(raw) {
+			return raw, p, nil
+		}
+		if firstAt == "" {
+			first, firstAt = raw, p
+		}
+	}
+	if firstAt == "" {
+		return nil, "", sysexits.New(sysexits.DataErr, "no descriptor for %s: looked for %s", jname, strings.Join(candidates, " and "))
+	}
+	if descriptor.HasPath(first, n.Workdir) {
+		// Localised for this very workdir (CBSD's jregister here, in a
+		// run that did not finish): portable again by the reverse rewrite.
+		if portable, err := descriptor.Portable(first, n.Workdir); err == nil {
+			return portable, firstAt, nil
+		}
+	}
+	n.Log.Warn("%s has no %s in it: its paths are taken as they are, not made local to %s; check them if it came from another node", firstAt, descriptor.Placeholder, n.Workdir)
+	return first, firstAt, nil
 }
 
 // Unregister gives jname up: refuse if it runs, leave the descriptor with
@@ -292,9 +344,10 @@ func (n *Node) Unregister(ctx context.Context, jname, kind string) error {
 		n.Log.Action("%s is not registered on %s: nothing to do", jname, n.Name)
 		return nil
 	}
-	if err := n.refuseIfRunning(ctx, jname, kind); err != nil {
+	if err := running.RefuseIfRunning(ctx, n.runner(), n.Config, jname, kind); err != nil {
 		return err
 	}
+	delegate := n.delegate()
 	if n.DryRun {
 		fmt.Fprintf(n.Out, "# write %s into the shared system directory\n", descriptorName(jname, kind))
 		if err := s.Stop(ctx); err != nil {
@@ -303,7 +356,8 @@ func (n *Node) Unregister(ctx context.Context, jname, kind string) error {
 		fmt.Fprintf(n.Out, "# remove the inventory record, release the lease of %s\n", jname)
 		return nil
 	}
-	if rec != nil {
+	_, dumped := os.Stat(n.rcconfPath(jname))
+	if rec != nil || delegate || attached != nil || dumped == nil {
 		// The descriptor goes onto the shared storage, so that storage
 		// must be attached while it is written (it is, unless a crashed run
 		// detached it); then the storage is detached.
@@ -311,19 +365,7 @@ func (n *Node) Unregister(ctx context.Context, jname, kind string) error {
 			if kind == Container {
 				return n.leaveContainerConfig(s, rec)
 			}
-			portable := descriptor.Portable([]byte(rec.Descriptor), n.Workdir)
-			if n.Config.Bool(delegateKey) {
-				var err error
-				if portable, err = n.cbsdUnregister(ctx, jname); err != nil {
-					return err
-				}
-			}
-			shared := filepath.Join(s.Env.Dir(environment.System), descriptor.FileName(jname))
-			if err := safefile.WriteAtomic(shared, portable, 0o644); err != nil {
-				return sysexits.New(sysexits.CantCreat, "cannot write the descriptor into the shared system directory: %v", err)
-			}
-			crashPoint("unregister:descriptor")
-			return nil
+			return n.leaveDescriptor(ctx, s, jname, kind, rec, delegate)
 		})
 	} else {
 		err = s.Stop(ctx)
@@ -341,6 +383,93 @@ func (n *Node) Unregister(ctx context.Context, jname, kind string) error {
 	}
 	crashPoint("unregister:lease")
 	n.Log.Action("unregistered %s from %s", jname, n.Name)
+	return nil
+}
+
+// leaveDescriptor writes the portable descriptor into the shared system
+// directory, and makes the jail's fstab portable too, as CBSD's junregister
+// does (it runs replacewdir on ${mount_fstab}). The descriptor comes from
+// CBSD itself with CBSD_DELEGATE (cbsd junregister dumps its database),
+// else from the inventory record, else from a copy an operator's own cbsd
+// junregister left in jails-rcconf. With none of them, a descriptor already
+// on the shared storage stays; otherwise the next node will need rcfile=.
+func (n *Node) leaveDescriptor(ctx context.Context, s *attach.Session, jname, kind string, rec *inventory.Record, delegate bool) error {
+	shared := filepath.Join(s.Env.Dir(environment.System), descriptor.FileName(jname))
+	var portable []byte
+	var err error
+	switch {
+	case delegate:
+		if portable, err = n.cbsdUnregister(ctx, jname); err != nil {
+			return err
+		}
+	case rec != nil:
+		if portable, err = descriptor.Portable([]byte(rec.Descriptor), n.Workdir); err != nil {
+			return sysexits.New(sysexits.Code(err), "the inventory record of %s: %v", jname, err)
+		}
+	default:
+		raw, rerr := safefile.Read(n.rcconfPath(jname), maxDescriptor)
+		if rerr != nil {
+			if _, serr := os.Stat(shared); serr == nil {
+				return nil
+			}
+			n.Log.Warn("%s is not registered here and has no descriptor (no inventory record, none in %s or on the shared storage): another node will need jregister rcfile=FILE", jname, n.rcconfPath(jname))
+			return nil
+		}
+		portable = raw
+	}
+	d, err := descriptor.Parse(portable, jname, "the descriptor of "+jname)
+	if err != nil {
+		return err
+	}
+	if !delegate {
+		// cbsd junregister rewrites the fstab itself; without it, and
+		// since the fstab lives on the storage being detached, here.
+		if err := n.portableFstab(jname, kind, d); err != nil {
+			return err
+		}
+	}
+	if err := safefile.WriteAtomic(shared, portable, 0o644); err != nil {
+		return sysexits.New(sysexits.CantCreat, "cannot write the descriptor into the shared system directory: %v", err)
+	}
+	crashPoint("unregister:descriptor")
+	return nil
+}
+
+// portableFstab rewrites the workdir in the jail's fstab (and fstab.local)
+// as CBSDROOT, as cbsd junregister does; CBSD's mountfstab puts the local
+// workdir back before it mounts anything (tools/mountfstab). A file that
+// already is portable (a crashed run's work) is left as it is.
+func (n *Node) portableFstab(jname, kind string, portable *descriptor.Descriptor) error {
+	if kind == VM {
+		return nil
+	}
+	fstab := filepath.Join(n.env(jname, kind).Dir(environment.Fstab), "fstab")
+	if v := portable.Values["mount_fstab"]; v != "" {
+		local, err := descriptor.Localize([]byte(v), n.Workdir)
+		if err != nil {
+			return err
+		}
+		fstab = string(local)
+	}
+	for _, p := range []string{fstab, fstab + ".local"} {
+		raw, err := safefile.Read(p, maxDescriptor)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return sysexits.New(sysexits.DataErr, "cannot read the jail fstab %s: %v", p, err)
+		}
+		if descriptor.IsPortable(raw) && !descriptor.HasPath(raw, n.Workdir) {
+			continue
+		}
+		portable, err := descriptor.Portable(raw, n.Workdir)
+		if err != nil {
+			return sysexits.New(sysexits.Code(err), "the jail fstab %s: %v", p, err)
+		}
+		if err := safefile.WriteAtomic(p, portable, 0o644); err != nil {
+			return sysexits.New(sysexits.CantCreat, "cannot rewrite the jail fstab %s: %v", p, err)
+		}
+	}
 	return nil
 }
 

@@ -154,6 +154,10 @@ func TestConfiguredCommandsAreMarked(t *testing.T) {
 		if cmd.Argv[0] == "/usr/local/bin/is-running" {
 			return run.Result{}, &run.Error{Cmd: cmd, ExitCode: 1}
 		}
+		if cmd.Argv[0] == "/usr/local/bin/cbsd" && cmd.Argv[1] == "jregister" {
+			// CBSD's jregister moves the descriptor out of jails-rcconf.
+			require.NoError(t, os.Remove(filepath.Join(a.Workdir, "jails-rcconf", "rc.conf_web1")))
+		}
 		if cmd.Argv[0] == "/usr/local/bin/cbsd" && cmd.Argv[1] == "junregister" {
 			descriptorAt(t, a, "web1")
 			rc := filepath.Join(a.Workdir, "jails-rcconf", "rc.conf_web1")

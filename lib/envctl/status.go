@@ -11,6 +11,7 @@ import (
 	"github.com/envhooks/envhooks/lib/inventory"
 	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/mounttab"
+	"github.com/envhooks/envhooks/lib/running"
 	"github.com/envhooks/envhooks/lib/state"
 )
 
@@ -77,8 +78,8 @@ func (n *Node) Status(ctx context.Context, jname string) (*Status, error) {
 			}
 		}
 	}
-	if running, _, err := n.isRunning(ctx, jname, st.Kind); err == nil {
-		st.Running = &running
+	if on, _, err := running.Check(ctx, n.runner(), n.Config, jname, st.Kind); err == nil {
+		st.Running = &on
 	}
 	f.node, f.jname, f.kind, f.mounted = n.Name, jname, st.Kind, st.Mounted
 	st.State, st.Advice = classify(f)
@@ -121,7 +122,7 @@ func classify(f facts) (state, advice string) {
 	case rec == nil && l == nil && nAttached == 0:
 		return "free", ""
 	case rec == nil:
-		return "interrupted", "a register or unregister stopped half way: run " + verb("register") + " or " + verb("unregister") + " again to finish"
+		return "interrupted", "a register or unregister stopped half way: run " + verb("register") + " or " + verb("unregister") + " again to finish (an environment created here after envctl lease acquire shows so too until it moves: " + verb("unregister") + " moves it on)"
 	}
 	return "interrupted", "registered here but not fully attached: run " + verb("register") + " again"
 }

@@ -28,13 +28,16 @@ var Roles = []Role{Data, System, Fstab, RCConf}
 // keep every derived path and lease key well inside system limits.
 const MaxNameLen = 64
 
-// validName is [A-Za-z0-9][A-Za-z0-9_.-]*, checked by hand: it runs in
-// every hook start, where compiling a regexp would cost more than the check.
+// validName accepts what CBSD's validate_jname (subr/nc.subr) accepts,
+// [a-zA-Z0-9_@%:][-a-zA-Z0-9_@%:]*, plus '.' after the first character,
+// which envhooks has always allowed. No '/', no blank, no name that is "."
+// or "..": a jname becomes a path element. It is checked by hand because it
+// runs in every hook start, where compiling a regexp would cost more.
 func validName(name string) bool {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
-		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-		if !alnum && (i == 0 || c != '_' && c != '.' && c != '-') {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '@' || c == '%' || c == ':'
+		if !ok && (i == 0 || c != '.' && c != '-') {
 			return false
 		}
 	}
@@ -49,10 +52,8 @@ func CheckName(name string) error {
 		return sysexits.New(sysexits.DataErr, "jname is empty")
 	case len(name) > MaxNameLen:
 		return sysexits.New(sysexits.DataErr, "jname %.20q... is %d bytes long; at most %d are allowed", name, len(name), MaxNameLen)
-	case name == "." || name == "..":
-		return sysexits.New(sysexits.DataErr, "jname %q is not allowed", name)
 	case !validName(name):
-		return sysexits.New(sysexits.DataErr, "jname %q is invalid: use letters, digits, '_', '.' and '-', starting with a letter or digit", name)
+		return sysexits.New(sysexits.DataErr, "jname %q is invalid: use letters, digits and _ @ %% : (as CBSD does), '.' and '-' after the first character", name)
 	}
 	return nil
 }
@@ -81,3 +82,20 @@ func CBSDDirs(workdir, jname string) map[Role]string {
 		RCConf: filepath.Join(workdir, "jails-rcconf"),
 	}
 }
+
+// CBSDWorkdir recovers CBSD's workdir from the system directory CBSD passes
+// for jname (-s <workdir>/jails-system/<jname>), or "" when dir is not laid
+// out that way.
+func CBSDWorkdir(sysdir, jname string) string {
+	sysdir = filepath.Clean(sysdir)
+	parent := filepath.Dir(sysdir)
+	if sysdir == "." || filepath.Base(sysdir) != jname || filepath.Base(parent) != "jails-system" {
+		return ""
+	}
+	return filepath.Dir(parent)
+}
+
+// CBSDJailRoot is where CBSD builds a jail's root by default:
+// path="${jaildir}/${jname}" with jaildir=${workdir}/jails. With baserw=0
+// its base and the jail's fstab entries are mounted there.
+func CBSDJailRoot(workdir, jname string) string { return filepath.Join(workdir, "jails", jname) }

@@ -296,7 +296,7 @@ func TestHungUnmount(t *testing.T) {
 	}
 	err := r.eng.Detach(ctx, "web1")
 	assert.Equal(t, sysexits.Unavailable, sysexits.Code(err))
-	assert.Contains(t, err.Error(), "did not finish within 1s")
+	assert.Contains(t, err.Error(), "did not finish within COMMAND_TIMEOUT (1s)")
 	assert.Contains(t, err.Error(), "FORCE_UNMOUNT=1 to detach it now")
 	assert.Len(t, r.k.table, 1)
 	rec, _ := r.eng.Record("web1")

@@ -52,6 +52,9 @@ type System struct {
 	// calls; nil means the OS's. A helper like mount(8) re-reads the whole
 	// mount table each time, which dominates when thousands are mounted.
 	Kernel Kernel
+	// Layers says which mounts sitting on a recorded mount the engine may
+	// unmount first (nil: none, they are reported).
+	Layers *Layers
 
 	table mounttab.Table
 }

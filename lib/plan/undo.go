@@ -70,11 +70,15 @@ func (s *System) unmount(ctx context.Context, a state.Action) error {
 		s.Log.Warn("%s now shows %s, not %s: leaving it alone", a.Target, top.Describe(), a.Want)
 		return nil
 	}
+	if err := s.detachLayers(ctx, a.Target); err != nil {
+		return err
+	}
 	if s.DryRun {
-		_, _ = s.Run.Run(ctx, run.Cmd{Argv: a.Argv}) // a dry run: the runner prints it
+		s.sayUnmount(ctx, a)
 		return nil
 	}
 	deadline := time.Now().Add(s.UnmountTimeout)
+	timedOut := false
 	wait := 50 * time.Millisecond
 	for {
 		err := s.unmountOnce(ctx, a, false)
@@ -90,16 +94,16 @@ func (s *System) unmount(ctx context.Context, a state.Action) error {
 		} else if terr != nil {
 			return sysexits.Wrap(sysexits.OSErr, terr)
 		}
-		if err != nil && !isBusy(err) {
-			if !timedOut(err) {
-				return sysexits.New(sysexits.Unavailable, "cannot unmount %s: %v", a.Target, err)
-			}
-			// umount hung: the storage behind the mount does not
-			// answer (a hard NFS mount of a dead server).
-			if !s.ForceUnmount {
-				return sysexits.New(sysexits.Unavailable, "cannot unmount %s: %v; its storage does not answer: run this again once it does, or with FORCE_UNMOUNT=1 to detach it now", a.Target, err)
-			}
+		if err != nil && isTimeout(err) {
+			// A hung server: the unmount itself hangs, so waiting again
+			// only hangs again. Force it now if allowed (for NFS on
+			// FreeBSD the force is umount -N, which does not wait for
+			// the server), else say what to do.
+			timedOut = true
 			break
+		}
+		if err != nil && !isBusy(err) {
+			return sysexits.New(sysexits.Unavailable, "cannot unmount %s: %v", a.Target, err)
 		}
 		if time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
 			break
@@ -111,13 +115,20 @@ func (s *System) unmount(ctx context.Context, a state.Action) error {
 		wait = min(2*wait, time.Second)
 	}
 	if s.ForceUnmount && (len(a.Force) > 0 || a.Direct) {
-		s.Log.Warn("%s was not unmounted within %s: forcing the unmount (FORCE_UNMOUNT=1)", a.Target, s.UnmountTimeout)
+		if timedOut {
+			s.Log.Warn("unmounting %s timed out: forcing it (FORCE_UNMOUNT=1)", a.Target)
+		} else {
+			s.Log.Warn("%s was not unmounted within %s: forcing the unmount (FORCE_UNMOUNT=1)", a.Target, s.UnmountTimeout)
+		}
 		err := s.unmountOnce(ctx, a, true)
 		s.Changed()
 		if gone, _ := s.gone(a); gone {
 			return nil
 		}
 		return sysexits.New(sysexits.TempFail, "forced unmount of %s failed: %v", a.Target, err)
+	}
+	if timedOut {
+		return sysexits.New(sysexits.Unavailable, "unmounting %s did not finish within COMMAND_TIMEOUT (%s): its storage does not answer; run this again once it does, or with FORCE_UNMOUNT=1 to detach it now", a.Target, s.CommandTimeout)
 	}
 	who := "no process found holding it"
 	if h := holders(ctx, s, a.Target); len(h) > 0 {
@@ -151,7 +162,8 @@ func (s *System) gone(a state.Action) (bool, error) {
 	return true, nil
 }
 
-func timedOut(err error) bool {
+// isTimeout reports an unmount command killed at its deadline.
+func isTimeout(err error) bool {
 	var re *run.Error
 	return errors.As(err, &re) && re.TimedOut
 }

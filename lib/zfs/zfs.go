@@ -254,11 +254,42 @@ func ParseTree(out []byte) ([]Dataset, error) {
 	return out2, nil
 }
 
-// InUseElsewhere reports whether a zpool import message says the pool may
-// be imported by another host (the guard that -f overrides).
-func InUseElsewhere(stderr string) bool {
-	return strings.Contains(stderr, "in use from other system") || strings.Contains(stderr, "may be in use") ||
-		strings.Contains(stderr, "last accessed by") || strings.Contains(stderr, "currently imported on another system")
+// InUseElsewhere reports whether zpool import's whole stderr says the pool
+// may be imported by another host: OpenZFS's zpool import prints "pool was
+// previously in use from another system." with "Last accessed by HOST
+// (hostid=...)" (the guard -f overrides), and, for a pool with multihost=on
+// that another host holds right now, "pool is imported on host 'HOST'
+// (hostid=...)". It names that host when the message does ("" if not).
+func InUseElsewhere(stderr string) (bool, string) {
+	lower := strings.ToLower(stderr)
+	for _, sign := range []string{"previously in use from another system", "pool is imported on host", "in use from other system",
+		"may be in use", "last accessed by", "currently imported on another system"} {
+		if strings.Contains(lower, sign) {
+			return true, otherHost(stderr)
+		}
+	}
+	return false, ""
+}
+
+// otherHost finds the host in "Last accessed by HOST (hostid=" or
+// "imported on host 'HOST' (hostid=".
+func otherHost(stderr string) string {
+	for _, line := range strings.Split(stderr, "\n") {
+		for _, lead := range []string{"Last accessed by ", "imported on host "} {
+			i := strings.Index(line, lead)
+			if i < 0 {
+				continue
+			}
+			rest := line[i+len(lead):]
+			if j := strings.Index(rest, " (hostid="); j >= 0 {
+				rest = rest[:j]
+			}
+			if host := strings.Trim(strings.TrimSpace(rest), "'"); host != "" {
+				return host
+			}
+		}
+	}
+	return ""
 }
 
 // NotExist reports whether a zfs or zpool message says that the dataset,

@@ -16,6 +16,7 @@ import (
 	_ "github.com/envhooks/envhooks/hooks" // every backend's keys
 	"github.com/envhooks/envhooks/lib/config"
 	_ "github.com/envhooks/envhooks/lib/envctl"
+	"github.com/envhooks/envhooks/tests/docs/keydoc"
 	"github.com/envhooks/envhooks/tests/testenv"
 )
 
@@ -33,7 +34,7 @@ func TestEveryKeyIsDocumented(t *testing.T) {
 		row := "| `" + k.Name + "` |"
 		if !strings.Contains(string(readme), row) {
 			t.Errorf("README.md has no row for %s: run make docs", k.Name)
-		} else if k.Default != "" && !strings.Contains(string(readme), row+" `"+k.Default+"` |") {
+		} else if k.Default != "" && !strings.Contains(string(readme), row+" "+keydoc.MarkdownDefault(k)+" |") {
 			t.Errorf("README.md shows another default for %s than %q: run make docs", k.Name, k.Default)
 		}
 		if !strings.Contains(string(man), ".It Ev "+k.Name+"\n") {

@@ -110,7 +110,7 @@ func TestPerEnvironmentConfig(t *testing.T) {
 // One configuration file serves mnt-start, mnt-stop and envctl: none of
 // them calls another's keys unknown.
 func TestEveryProgramKnowsEveryKey(t *testing.T) {
-	n := newNode(t, "INVENTORY_DIR=/var/tmp/inv\nRUNNING_CHECK=true\nPARALLEL=2\nCBSD_DELEGATE=0\nLEASE_BACKEND=file\n")
+	n := newNode(t, "INVENTORY_DIR=/var/tmp/inv\nRUNNING_CHECK=false\nPARALLEL=2\nCBSD_DELEGATE=0\nLEASE_BACKEND=file\n")
 	n.create("web1")
 	r := n.start("web1")
 	requireOK(t, r)

@@ -112,6 +112,9 @@ func TestPreflightAndProvisionOverIPv6(t *testing.T) {
 	root := mkExport(t, s, "v6")
 	for _, server := range []string{"::1", "[::1]"} {
 		for _, opts := range []string{v4opts, v3opts} {
+			// proto=tcp is IPv4 only (mount_nfs(8); Linux too refuses it
+			// for an IPv6 address): tcp6 is the spelling here.
+			opts = strings.Replace(opts, "-oproto=tcp", "-oproto=tcp6", 1)
 			n := newNode(t, serverConfAt(server, root, opts)+"NFS_AUTO_CREATE=1\n")
 			r := n.mnt(t, "mnt-start", "jail1", "-n")
 			require.Equal(t, 0, r.Code, "%s %s stderr: %s", server, opts, r.Stderr)
@@ -119,7 +122,7 @@ func TestPreflightAndProvisionOverIPv6(t *testing.T) {
 		}
 	}
 	p := filepath.Join(t.TempDir(), "envhooks.conf")
-	testenv.WriteFile(t, p, serverConfAt("::1", root, v4opts), 0o644)
+	testenv.WriteFile(t, p, serverConfAt("::1", root, strings.Replace(v4opts, "-oproto=tcp", "-oproto=tcp6", 1)), 0o644)
 	cfg, err := config.LoadFile(p)
 	require.NoError(t, err)
 	require.NoError(t, nfs.Provision(context.Background(), cfg, "jail6", []environment.Role{environment.Data}, logging.Discard(), false))

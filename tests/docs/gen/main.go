@@ -15,6 +15,7 @@ import (
 	"github.com/envhooks/envhooks/lib/config"
 	_ "github.com/envhooks/envhooks/lib/envctl"
 	"github.com/envhooks/envhooks/tests/docs"
+	"github.com/envhooks/envhooks/tests/docs/keydoc"
 )
 
 const (
@@ -30,16 +31,11 @@ func main() {
 	var md, man strings.Builder
 	md.WriteString(begin + "| key | default | meaning |\n|---|---|---|\n")
 	for _, k := range config.Keys() {
-		def := ""
+		fmt.Fprintf(&md, "| `%s` | %s | %s |\n", k.Name, keydoc.MarkdownDefault(k), strings.ReplaceAll(k.Doc, "|", "\\|"))
+		fmt.Fprintf(&man, ".It Ev %s\n%s", k.Name, keydoc.Mdoc(k.Doc))
 		if k.Default != "" {
-			def = "`" + k.Default + "`"
+			man.WriteString(keydoc.ManDefault(k))
 		}
-		fmt.Fprintf(&md, "| `%s` | %s | %s |\n", k.Name, def, strings.ReplaceAll(k.Doc, "|", "\\|"))
-		fmt.Fprintf(&man, ".It Ev %s\n%s", k.Name, strings.ReplaceAll(k.Doc, `\`, `\e`))
-		if k.Default != "" {
-			fmt.Fprintf(&man, " Default: \\&%s.", k.Default)
-		}
-		man.WriteString("\n")
 	}
 	md.WriteString(end)
 	rewrite(filepath.Join(root, "README.md"), begin, end, md.String())

@@ -1,3 +1,0 @@
-package envctl
-
-var defaultRunningCheck = FreeBSDRunningCheck

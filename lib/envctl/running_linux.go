@@ -1,5 +1,0 @@
-package envctl
-
-// defaultRunningCheck has no universal answer on Linux (LXC, libvirt,
-// systemd-nspawn differ): set RUNNING_CHECK, e.g. "lxc-wait -n %j -s RUNNING -t 0".
-func defaultRunningCheck(string) []string { return nil }

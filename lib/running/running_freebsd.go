@@ -1,0 +1,3 @@
+package running
+
+var defaultCheck = FreeBSDCheck
