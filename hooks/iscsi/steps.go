@@ -400,7 +400,7 @@ func (p *probeStep) Apply(ctx context.Context, s *plan.System) error {
 		argv, want, none = FreeBSDProbeArgv(a.dev), b.FSType, freebsdProbeNone
 	}
 	if s.DryRun {
-		s.Run.Run(ctx, run.Cmd{Argv: argv})
+		_, _ = s.Run.Run(ctx, run.Cmd{Argv: argv}) // a dry run: the runner prints it
 		return nil
 	}
 	res, err := s.Command(ctx, argv...)

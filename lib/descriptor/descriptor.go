@@ -159,7 +159,7 @@ func CheckWorkdir(w string) error {
 	}
 	for i := 0; i < len(w); i++ {
 		if c := w[i]; c <= ' ' || c == 0x7f || strings.IndexByte("\"'\\`$,=;:", c) >= 0 {
-			return fmt.Errorf("%q cannot be written into a descriptor and read back: a workdir may not hold blanks, control characters or any of \" ' \\ ` $ , = ; :", c)
+			return fmt.Errorf("%q cannot be written into a descriptor and read back: a workdir may not hold blanks, control characters or any of the characters \" ' \\ ` $ , = ; : in its path", c)
 		}
 	}
 	return nil

@@ -35,7 +35,8 @@ type Finding struct {
 	Code   int    `json:"code,omitempty"`
 }
 
-// Pass, Warning and Failure build findings.
+// Pass builds a finding of a check that passed; Warning and Failure build
+// the others.
 func Pass(check, format string, a ...any) Finding {
 	return Finding{Check: check, Status: OK, Detail: fmt.Sprintf(format, a...)}
 }

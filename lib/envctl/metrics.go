@@ -244,7 +244,8 @@ func (n *Node) serveMetrics(ctx context.Context, addr string) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
-		srv.Close()
+		_ = srv.Close() // the heartbeat is over; nothing is left to serve
+
 	}()
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -53,7 +53,7 @@ func (n *NFSStore) Now(ctx context.Context) (time.Time, error) {
 		if err := c.WriteFile(ctx, p, []byte("envctl doctor\n"), 0o644); err != nil {
 			return err
 		}
-		defer c.Remove(ctx, p)
+		defer func() { _ = c.Remove(ctx, p) }() // best effort: the probe file is the store's only trace
 		info, err := c.Stat(ctx, p)
 		t = info.ModTime
 		return err

@@ -110,10 +110,6 @@ func (n *node) envctlEnv(env []string, args ...string) testenv.Result {
 	return testenv.Run(n.c.t, append([]string{"ENVHOOKS_CONFIG=" + n.cfg}, env...), testenv.Bin(n.c.t, "envctl"), args...)
 }
 
-func (n *node) mntStop(jname string) testenv.Result {
-	return testenv.Run(n.c.t, []string{"ENVHOOKS_CONFIG=" + n.cfg}, testenv.Bin(n.c.t, "mnt-stop"), "-j", jname)
-}
-
 // mounts lists the mount points under the node's workdir.
 func (n *node) mounts() []string {
 	var out []string
@@ -160,11 +156,6 @@ func (n *node) poststop(t *testing.T) replay.ScriptRun {
 	}
 	require.Len(t, found, 1, "CBSD ran envhooks' poststop script once")
 	return found[0]
-}
-
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 func read(t *testing.T, p string) string {
