@@ -78,7 +78,7 @@ func (c *cluster) node(name, workdir string, extra ...string) *node {
 	home := filepath.Join(c.root, name)
 	n := &node{c: c, name: name, home: home, workdir: filepath.Join(home, workdir), cfg: filepath.Join(home, "envhooks.conf"),
 		runDir: filepath.Join(home, "run"), base: filepath.Join(home, "basejail"), portsD: filepath.Join(home, "ports"),
-		wrapper: filepath.Join(home, "bin", "cbsd"), mntStart: testenv.Bin(t, "mnt-start")}
+		wrapper: filepath.Join(testenv.SafeDir(t), "cbsd"), mntStart: testenv.Bin(t, "mnt-start")}
 	testenv.WriteFile(t, n.cfg, fmt.Sprintf(`BACKEND=nullfs
 NULLFS_ROOT=%s
 %sNODE_NAME=%s

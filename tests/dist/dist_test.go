@@ -126,7 +126,7 @@ func TestPrefixReachesTheScripts(t *testing.T) {
 	root := install(t, "install-files", "/opt/envhooks", filepath.Dir(testenv.Bin(t, "envctl")))
 	rc, err := os.ReadFile(filepath.Join(root, "etc", "rc.d", "envhooks_heartbeat"))
 	require.NoError(t, err)
-	assert.Contains(t, string(rc), "procname=/opt/envhooks/bin/envctl\n")
+	assert.Contains(t, string(rc), "envctl=/opt/envhooks/bin/envctl\n")
 	assert.NotContains(t, string(rc), "/usr/local/bin/")
 	unit, err := os.ReadFile(filepath.Join(root, "share", "envhooks", "systemd", "envhooks-heartbeat.service"))
 	require.NoError(t, err)

@@ -86,17 +86,18 @@ func stopServers() {
 type node struct {
 	t                  *testing.T
 	root, cfg, workdir string
+	bin                string // where the configured cbsd is: only root may write it
 }
 
 // newNode writes a configuration whose local parts are right (root-owned
 // state and inventory directories, nullfs layout), with keys appended.
 func newNode(t *testing.T, keys string) *node {
 	root := t.TempDir()
-	n := &node{t: t, root: root, cfg: filepath.Join(root, "envhooks.conf"), workdir: filepath.Join(root, "jails")}
+	n := &node{t: t, root: root, cfg: filepath.Join(root, "envhooks.conf"), workdir: filepath.Join(root, "jails"), bin: testenv.SafeDir(t)}
 	for _, d := range []string{"dfs/data", "dfs/system", "dfs/leases", "state", "inventory", "jails/jails-rcconf"} {
 		require.NoError(t, os.MkdirAll(filepath.Join(root, d), 0o755))
 	}
-	testenv.WriteFile(t, n.cfg, fmt.Sprintf("BACKEND=nullfs\nNULLFS_ROOT=%[1]s/dfs\nLEASE_DIR=%[1]s/dfs/leases\nNODE_NAME=a\nWORKDIR=%[1]s/jails\nSTATE_DIR=%[1]s/state\nINVENTORY_DIR=%[1]s/inventory\nSYSLOG=0\nCBSD_COMMAND=%[1]s/cbsd\n%[2]s", root, keys), 0o644)
+	testenv.WriteFile(t, n.cfg, fmt.Sprintf("BACKEND=nullfs\nNULLFS_ROOT=%[1]s/dfs\nLEASE_DIR=%[1]s/dfs/leases\nNODE_NAME=a\nWORKDIR=%[1]s/jails\nSTATE_DIR=%[1]s/state\nINVENTORY_DIR=%[1]s/inventory\nSYSLOG=0\nCBSD_COMMAND=%[3]s/cbsd\n%[2]s", root, keys, n.bin), 0o644)
 	return n
 }
 
@@ -247,7 +248,7 @@ func TestHooksOfRegisteredEnvironments(t *testing.T) {
 	// jget answers with mode=quiet.
 	args := filepath.Join(n.root, "cbsd-args")
 	fake := func(answer string) {
-		testenv.WriteFile(t, filepath.Join(n.root, "cbsd"), fmt.Sprintf("#!/bin/sh\necho \"$@\" > %s\necho %s\n", args, answer), 0o755)
+		testenv.WriteFile(t, filepath.Join(n.bin, "cbsd"), fmt.Sprintf("#!/bin/sh\necho \"$@\" > %s\necho %s\n", args, answer), 0o755)
 	}
 	fake("/usr/local/bin/other-hook")
 	rep = n.doctor()

@@ -196,10 +196,14 @@ func TestFilesystemStageOnALoopDevice(t *testing.T) {
 		t.Fatalf("start: %v\n%s", err, r.log.String())
 	}
 	argvs := r.fake.take()
+	// A node record made by hand, not SendTargets discovery: the portal a
+	// target reports may not be the one this node reaches (NAT).
 	want := [][]string{
-		{"iscsiadm", "-m", "discovery", "-t", "sendtargets", "-p", g.Portal},
 		{"iscsiadm", "-m", "session"},
+		{"iscsiadm", "-m", "node", "-o", "new", "-T", r.iqn, "-p", g.Portal},
+		{"iscsiadm", "-m", "node", "-T", r.iqn, "-p", g.Portal, "-o", "update", "-n", "node.startup", "-v", "manual", "-n", "node.session.auth.authmethod", "-v", "None"},
 		{"iscsiadm", "-m", "node", "-T", r.iqn, "-p", g.Portal, "--login"},
+		{"blkid", "-p", "-s", "TYPE", "-o", "value", dev},
 		{"fsck.ext4", "-p", dev},
 		{"mount", "-t", "ext4", dev, r.lunRoot()},
 	}
@@ -305,8 +309,9 @@ func TestDeviceThatNeverAppearsLogsOut(t *testing.T) {
 	}
 	adm := r.fake.iscsiadm()
 	want := [][]string{
-		{"iscsiadm", "-m", "discovery", "-t", "sendtargets", "-p", g.Portal},
 		{"iscsiadm", "-m", "session"},
+		{"iscsiadm", "-m", "node", "-o", "new", "-T", r.iqn, "-p", g.Portal},
+		{"iscsiadm", "-m", "node", "-T", r.iqn, "-p", g.Portal, "-o", "update", "-n", "node.startup", "-v", "manual", "-n", "node.session.auth.authmethod", "-v", "None"},
 		{"iscsiadm", "-m", "node", "-T", r.iqn, "-p", g.Portal, "--login"},
 		{"iscsiadm", "-m", "session", "--rescan"},
 		{"iscsiadm", "-m", "node", "-T", r.iqn, "-p", g.Portal, "--logout"},

@@ -99,7 +99,9 @@ func bootNodes(t *testing.T, cfgs ...lab.Config) []*node {
 	var ns []*node
 	for _, g := range lab.BootAll(t, cfgs...) {
 		n := &node{Guest: g, t: t, conf: "/etc/envhooks.conf"}
-		n.Sh(t, fmt.Sprintf("install -m 755 %s/mnt-start %s/envhooks-attach %s/mnt-stop %s/envctl /usr/local/bin/ && mkdir -p %s/jails-rcconf", bin, bin, bin, bin, workdir))
+		// The workdir is the guest's own tmpfs: through the overlay it
+		// would otherwise show whatever the host keeps at that path.
+		n.Sh(t, fmt.Sprintf("install -m 755 %s/mnt-start %s/envhooks-attach %s/mnt-stop %s/envctl /usr/local/bin/ && mkdir -p %[5]s && mount -t tmpfs tmpfs %[5]s && mkdir -p %[5]s/jails-rcconf", bin, bin, bin, bin, workdir))
 		ns = append(ns, n)
 	}
 	return ns

@@ -156,12 +156,22 @@ func TestMetricsOfARealNode(t *testing.T) {
 	assert.InDelta(t, float64(failedAt.Unix()), when, 120)
 	mustValue(t, mfs, "envhooks_last_failure_timestamp_seconds", map[string]string{"program": "mnt-stop", "code": "64", "jname": ""})
 
-	// Running, then detached by mnt-stop: the figures follow.
-	testenv.WriteFile(t, filepath.Join(n.root, "running-web1"), "", 0o644)
+	// Running: mnt-stop refuses to pull the storage from under it (75),
+	// and the figures say running and attached.
+	running := filepath.Join(n.root, "running-web1")
+	testenv.WriteFile(t, running, "", 0o644)
+	require.Equal(t, 75, testenv.Run(t, n.env(), testenv.Bin(t, "mnt-stop"), "-j", "web1").Code)
+	mfs = parse(t, n.envctl("metrics").Stdout)
+	assert.Equal(t, 1.0, mustValue(t, mfs, "envhooks_environment_attached", web1))
+	assert.Equal(t, 1.0, mustValue(t, mfs, "envhooks_environment_running", web1))
+	mustValue(t, mfs, "envhooks_last_failure_timestamp_seconds", map[string]string{"program": "mnt-stop", "code": "75", "jname": "web1"})
+
+	// Stopped, then detached by mnt-stop: the figures follow.
+	require.NoError(t, os.Remove(running))
 	ok(t, testenv.Run(t, n.env(), testenv.Bin(t, "mnt-stop"), "-j", "web1"))
 	mfs = parse(t, n.envctl("metrics").Stdout)
 	assert.Equal(t, 0.0, mustValue(t, mfs, "envhooks_environment_attached", web1))
-	assert.Equal(t, 1.0, mustValue(t, mfs, "envhooks_environment_running", web1))
+	assert.Equal(t, 0.0, mustValue(t, mfs, "envhooks_environment_running", web1))
 	assert.Equal(t, 1.0, mustValue(t, mfs, "envhooks_environment_owned", web1), "still owned: it is registered here")
 }
 
