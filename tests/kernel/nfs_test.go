@@ -218,9 +218,11 @@ func testFrozen(t *testing.T, n *node, s *ganesha.Server) {
 	require.Len(t, attached, 3)
 
 	// A process works in the jail's data directory, as a jail's would.
-	holder := n.Start(t, proto.Command{Argv: []string{"sh", "-c", "cd " + dataDir("frozen1") + " && exec sleep 600"}})
+	// It must be sleeping in there before the server freezes: a holder
+	// still on its way in would itself hang in the kernel.
+	holder := n.Start(t, proto.Command{Argv: []string{"sh", "-c", "cd " + dataDir("frozen1") + " && echo $$ > /run/holder.pid && exec sleep 600"}})
 	defer holder.Signal(t, syscall.SIGKILL)
-	time.Sleep(300 * time.Millisecond)
+	n.Sh(t, `for i in $(seq 300); do p=$(cat /run/holder.pid 2>/dev/null) && [ "$(cat /proc/$p/comm 2>/dev/null)" = sleep ] && exit 0; sleep 0.1; done; echo "the holder never settled" >&2; exit 1`)
 
 	ganeshaPid := s.Pids()[1]
 	require.NoError(t, syscall.Kill(ganeshaPid, syscall.SIGSTOP))
