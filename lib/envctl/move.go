@@ -321,12 +321,18 @@ func (n *Node) Recover(ctx context.Context, jname string) error {
 	}
 	if j.Direction == journal.Forward && (j.Step == journal.Registered || j.Step == journal.Started) {
 		n.Log.Action("finishing the %s of %s to %s (it reached step %s)", j.Op, jname, j.To, j.Step)
-		if err := n.forward(ctx, recs, j); err == nil {
-			return nil
-		} else {
-			n.Log.Error("finishing the %s of %s failed, rolling back: %v", j.Op, jname, err)
-			return n.rollback(ctx, recs, j, err)
+		err := n.forward(ctx, recs, j)
+		var se *ssh.Error
+		if err == nil || (errors.As(err, &se) && se.Unreachable) {
+			// A node out of reach refused nothing: the move stays on
+			// its way forward for the next recover.
+			return err
 		}
+		n.Log.Error("finishing the %s of %s failed, rolling back: %v", j.Op, jname, err)
+		if rerr := n.rollback(ctx, recs, j, err); rerr != nil {
+			return sysexits.New(sysexits.Code(rerr), "finishing the %s of %s failed (%v), and so did its rollback (%v): the journal stays open", j.Op, jname, err, rerr)
+		}
+		return nil
 	}
 	n.Log.Action("undoing the %s of %s to %s (it reached step %s)", j.Op, jname, j.To, j.Step)
 	return n.rollback(ctx, recs, j, nil)
