@@ -78,16 +78,19 @@ func (f *cliFlags) set(prog string) *getopt.Set {
 
 // call is one run of one command: what it was given and what it works on.
 type call struct {
-	ctx    context.Context
-	flags  cliFlags
-	ops    map[string]string // operands: jname=, rcfile=
-	jname  string
-	cfg    *config.Config
-	log    *logging.Logger
-	node   *Node // nil for commands that need no lease store
-	wiring Wiring
-	out    io.Writer
-	errOut io.Writer
+	ctx   context.Context
+	flags cliFlags
+	ops   map[string]string // operands: jname=, rcfile=
+	// configFile is the -c file (or ENVHOOKS_CONFIG), for the per-
+	// environment configurations failover reads.
+	configFile string
+	jname      string
+	cfg        *config.Config
+	log        *logging.Logger
+	node       *Node // nil for commands that need no lease store
+	wiring     Wiring
+	out        io.Writer
+	errOut     io.Writer
 }
 
 // command is one envctl subcommand.
@@ -121,6 +124,7 @@ func init() {
 		{name: "start", operands: "jname=NAME [kind=jail|vm|container]", about: "start an environment this node owns with START_COMMAND and check it runs (RUNNING_CHECK)", run: startStopCmd(true)},
 		{name: "stop", operands: "jname=NAME [kind=jail|vm|container]", about: "stop an environment with STOP_COMMAND and check it stopped", run: startStopCmd(false)},
 		{name: "preflight", operands: "jname=NAME [kind=jail|vm|container]", about: "can this node take NAME? (what move asks the target before it changes anything)", run: preflightCmd},
+		{name: "failover", about: "one pass of automatic failover: take over and start the HA=1 environments of nodes whose heartbeat expired (heartbeat does it continuously with FAILOVER=1)", run: failoverCmd},
 		{name: "status", operands: "jname=NAME [--json]", about: "what this node finds about one environment", run: statusCmd},
 		{name: "list", operands: "[--json]", about: "status of every environment registered here", run: listCmd},
 		{name: "lease show", operands: "jname=NAME [--json]", about: "who owns an environment", run: leaseShowCmd},
@@ -231,6 +235,7 @@ func dispatch(argv []string, w Wiring, stdout, stderr io.Writer) error {
 	if configFile == "" {
 		configFile = os.Getenv("ENVHOOKS_CONFIG")
 	}
+	c.configFile = configFile
 	perEnv := c.jname
 	if IsPattern(perEnv) {
 		perEnv = ""
@@ -510,7 +515,17 @@ func heartbeatCmd(c *call) error {
 			return err
 		}
 	}
+	if c.cfg.Bool(failoverKey) && !c.flags.dryRun {
+		go c.node.failoverLoop(c.ctx, c.envConfig)
+	}
 	return c.node.heartbeat(c.ctx)
+}
+
+func failoverCmd(c *call) error { return c.node.Failover(c.ctx, c.envConfig) }
+
+// envConfig is jname's own configuration (with its envhooks.d file).
+func (c *call) envConfig(jname string) (*config.Config, error) {
+	return config.Load(config.DefaultSources(c.configFile, jname))
 }
 
 func metricsCmd(c *call) error { return c.node.metrics(c.ctx, c.out, c.flags.textfile) }

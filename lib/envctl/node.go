@@ -63,6 +63,9 @@ type Node struct {
 	// more than the operations themselves.
 	Mounts *mounttab.Live
 	SSH    *ssh.Client // how moves reach other nodes; nil: from the config
+	// Takeover is how failover takes an environment from a dead node;
+	// nil: as jregister --takeover does.
+	Takeover Takeover
 }
 
 // NewNode checks the configuration envctl needs.

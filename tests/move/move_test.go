@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -210,7 +211,9 @@ func TestDrainAndRestore(t *testing.T) {
 	for i := 0; i < count; i += 10 {
 		ok(t, a.Envctl("start", fmt.Sprintf("jname=env%03d", i)))
 	}
+	start := time.Now()
 	ok(t, a.Envctl("drain", "to=b,c"))
+	t.Logf("drain of %d environments over two targets: %s", count, time.Since(start))
 	perNode := map[string]int{}
 	for i := range count {
 		jname := fmt.Sprintf("env%03d", i)
@@ -237,10 +240,12 @@ func TestDrainAndRestore(t *testing.T) {
 	assert.Contains(t, r.Stderr, "maintenance")
 	assert.Equal(t, "", c.Owner("newone"))
 	// Nor may anyone move something to it.
-	r = b.Envctl("move", "jname=env001", "to=a")
+	r = b.Envctl("move", "jname=env000", "to=a")
 	assert.Equal(t, 75, r.Code, "stderr: %s", r.Stderr)
 
+	start = time.Now()
 	ok(t, a.Envctl("restore"))
+	t.Logf("restore of %d environments: %s", count, time.Since(start))
 	for i := range count {
 		jname := fmt.Sprintf("env%03d", i)
 		settled(t, c, jname, "a", i%10 == 0)
