@@ -369,3 +369,24 @@ func copyFile(from, to string) error {
 	}
 	return os.WriteFile(to, raw, 0o600)
 }
+
+// Background starts envctl with args in the node and leaves it running;
+// kill it with Kill (SIGKILL), as a node dying would.
+func (n *Node) Background(args ...string) *exec.Cmd {
+	argv := append(n.prefix(), append([]string{n.c.Envctl}, args...)...)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "ENVHOOKS_CONFIG="+n.Cfg)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	must(n.c.t, cmd.Start())
+	n.c.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd
+}
+
+// WriteEnvConfig writes jname's own configuration on the node
+// (envhooks.d/<jname>.conf beside its global one).
+func (n *Node) WriteEnvConfig(jname, text string) {
+	dir := filepath.Join(n.Home, "envhooks.d")
+	must(n.c.t, os.MkdirAll(dir, 0o755))
+	must(n.c.t, os.WriteFile(filepath.Join(dir, jname+".conf"), []byte(text), 0o644))
+}
