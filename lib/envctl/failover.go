@@ -3,6 +3,7 @@ package envctl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -57,8 +58,11 @@ func (n *Node) Failover(ctx context.Context, envConfig func(jname string) (*conf
 	if err != nil {
 		return err
 	}
+	// First what this node lost while it was away: a node coming back
+	// must neither run nor keep attached what another node took over.
+	lost := n.abandonLost(ctx)
 	if err := n.refuseInMaintenance(ctx, "failover"); err != nil {
-		return nil // a node in maintenance takes nothing, silently
+		return lost // a node in maintenance takes nothing
 	}
 	all, err := n.Leases.List(ctx)
 	if err != nil {
@@ -91,6 +95,9 @@ func (n *Node) Failover(ctx context.Context, envConfig func(jname string) (*conf
 				first = err
 			}
 		}
+	}
+	if first == nil {
+		first = lost
 	}
 	return first
 }
@@ -180,4 +187,64 @@ func (n *Node) failoverLoop(ctx context.Context, envConfig func(string) (*config
 			_ = n.Failover(ctx, envConfig)
 		}
 	}
+}
+
+// Abandon drops what this node still has of an environment another node
+// owns now (taken over while this node was dead or cut off): it stops it
+// here if it runs, detaches its storage and drops the local record. The
+// lease, the other node's, and the descriptor on the shared storage are
+// left alone. It refuses while this node owns the environment or nobody
+// does: then junregister is the way.
+func (n *Node) Abandon(ctx context.Context, jname string) error {
+	unlock, l, err := n.begin(ctx, jname)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if l == nil || l.Node == n.Name {
+		return sysexits.New(sysexits.Usage, "%s is not owned by another node: use junregister", jname)
+	}
+	rec, err := n.Inv.Load(jname)
+	if err != nil || rec == nil {
+		return sysexits.Wrap(sysexits.DataErr, err)
+	}
+	if n.DryRun {
+		fmt.Fprintf(n.Out, "# stop %s here if it runs, detach it, drop its record (owned by %s now)\n", jname, l.Node)
+		return nil
+	}
+	if err := n.Stop(ctx, jname, rec.Kind); err != nil {
+		return err
+	}
+	if err := n.session(jname, rec.Kind).Stop(ctx); err != nil {
+		return err
+	}
+	if err := n.Inv.Remove(jname); err != nil {
+		return sysexits.New(sysexits.CantCreat, "cannot remove the inventory record: %v", err)
+	}
+	n.note(ctx, history.Event{JName: jname, Kind: rec.Kind, Event: "abandon", Node: l.Node, From: n.Name, Generation: l.Generation, Note: "registered here, owned by " + l.Node})
+	n.Log.Warn("%s is owned by %s now: stopped and detached it here, dropped its record", jname, l.Node)
+	return nil
+}
+
+// abandonLost abandons every environment registered here that another
+// node owns: what a node coming back after a failover still holds.
+func (n *Node) abandonLost(ctx context.Context) error {
+	names, err := n.Inv.Names()
+	if err != nil {
+		return err
+	}
+	var first error
+	for _, jname := range names {
+		l, err := n.Leases.Get(ctx, jname)
+		if err != nil || l == nil || l.Node == n.Name || l.Node == lease.OrphanNode {
+			continue
+		}
+		if err := n.Abandon(ctx, jname); err != nil {
+			n.Log.Error("%s is owned by %s, but this node could not let it go: %v", jname, l.Node, err)
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return first
 }

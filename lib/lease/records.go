@@ -33,10 +33,21 @@ type Records interface {
 	ListRecords(ctx context.Context, kind string) ([]string, error)
 }
 
+// Wrapper is a store that decorates another (envctl's --takeover): its
+// records are the wrapped store's.
+type Wrapper interface{ Unwrap() Store }
+
 // RecordsOf returns s's records, or an error saying the store keeps none.
 func RecordsOf(s Store) (Records, error) {
-	if r, ok := s.(Records); ok {
-		return r, nil
+	for {
+		if r, ok := s.(Records); ok {
+			return r, nil
+		}
+		w, ok := s.(Wrapper)
+		if !ok {
+			break
+		}
+		s = w.Unwrap()
 	}
 	return nil, errors.New("this lease store keeps no records (journals, history, maintenance marks): use LEASE_BACKEND file, nfs or etcd in envctl")
 }

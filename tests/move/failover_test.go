@@ -18,8 +18,8 @@ const ttl = 3 * time.Second
 // TestFailover kills a node that runs HA environments (its heartbeat
 // SIGKILLed, its sshd killed, its link cut): each HA environment runs on
 // exactly one survivor, the preferred one where it names one, an
-// environment without HA stays; the node comes back and starts nothing
-// again, and nothing moves a second time.
+// environment without HA stays; the node comes back, starts nothing again
+// (it stops and detaches what it lost), and nothing moves a second time.
 func TestFailover(t *testing.T) {
 	c := cluster(t, []string{"a", "b", "c"}, func(*sshnodes.Node) string {
 		return "LEASE_TTL=3\nHA_DELAY=1\nFAILOVER=1\n"
@@ -85,6 +85,16 @@ func TestFailover(t *testing.T) {
 	assert.Equal(t, []string{c.Owner("web2")}, runningOn("web2"))
 	r := a.Envctl("start", "jname=web1")
 	assert.Equal(t, 77, r.Code, "stderr: %s", r.Stderr)
+	// What a still had of them is stopped, detached and forgotten there;
+	// what it still owns stays.
+	for _, j := range []string{"web1", "web2"} {
+		assert.False(t, a.Running(j), "%s stopped on a", j)
+		assert.False(t, a.Registered(j), "%s dropped from a's inventory", j)
+	}
+	settled(t, c, "web1", "c", true)
+	settled(t, c, "web2", c.Owner("web2"), true)
+	assert.True(t, a.Registered("web3"))
+	assert.Len(t, a.Mounts(), 3, "only web3 attached on a")
 	for _, j := range []string{"web1", "web2"} {
 		failovers := 0
 		for _, ev := range history(t, b, j) {
