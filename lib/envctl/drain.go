@@ -157,8 +157,10 @@ func (n *Node) Drain(ctx context.Context, targets []string, stderr io.Writer) er
 		}
 		err = n.Move(ctx, jname, to, MoveOptions{Op: "drain"})
 		if err != nil {
+			// Rolled back: it stayed home, so restore has nothing to
+			// bring back (a record left behind only costs restore a look).
 			if owner, oerr := n.owner(ctx, jname); oerr == nil && owner == n.Name {
-				recs.DeleteRecord(context.WithoutCancel(ctx), drainedKind(n.Name), jname)
+				_ = recs.DeleteRecord(context.WithoutCancel(ctx), drainedKind(n.Name), jname)
 			}
 		}
 		return err

@@ -186,7 +186,10 @@ func (n *NFSStore) PutRecord(ctx context.Context, kind, name string, value []byt
 		})
 	}
 	if err != nil {
-		n.with(context.WithoutCancel(ctx), func(c *nfsclient.Client) error { return c.Remove(context.WithoutCancel(ctx), tmp) })
+		// Best effort: a temporary name left behind is hidden (a dot)
+		// and harms nothing.
+		undo := context.WithoutCancel(ctx)
+		_ = n.with(undo, func(c *nfsclient.Client) error { return c.Remove(undo, tmp) })
 	}
 	return err
 }
