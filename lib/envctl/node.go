@@ -147,8 +147,10 @@ type RegisterOptions struct {
 	RCFile string // explicit descriptor
 	Force  bool   // take the lease over from From
 	From   string
-	// InMaintenance lets a node in maintenance take an environment (a
-	// rolled-back move coming home); nothing else may.
+	// InMaintenance lets a node in maintenance take an environment: a
+	// move's own steps run here (a rollback coming home, or recover
+	// finishing a move to a target that passed its preflight); nothing
+	// else may.
 	InMaintenance bool
 }
 
