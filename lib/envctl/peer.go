@@ -34,11 +34,13 @@ func (n *Node) remote(node string) *remotePeer {
 	return &remotePeer{node: node, client: n.ssh(), envctl: n.Config.Get(remoteEnvctlKey)}
 }
 
+// ssh is how this node reaches others: SSH, else a client made from the
+// config (not stored: parallel moves ask at once).
 func (n *Node) ssh() *ssh.Client {
-	if n.SSH == nil {
-		n.SSH = ssh.New(n.Config, n.Runner)
+	if n.SSH != nil {
+		return n.SSH
 	}
-	return n.SSH
+	return ssh.New(n.Config, n.Runner)
 }
 
 type localPeer struct{ n *Node }
