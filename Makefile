@@ -30,7 +30,7 @@ race:
 # with "context deadline exceeded" and no crasher (go.dev/issue/75804).
 FUZZ_TARGETS ?= lib/iscsi:FuzzReadPDU lib/iscsi:FuzzDecodeKeys lib/iscsi:FuzzPortal \
 	lib/config:FuzzConfigFile lib/state:FuzzStateRecord lib/quick:FuzzQuickNote \
-	lib/lease:FuzzLeaseRecord lib/args:FuzzArgs lib/oneline:FuzzClean lib/descriptor:FuzzRoundTrip
+	lib/lease:FuzzLeaseRecord lib/ssh:FuzzRemoteCommand lib/args:FuzzArgs lib/oneline:FuzzClean lib/descriptor:FuzzRoundTrip
 FUZZ_COUNT_TEST ?= 3000x
 FUZZ_COUNT ?= 500000x
 fuzz:

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -77,16 +78,19 @@ func (f *cliFlags) set(prog string) *getopt.Set {
 
 // call is one run of one command: what it was given and what it works on.
 type call struct {
-	ctx    context.Context
-	flags  cliFlags
-	ops    map[string]string // operands: jname=, rcfile=
-	jname  string
-	cfg    *config.Config
-	log    *logging.Logger
-	node   *Node // nil for commands that need no lease store
-	wiring Wiring
-	out    io.Writer
-	errOut io.Writer
+	ctx   context.Context
+	flags cliFlags
+	ops   map[string]string // operands: jname=, rcfile=
+	// configFile is the -c file (or ENVHOOKS_CONFIG), for the per-
+	// environment configurations failover reads.
+	configFile string
+	jname      string
+	cfg        *config.Config
+	log        *logging.Logger
+	node       *Node // nil for commands that need no lease store
+	wiring     Wiring
+	out        io.Writer
+	errOut     io.Writer
 }
 
 // command is one envctl subcommand.
@@ -112,6 +116,15 @@ func init() {
 		{name: "bunregister", operands: "(as junregister)", about: "the same for bhyve VMs", run: unregisterCmd(VM)},
 		{name: "cregister", operands: "(as jregister)", about: "the same for LXC containers in LXC_PATH", run: registerCmd(Container)},
 		{name: "cunregister", operands: "(as junregister)", about: "the same for LXC containers in LXC_PATH", run: unregisterCmd(Container)},
+		{name: "move", operands: "jname=NAME|jname='GLOB' to=NODE", about: "move an environment from this node (its owner) to NODE over ssh: preflight there, stop, unregister here, register and start there; journaled, rolled back on any failure", run: moveCmd},
+		{name: "recover", operands: "jname=NAME", about: "finish or undo a move that was cut short (a crash, a lost link), from either node", run: recoverCmd},
+		{name: "history", operands: "jname=NAME [--json]", about: "every change of the environment's owner: register, unregister, takeover, move, drain, rollback, failover", run: historyCmd},
+		{name: "drain", operands: "to=NODE[,NODE...]", about: "put this node in maintenance (it acquires nothing new) and move every environment it has to the NODEs in turn", run: drainCmd},
+		{name: "restore", about: "end this node's maintenance and bring home what drain moved away", run: restoreCmd},
+		{name: "start", operands: "jname=NAME [kind=jail|vm|container]", about: "start an environment this node owns with START_COMMAND and check it runs (RUNNING_CHECK)", run: startStopCmd(true)},
+		{name: "stop", operands: "jname=NAME [kind=jail|vm|container]", about: "stop an environment with STOP_COMMAND and check it stopped", run: startStopCmd(false)},
+		{name: "preflight", operands: "jname=NAME [kind=jail|vm|container]", about: "can this node take NAME? (what move asks the target before it changes anything)", run: preflightCmd},
+		{name: "failover", about: "one pass of automatic failover: take over and start the HA=1 environments of nodes whose heartbeat expired (heartbeat does it continuously with FAILOVER=1)", run: failoverCmd},
 		{name: "status", operands: "jname=NAME [--json]", about: "what this node finds about one environment", run: statusCmd},
 		{name: "list", operands: "[--json]", about: "status of every environment registered here", run: listCmd},
 		{name: "lease show", operands: "jname=NAME [--json]", about: "who owns an environment", run: leaseShowCmd},
@@ -210,8 +223,10 @@ func dispatch(argv []string, w Wiring, stdout, stderr io.Writer) error {
 		return err
 	}
 	c.jname = c.ops["jname"]
-	if _, ok := c.ops["kind"]; ok && cmd.name != "install-hook" {
-		return usageError("kind= goes with install-hook only (%s knows the kind from its name)", cmd.name)
+	for op, cmds := range map[string][]string{"kind": {"install-hook", "start", "stop", "preflight"}, "to": {"move", "drain"}} {
+		if _, ok := c.ops[op]; ok && !slices.Contains(cmds, cmd.name) {
+			return usageError("%s= goes with %s only", op, strings.Join(cmds, ", "))
+		}
 	}
 	if cmd.without == "config" {
 		return cmd.run(c)
@@ -220,6 +235,7 @@ func dispatch(argv []string, w Wiring, stdout, stderr io.Writer) error {
 	if configFile == "" {
 		configFile = os.Getenv("ENVHOOKS_CONFIG")
 	}
+	c.configFile = configFile
 	perEnv := c.jname
 	if IsPattern(perEnv) {
 		perEnv = ""
@@ -293,11 +309,17 @@ func parseOperands(operands []string) (map[string]string, error) {
 		switch k {
 		case "jname", "rcfile":
 		case "kind":
-			if v != Jail && v != VM {
-				return nil, sysexits.New(sysexits.Usage, "kind=%s: want kind=jail or kind=vm", oneline.Quote(v))
+			if v != Jail && v != VM && v != Container {
+				return nil, sysexits.New(sysexits.Usage, "kind=%s: want kind=jail, kind=vm or kind=container", oneline.Quote(v))
+			}
+		case "to":
+			for _, node := range strings.Split(v, ",") {
+				if node == "" || config.IsName(node) != nil {
+					return nil, sysexits.New(sysexits.Usage, "to=%s: want node names (letters, digits, '_', '.', '-') separated by commas", oneline.Quote(v))
+				}
 			}
 		default:
-			return nil, sysexits.New(sysexits.Usage, "unknown operand %s: want jname=NAME, rcfile=FILE or kind=jail|vm", oneline.Quote(o))
+			return nil, sysexits.New(sysexits.Usage, "unknown operand %s: want jname=NAME, rcfile=FILE, kind=jail|vm|container or to=NODE", oneline.Quote(o))
 		}
 		if _, dup := ops[k]; dup {
 			return nil, sysexits.New(sysexits.Usage, "%s= given twice", k)
@@ -398,13 +420,21 @@ func listCmd(c *call) error {
 	if err != nil {
 		return err
 	}
+	m, err := c.node.maintenance(c.ctx, c.node.Name)
+	if err != nil {
+		return err
+	}
 	var sts []*Status
 	for _, name := range names {
 		st, err := c.node.Status(c.ctx, name)
 		if err != nil {
 			return err
 		}
+		st.Maintenance = m
 		sts = append(sts, st)
+	}
+	if m != nil && !c.flags.json {
+		fmt.Fprintf(c.out, "# %s is in maintenance since %s (drained to %s): it takes no environment until envctl restore\n", m.Node, m.Since.Format(time.RFC3339), strings.Join(m.Targets, ","))
 	}
 	printStatuses(c.out, sts, c.flags.json)
 	return nil
@@ -437,6 +467,9 @@ func leaseShowCmd(c *call) error {
 func leaseAcquireCmd(c *call) error {
 	jname, err := c.oneName("lease acquire")
 	if err != nil {
+		return err
+	}
+	if err := c.node.refuseInMaintenance(c.ctx, jname); err != nil {
 		return err
 	}
 	if c.flags.dryRun {
@@ -482,7 +515,17 @@ func heartbeatCmd(c *call) error {
 			return err
 		}
 	}
+	if c.cfg.Bool(failoverKey) && !c.flags.dryRun {
+		go c.node.failoverLoop(c.ctx, c.envConfig)
+	}
 	return c.node.heartbeat(c.ctx)
+}
+
+func failoverCmd(c *call) error { return c.node.Failover(c.ctx, c.envConfig) }
+
+// envConfig is jname's own configuration (with its envhooks.d file).
+func (c *call) envConfig(jname string) (*config.Config, error) {
+	return config.Load(config.DefaultSources(c.configFile, jname))
 }
 
 func metricsCmd(c *call) error { return c.node.metrics(c.ctx, c.out, c.flags.textfile) }
@@ -497,6 +540,9 @@ func installHookCmd(c *call) error {
 		return err
 	}
 	kind := c.ops["kind"]
+	if kind == Container {
+		return usageError("install-hook is for CBSD's jails and VMs (kind=jail or kind=vm); LXC runs the hooks from the container's config")
+	}
 	if kind == "" {
 		kind = installKind(c.cfg, jname)
 	}

@@ -57,6 +57,11 @@ func TestUsageErrorsAreOneLineWith64(t *testing.T) {
 		{"keys", "color=red"},
 		{"keys", "a", "b"},
 		{"jregister", "web1", "kind=vm"},
+		{"jregister", "web1", "to=b"},
+		{"move", "web1", "to=b;c"},
+		{"move", "web1", "to=b,,c"},
+		{"drain", "to=-oProxyCommand=x"},
+		{"start", "web1", "kind=zone"},
 	} {
 		code, out, errOut := runMain(args...)
 		assert.Equal(t, sysexits.Usage, code, "%v", args)

@@ -24,6 +24,9 @@ func (e expiring) Acquire(ctx context.Context, jname, node string) (*lease.Lease
 	return lease.TakeoverExpired(ctx, e.Store, jname, node, e.ttl)
 }
 
+// Unwrap gives the records of the store underneath.
+func (e expiring) Unwrap() lease.Store { return e.Store }
+
 func expiredTakeover(s lease.Store, cfg *config.Config) lease.Store {
 	return expiring{Store: s, ttl: cfg.Seconds(lease.TTLKey)}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/descriptor"
 	"github.com/envhooks/envhooks/lib/environment"
+	"github.com/envhooks/envhooks/lib/history"
 	"github.com/envhooks/envhooks/lib/inventory"
 	"github.com/envhooks/envhooks/lib/lease"
 	_ "github.com/envhooks/envhooks/lib/lease/etcdlease" // envctl alone links the etcd client
@@ -29,6 +30,7 @@ import (
 	"github.com/envhooks/envhooks/lib/run"
 	"github.com/envhooks/envhooks/lib/running"
 	"github.com/envhooks/envhooks/lib/safefile"
+	"github.com/envhooks/envhooks/lib/ssh"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
@@ -60,6 +62,10 @@ type Node struct {
 	// read of a table of thousands of mounts per operation would cost
 	// more than the operations themselves.
 	Mounts *mounttab.Live
+	SSH    *ssh.Client // how moves reach other nodes; nil: from the config
+	// Takeover is how failover takes an environment from a dead node;
+	// nil: as jregister --takeover does.
+	Takeover Takeover
 }
 
 // NewNode checks the configuration envctl needs.
@@ -141,6 +147,11 @@ type RegisterOptions struct {
 	RCFile string // explicit descriptor
 	Force  bool   // take the lease over from From
 	From   string
+	// InMaintenance lets a node in maintenance take an environment: a
+	// move's own steps run here (a rollback coming home, or recover
+	// finishing a move to a target that passed its preflight); nothing
+	// else may.
+	InMaintenance bool
 }
 
 // Register makes this node the owner of jname and attaches its storage:
@@ -154,6 +165,11 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 	defer unlock()
 	if rec, _ := n.Inv.Load(jname); rec != nil && rec.Kind != kind {
 		return sysexits.New(sysexits.DataErr, "%s is registered here as a %s, not a %s: use %s", jname, rec.Kind, kind, verbFor("register", rec.Kind))
+	}
+	if (before == nil || before.Node != n.Name) && !opt.InMaintenance {
+		if err := n.refuseInMaintenance(ctx, jname); err != nil {
+			return err
+		}
 	}
 	if n.DryRun {
 		return n.dryRegister(ctx, jname, kind, before, opt)
@@ -248,6 +264,13 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 		// As CBSD's jregister moves it: a stale copy would list the
 		// environment as unregistered here.
 		os.Remove(from)
+	}
+	if leasedNow {
+		ev := history.Event{JName: jname, Kind: kind, Event: "register", Node: n.Name, Generation: l.Generation}
+		if before != nil {
+			ev.Event, ev.From = "takeover", before.Node
+		}
+		n.note(ctx, ev)
 	}
 	n.Log.Action("registered %s on %s (generation %d)", jname, n.Name, l.Generation)
 	return nil
@@ -382,6 +405,9 @@ func (n *Node) Unregister(ctx context.Context, jname, kind string) error {
 		return sysexits.Wrap(sysexits.Unavailable, err)
 	}
 	crashPoint("unregister:lease")
+	if l != nil {
+		n.note(ctx, history.Event{JName: jname, Kind: kind, Event: "unregister", From: n.Name, Generation: l.Generation})
+	}
 	n.Log.Action("unregistered %s from %s", jname, n.Name)
 	return nil
 }

@@ -30,6 +30,8 @@ type Status struct {
 	Running    *bool      `json:"running,omitempty"`
 	State      string     `json:"state"` // registered-here, owned-elsewhere, free, interrupted, stale
 	Advice     string     `json:"advice,omitempty"`
+	// Maintenance is this node's drain mark (envctl list only).
+	Maintenance *Maintenance `json:"node_maintenance,omitempty"`
 }
 
 // Status looks at the lease, the inventory, the state record and the mount

@@ -1,0 +1,250 @@
+package envctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/history"
+	"github.com/envhooks/envhooks/lib/journal"
+	"github.com/envhooks/envhooks/lib/lease"
+	"github.com/envhooks/envhooks/lib/sysexits"
+)
+
+// Keys of automatic failover. HA and its HA_* keys are read per
+// environment (envhooks.d/<jname>.conf), FAILOVER per node.
+var (
+	failoverKey    = config.Define(config.Key{Name: "FAILOVER", Default: "0", Doc: "1: envctl heartbeat also takes over and starts the HA=1 environments of nodes whose heartbeat expired (envctl failover does one pass)", Check: config.IsBool})
+	haKey          = config.Define(config.Key{Name: "HA", Default: "0", Doc: "per environment: 1 lets envctl failover move it to a surviving node when its owner's heartbeat has been older than LEASE_TTL plus HA_DELAY", Check: config.IsBool})
+	haNodesKey     = config.Define(config.Key{Name: "HA_NODES", Doc: "per environment: the nodes it may fail over to, most preferred first, separated by blanks (empty: any node running failover)"})
+	haDelayKey     = config.Define(config.Key{Name: "HA_DELAY", Default: "5", Doc: "seconds beyond LEASE_TTL a dead owner's heartbeat must be expired before failover (the fence margin); each less preferred node waits LEASE_TTL/3 more", Check: config.IsSeconds})
+	haRelocateKey  = config.Define(config.Key{Name: "HA_MAX_RELOCATE", Default: "1", Doc: "per environment: how many failovers HA_WINDOW allows; beyond it the environment stays where it is, stopped, for an operator (no ping-pong)", Check: config.IsSeconds})
+	haWindowKey    = config.Define(config.Key{Name: "HA_WINDOW", Default: "3600", Doc: "per environment: the seconds HA_MAX_RELOCATE counts failovers over", Check: config.IsSeconds})
+	errNotExpired  = errors.New("not expired long enough")
+	errNotEligible = errors.New("not eligible")
+)
+
+// Takeover is how failover takes an environment from a dead node: the
+// one step that may someday fence the dead node first. The default is
+// jregister --takeover's path.
+type Takeover interface {
+	Take(ctx context.Context, n *Node, jname, kind, from string) error
+}
+
+// registerTakeover takes over as jregister --takeover does: the lease
+// only if its owner's heartbeat expired (a race among survivors decides),
+// then attach, descriptor, record.
+type registerTakeover struct{}
+
+func (registerTakeover) Take(ctx context.Context, n *Node, jname, kind, _ string) error {
+	taker := *n
+	taker.Leases = expiredTakeover(n.Leases, n.Config)
+	return taker.Register(ctx, jname, kind, RegisterOptions{})
+}
+
+// Failover makes one pass: every HA=1 environment whose owner's heartbeat
+// expired, that this node may take, and whose relocations are within
+// budget, is taken over and started here. envConfig loads an
+// environment's own configuration.
+func (n *Node) Failover(ctx context.Context, envConfig func(jname string) (*config.Config, error)) error {
+	lv, ok := n.Leases.(lease.Liveness)
+	if !ok {
+		return sysexits.New(sysexits.Config, "failover needs heartbeats: the %s lease store keeps none", n.Config.Get(lease.BackendKey))
+	}
+	recs, err := n.records()
+	if err != nil {
+		return err
+	}
+	// First what this node lost while it was away: a node coming back
+	// must neither run nor keep attached what another node took over.
+	lost := n.abandonLost(ctx)
+	if err := n.refuseInMaintenance(ctx, "failover"); err != nil {
+		return lost // a node in maintenance takes nothing
+	}
+	all, err := n.Leases.List(ctx)
+	if err != nil {
+		return sysexits.Wrap(sysexits.Unavailable, err)
+	}
+	ttl := n.Config.Seconds(lease.TTLKey)
+	var first error
+	for _, l := range all {
+		if l.Node == n.Name || l.Node == lease.OrphanNode {
+			continue
+		}
+		alive, known, last, err := lv.Alive(ctx, l.Node, ttl)
+		if err != nil || alive || !known {
+			continue
+		}
+		cfg, err := envConfig(l.JName)
+		if err != nil {
+			n.Log.Error("failover of %s: %v", l.JName, err)
+			continue
+		}
+		if !cfg.Bool(haKey) {
+			continue
+		}
+		err = n.failOne(ctx, lv, recs, cfg, l, last)
+		switch {
+		case err == nil, errors.Is(err, errNotExpired), errors.Is(err, errNotEligible):
+		default:
+			n.Log.Error("failover of %s from %s: %v", l.JName, l.Node, err)
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	if first == nil {
+		first = lost
+	}
+	return first
+}
+
+func (n *Node) failOne(ctx context.Context, lv lease.Liveness, recs lease.Records, cfg *config.Config, l lease.Lease, last time.Time) error {
+	ttl := n.Config.Seconds(lease.TTLKey)
+	rank := 0
+	if prefs := cfg.Words(haNodesKey); len(prefs) > 0 {
+		if !slices.Contains(prefs, n.Name) {
+			return errNotEligible
+		}
+		// Rank among the preferred nodes that are alive: a better one
+		// gets its turn first, so in the common case the preferred
+		// survivor wins; the lease race keeps it one winner regardless.
+		for _, p := range prefs {
+			if p == n.Name {
+				break
+			}
+			if alive, _, _, err := lv.Alive(ctx, p, ttl); err == nil && alive && p != l.Node {
+				rank++
+			}
+		}
+	}
+	wait := ttl + cfg.Seconds(haDelayKey) + time.Duration(rank)*ttl/3
+	if !last.IsZero() && time.Since(last) < wait {
+		return errNotExpired
+	}
+	if j, err := journal.Load(ctx, recs, l.JName); err != nil || j != nil {
+		if j != nil {
+			return sysexits.New(sysexits.TempFail, "a move of it is unfinished: run envctl recover jname=%s", l.JName)
+		}
+		return err
+	}
+	evs, err := history.List(ctx, recs, l.JName)
+	if err != nil {
+		return err
+	}
+	kind, moved := Jail, 0
+	since := time.Now().Add(-cfg.Seconds(haWindowKey))
+	for _, ev := range evs {
+		if ev.Kind != "" {
+			kind = ev.Kind
+		}
+		if ev.Event == "failover" && ev.Time.After(since) {
+			moved++
+		}
+	}
+	if moved >= cfg.Int(haRelocateKey) {
+		return sysexits.New(sysexits.TempFail, "it failed over %d times within HA_WINDOW (HA_MAX_RELOCATE %d): leaving it for an operator", moved, cfg.Int(haRelocateKey))
+	}
+	if n.DryRun {
+		n.Log.Action("would take %s over from %s and start it here", l.JName, l.Node)
+		return nil
+	}
+	take := n.Takeover
+	if take == nil {
+		take = registerTakeover{}
+	}
+	if err := take.Take(ctx, n, l.JName, kind, l.Node); err != nil {
+		var held *lease.HeldError
+		if errors.As(err, &held) || sysexits.Code(err) == sysexits.NoPerm {
+			return errNotEligible // another survivor won the race
+		}
+		return err
+	}
+	n.note(ctx, history.Event{JName: l.JName, Kind: kind, Event: "failover", Node: n.Name, From: l.Node})
+	starter := *n
+	starter.Config = cfg
+	if err := starter.Start(ctx, l.JName, kind); err != nil {
+		return err
+	}
+	n.Log.Action("failed %s over from %s (heartbeat last seen %s) and started it here", l.JName, l.Node, last.UTC().Format(time.RFC3339))
+	return nil
+}
+
+// failoverLoop makes a failover pass every LEASE_TTL/3 until ctx ends,
+// beside the heartbeat.
+func (n *Node) failoverLoop(ctx context.Context, envConfig func(string) (*config.Config, error)) {
+	t := time.NewTicker(n.Config.Seconds(lease.TTLKey) / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			// Failures are logged per environment by the pass.
+			_ = n.Failover(ctx, envConfig)
+		}
+	}
+}
+
+// Abandon drops what this node still has of an environment another node
+// owns now (taken over while this node was dead or cut off): it stops it
+// here if it runs, detaches its storage and drops the local record. The
+// lease, the other node's, and the descriptor on the shared storage are
+// left alone. It refuses while this node owns the environment or nobody
+// does: then junregister is the way.
+func (n *Node) Abandon(ctx context.Context, jname string) error {
+	unlock, l, err := n.begin(ctx, jname)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if l == nil || l.Node == n.Name {
+		return sysexits.New(sysexits.Usage, "%s is not owned by another node: use junregister", jname)
+	}
+	rec, err := n.Inv.Load(jname)
+	if err != nil || rec == nil {
+		return sysexits.Wrap(sysexits.DataErr, err)
+	}
+	if n.DryRun {
+		fmt.Fprintf(n.Out, "# stop %s here if it runs, detach it, drop its record (owned by %s now)\n", jname, l.Node)
+		return nil
+	}
+	if err := n.Stop(ctx, jname, rec.Kind); err != nil {
+		return err
+	}
+	if err := n.session(jname, rec.Kind).Stop(ctx); err != nil {
+		return err
+	}
+	if err := n.Inv.Remove(jname); err != nil {
+		return sysexits.New(sysexits.CantCreat, "cannot remove the inventory record: %v", err)
+	}
+	n.note(ctx, history.Event{JName: jname, Kind: rec.Kind, Event: "abandon", Node: l.Node, From: n.Name, Generation: l.Generation, Note: "registered here, owned by " + l.Node})
+	n.Log.Warn("%s is owned by %s now: stopped and detached it here, dropped its record", jname, l.Node)
+	return nil
+}
+
+// abandonLost abandons every environment registered here that another
+// node owns: what a node coming back after a failover still holds.
+func (n *Node) abandonLost(ctx context.Context) error {
+	names, err := n.Inv.Names()
+	if err != nil {
+		return err
+	}
+	var first error
+	for _, jname := range names {
+		l, err := n.Leases.Get(ctx, jname)
+		if err != nil || l == nil || l.Node == n.Name || l.Node == lease.OrphanNode {
+			continue
+		}
+		if err := n.Abandon(ctx, jname); err != nil {
+			n.Log.Error("%s is owned by %s, but this node could not let it go: %v", jname, l.Node, err)
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
