@@ -44,7 +44,8 @@ func (a *attachment) where() string {
 func (a *attachment) preflight() plan.Step {
 	b := a.b
 	return &plan.Check{
-		What: fmt.Sprintf("ask iSCSI portal %s whether it offers %s", strings.Join(b.Portals, " "), a.target),
+		What:      fmt.Sprintf("ask iSCSI portal %s whether it offers %s", strings.Join(b.Portals, " "), a.target),
+		Preflight: true,
 		Fn: func(ctx context.Context, s *plan.System) error {
 			var why []string
 			authOnly := true

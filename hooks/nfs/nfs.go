@@ -175,7 +175,8 @@ func (b *Backend) Steps(env *environment.Env, roles []environment.Role) ([]plan.
 		probePaths = b.bases(roles)
 	}
 	steps := []plan.Step{&plan.Check{
-		What: fmt.Sprintf("check that NFS server %s answers (within %s)", b.server, b.preflight),
+		What:      fmt.Sprintf("check that NFS server %s answers (within %s)", b.server, b.preflight),
+		Preflight: true,
 		Fn: func(ctx context.Context, _ *plan.System) error {
 			return b.Probe(ctx, probePaths)
 		},
