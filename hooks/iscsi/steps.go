@@ -46,7 +46,14 @@ func (a *attachment) preflight() plan.Step {
 	return &plan.Check{
 		What:      fmt.Sprintf("ask iSCSI portal %s whether it offers %s", strings.Join(b.Portals, " "), a.target),
 		Preflight: true,
-		Fn: func(ctx context.Context, s *plan.System) error {
+		Fn: func(ctx context.Context, s *plan.System) (err error) {
+			defer func() {
+				// A dry run prints the rest of its plan after a failed
+				// preflight: with the commands of the first portal.
+				if err != nil && s.DryRun {
+					a.portal = b.Portals[0]
+				}
+			}()
 			var why []string
 			authOnly := true
 			for _, p := range b.Portals {

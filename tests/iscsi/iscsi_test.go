@@ -346,9 +346,10 @@ func TestTargetNotOfferedListsTheOffered(t *testing.T) {
 	}
 }
 
-// TestHookAgainstDeadPortals runs the real mnt-start: a portal that never
-// answers fails with 69 within its preflight deadline (+1 s), and a second
-// portal in ISCSI_PORTAL is then tried.
+// TestHookAgainstDeadPortals runs the real mnt-start's dry run: a portal
+// that never answers fails with 69 within its preflight deadline (+1 s), a
+// second portal in ISCSI_PORTAL is then tried, and the whole plan is
+// printed before the one line that says the preflight failed.
 func TestHookAgainstDeadPortals(t *testing.T) {
 	silent := silentPortal(t)
 	g := startTarget(t)
@@ -361,6 +362,19 @@ func TestHookAgainstDeadPortals(t *testing.T) {
 	}
 	if res.Took > 2*time.Second+time.Second {
 		t.Errorf("took %s with two portals, one silent (deadline 1s each)", res.Took)
+	}
+	// The whole plan is printed all the same, with the first portal.
+	for _, s := range []string{
+		"iscsiadm -m node -T " + r.iqn + " -p " + silent + " --login",
+		"mount --bind " + filepath.Join(r.lunRoot(), "data") + " " + r.env.Dir(environment.Data),
+		"mount --bind " + filepath.Join(r.lunRoot(), "system") + " " + r.env.Dir(environment.System),
+	} {
+		if !strings.Contains(res.Stdout, s) {
+			t.Errorf("the dry run does not show %q:\n%s", s, res.Stdout)
+		}
+	}
+	if !strings.Contains(res.Stderr, "dry run: the plan above would not run: iSCSI target "+r.iqn+" is not available") {
+		t.Errorf("stderr does not say that the plan would not run: %s", res.Stderr)
 	}
 	for _, s := range []string{silent, "no answer within 1s", g.Portal, iqnPrefix + "db1"} {
 		if !strings.Contains(res.Stderr, s) {
