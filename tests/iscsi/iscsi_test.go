@@ -159,7 +159,7 @@ func newRig(t *testing.T, portal string, extra ...string) *rig {
 		"ISCSI_DEVICE_DIR=" + r.byPath,
 		"ISCSI_MOUNT_ROOT=" + filepath.Join(r.dir, "luns"),
 		"ISCSI_DEVICE_TIMEOUT=2",
-		"ISCSI_PREFLIGHT_TIMEOUT=2",
+		"PREFLIGHT_TIMEOUT=2",
 		"ISCSI_INITIATOR_NAME=iqn.2026-01.org.envhooks.test:initiator",
 		"STATE_DIR=" + filepath.Join(r.dir, "state"),
 		"UNMOUNT_TIMEOUT=1",
@@ -353,7 +353,7 @@ func TestTargetNotOfferedListsTheOffered(t *testing.T) {
 func TestHookAgainstDeadPortals(t *testing.T) {
 	silent := silentPortal(t)
 	g := startTarget(t)
-	r := newRig(t, silent+" "+g.Portal, "ISCSI_PREFLIGHT_TIMEOUT=1")
+	r := newRig(t, silent+" "+g.Portal, "PREFLIGHT_TIMEOUT=1")
 	g.addTarget(t, 1, iqnPrefix+"db1")
 	bin := testenv.Bin(t, "mnt-start")
 	res := testenv.Run(t, nil, bin, "-c", filepath.Join(r.dir, "envhooks.conf"), "-n", "-j", "web1", "-d", r.env.Dir(environment.Data), "-s", r.env.Dir(environment.System))
