@@ -33,7 +33,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	ganesha.Isolate()
+	testnet.Isolate()
 	testenv.MainTeardown(m, stopServers)
 }
 

@@ -1,7 +1,7 @@
 //go:build linux
 
 // Package iscsi_test checks the iSCSI backend against a real target (tgtd
-// on 127.0.0.1, started here) and a real filesystem on a loop device that
+// on 127.0.0.1 of a network namespace of its own, started here) and a real filesystem on a loop device that
 // stands in for the LUN. The kernel here has no iSCSI initiator, so
 // iscsiadm is answered by a recorder and checked by exact argv; everything
 // else (discovery, fsck, mount, bind mounts, busy unmount) runs for real.
@@ -31,9 +31,15 @@ import (
 	"github.com/envhooks/envhooks/lib/state"
 	"github.com/envhooks/envhooks/lib/sysexits"
 	"github.com/envhooks/envhooks/tests/testenv"
+	"github.com/envhooks/envhooks/tests/testnet"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+// The package's tgtd and fake portals live in a network namespace of its
+// own: a target or anything else the machine runs on 3260 is never met.
+func TestMain(m *testing.M) {
+	testnet.Isolate()
+	testenv.Main(m)
+}
 
 const iqnPrefix = "iqn.2026-01.org.envhooks.test:"
 
