@@ -11,7 +11,7 @@ import (
 )
 
 // Diagnose checks the initiator's kernel module and daemon, the commands,
-// and that every portal answers discovery within ISCSI_PREFLIGHT_TIMEOUT
+// and that every portal answers discovery within PREFLIGHT_TIMEOUT
 // (backend.Diagnoser).
 func (b *Backend) Diagnose(ctx context.Context) []doctor.Finding {
 	var out []doctor.Finding
@@ -32,7 +32,7 @@ func (b *Backend) Diagnose(ctx context.Context) []doctor.Finding {
 		if len(ts) > 0 {
 			offered = fmt.Sprintf("%d targets (%s)", len(ts), strings.Join(iscsi.Names(ts), ", "))
 		}
-		out = append(out, doctor.Pass("iscsi: portal", "%s answers discovery within ISCSI_PREFLIGHT_TIMEOUT (%s): %s", p, b.PreflightTimeout, offered))
+		out = append(out, doctor.Pass("iscsi: portal", "%s answers discovery within PREFLIGHT_TIMEOUT (%s): %s", p, b.PreflightTimeout, offered))
 	}
 	return out
 }

@@ -36,7 +36,6 @@ var (
 	fstypeKey = config.Define(config.Key{Name: "ISCSI_FSTYPE", Doc: "iscsi backend: what the LUN holds: ufs (FreeBSD default), ext4 (Linux default), xfs, or zfs (a pool)", Check: config.OneOf("", "ufs", "ext4", "xfs", "zfs")})
 	chapKey   = config.Define(config.Key{Name: "ISCSI_CHAP_FILE", Doc: "iscsi backend: a root-owned mode 0600 file with CHAP_USER= and CHAP_SECRET= lines, used for discovery and login", Check: config.IsAbsPath})
 	devTOKey  = config.Define(config.Key{Name: "ISCSI_DEVICE_TIMEOUT", Default: "30", Doc: "iscsi backend: seconds to wait for the LUN's device after login before logging out again with 69", Check: config.IsSeconds})
-	probeKey  = config.Define(config.Key{Name: "ISCSI_PREFLIGHT_TIMEOUT", Default: "5", Doc: "iscsi backend: seconds the Go discovery preflight may take per portal", Check: config.IsSeconds})
 	rootKey   = config.Define(config.Key{Name: "ISCSI_MOUNT_ROOT", Default: "/mnt/envhooks-iscsi", Doc: "iscsi backend: the LUN's filesystem (or pool altroot) of <jname> is mounted on ISCSI_MOUNT_ROOT/<jname>", Check: config.IsAbsPath})
 	poolKey   = config.Define(config.Key{Name: "ISCSI_ZPOOL", Default: "%j", Doc: "iscsi backend with ISCSI_FSTYPE=zfs: the pool on the LUN; %j is replaced by the jname", Check: checkPoolTemplate})
 	devDirKey = config.Define(config.Key{Name: "ISCSI_DEVICE_DIR", Doc: "iscsi backend: where LUN devices appear (Linux: /dev/disk/by-path, FreeBSD: /dev); change only for tests", Check: config.IsAbsPath})
@@ -83,7 +82,7 @@ func New(cfg *config.Config) (plan.Backend, error) {
 		MountRoot:        filepath.Clean(cfg.Get(rootKey)),
 		DeviceDir:        cfg.Get(devDirKey),
 		DeviceTimeout:    cfg.Seconds(devTOKey),
-		PreflightTimeout: cfg.Seconds(probeKey),
+		PreflightTimeout: cfg.Seconds(config.PreflightTimeout),
 		Poll:             250 * time.Millisecond,
 	}
 	for _, p := range cfg.Words(portalKey) {

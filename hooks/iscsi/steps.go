@@ -44,8 +44,16 @@ func (a *attachment) where() string {
 func (a *attachment) preflight() plan.Step {
 	b := a.b
 	return &plan.Check{
-		What: fmt.Sprintf("ask iSCSI portal %s whether it offers %s", strings.Join(b.Portals, " "), a.target),
-		Fn: func(ctx context.Context, s *plan.System) error {
+		What:      fmt.Sprintf("ask iSCSI portal %s whether it offers %s", strings.Join(b.Portals, " "), a.target),
+		Preflight: true,
+		Fn: func(ctx context.Context, s *plan.System) (err error) {
+			defer func() {
+				// A dry run prints the rest of its plan after a failed
+				// preflight: with the commands of the first portal.
+				if err != nil && s.DryRun {
+					a.portal = b.Portals[0]
+				}
+			}()
 			var why []string
 			authOnly := true
 			for _, p := range b.Portals {

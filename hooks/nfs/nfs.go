@@ -47,8 +47,6 @@ var (
 		Doc: "nfs backend: FreeBSD mount_nfs flags, one -oNAME[=VALUE] word each (-orw -overs=4 -ohard); translated to mount -o on Linux"})
 	mountTimeoutKey = config.Define(config.Key{Name: "NFS_MOUNT_TIMEOUT", Default: "30", Check: config.IsSeconds,
 		Doc: "nfs backend: seconds one mount command may take before its process group is killed (exit 69)"})
-	preflightKey = config.Define(config.Key{Name: "PREFLIGHT_TIMEOUT", Default: "3", Check: config.IsSeconds,
-		Doc: "nfs backend: seconds the server probe before mounting may take (never more than NFS_MOUNT_TIMEOUT); a dead server fails with 69 after this"})
 	autoCreateKey = config.Define(config.Key{Name: "NFS_AUTO_CREATE", Default: "0", Check: config.IsBool,
 		Doc: "nfs backend: 1: mnt-start first creates the environment's missing directories on the server over NFS RPC (as envctl provision does)"})
 	modeKey = config.Define(config.Key{Name: "NFS_CREATE_MODE", Default: "0755", Check: checkMode,
@@ -114,7 +112,7 @@ func newBackend(cfg *config.Config) (*Backend, error) {
 		port:       cfg.Int(portKey),
 		portmap:    nfsclient.PortmapPort,
 		mountTO:    cfg.Seconds(mountTimeoutKey),
-		preflight:  cfg.Seconds(preflightKey),
+		preflight:  cfg.Seconds(config.PreflightTimeout),
 		autoCreate: cfg.Bool(autoCreateKey),
 	}
 	// A probe longer than the mount it guards would defeat its purpose.
@@ -175,7 +173,8 @@ func (b *Backend) Steps(env *environment.Env, roles []environment.Role) ([]plan.
 		probePaths = b.bases(roles)
 	}
 	steps := []plan.Step{&plan.Check{
-		What: fmt.Sprintf("check that NFS server %s answers (within %s)", b.server, b.preflight),
+		What:      fmt.Sprintf("check that NFS server %s answers (within %s)", b.server, b.preflight),
+		Preflight: true,
 		Fn: func(ctx context.Context, _ *plan.System) error {
 			return b.Probe(ctx, probePaths)
 		},

@@ -74,7 +74,7 @@ func FreeBSDMountArgv(src, target string) []string {
 // sourcesExist fails early, and within a deadline (the tree may itself sit
 // on a network filesystem), when a source directory is missing.
 func sourcesExist(dirs []string, timeout time.Duration) plan.Step {
-	return &plan.Check{What: "check that the sources exist under NULLFS_ROOT", Fn: func(ctx context.Context, _ *plan.System) error {
+	return &plan.Check{What: "check that the sources exist under NULLFS_ROOT", Preflight: true, Fn: func(ctx context.Context, _ *plan.System) error {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		done := make(chan error, 1)

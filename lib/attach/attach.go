@@ -299,24 +299,32 @@ func (s *Session) attach(ctx context.Context, eng *plan.Engine, backend string, 
 	if err != nil {
 		return err
 	}
+	var refused error // in a dry run: said after the plan
 	if leases != nil {
 		defer lease.Close(leases)
 		l, err := lease.Check(ctx, leases, s.Env.Name, node)
 		old, _ := s.Record()
-		if err != nil {
-			if old != nil && old.Generation != 0 {
-				// This node lost ownership while it had the storage
-				// attached: say so, it is the one thing to fix here.
-				return sysexits.New(sysexits.Code(err), "%v; this node still has %s attached from generation %d: run mnt-stop -j %s here", err, s.Env.Name, old.Generation, s.Env.Name)
-			}
+		switch {
+		case err != nil && s.DryRun:
+			refused = plan.DryRunFailure(err)
+		case err != nil && old != nil && old.Generation != 0:
+			// This node lost ownership while it had the storage
+			// attached: say so, it is the one thing to fix here.
+			return sysexits.New(sysexits.Code(err), "%v; this node still has %s attached from generation %d: run mnt-stop -j %s here", err, s.Env.Name, old.Generation, s.Env.Name)
+		case err != nil:
 			return err
+		default:
+			if old != nil && old.Generation != 0 && old.Generation < l.Generation && s.Log != nil {
+				s.Log.Warn("%s was attached here under generation %d, but the lease is at %d: this node lost ownership in between; make sure no other node still uses it", s.Env.Name, old.Generation, l.Generation)
+			}
+			rec.Generation = l.Generation
 		}
-		if old != nil && old.Generation != 0 && old.Generation < l.Generation && s.Log != nil {
-			s.Log.Warn("%s was attached here under generation %d, but the lease is at %d: this node lost ownership in between; make sure no other node still uses it", s.Env.Name, old.Generation, l.Generation)
-		}
-		rec.Generation = l.Generation
 	}
-	if err := eng.Attach(ctx, rec, steps); err != nil {
+	err = eng.Attach(ctx, rec, steps)
+	if refused != nil && (err == nil || plan.IsDryRunFailure(err)) {
+		return refused // the first failure the plan met
+	}
+	if err != nil {
 		return err
 	}
 	// The engine leaves the record alone when everything is in place
@@ -339,11 +347,15 @@ func (s *Session) Stop(ctx context.Context) error {
 	}
 	defer unlock()
 	rec, _ := s.Record()
+	var refused error // in a dry run: said after the plan
 	if rec != nil && running.Configured(s.Config, s.kind()) {
 		// Nothing is taken from under a running environment: some of its
 		// mounts would go, the busy ones would stay.
 		if err := running.RefuseIfRunning(ctx, s.checkRunner(), s.Config, s.Env.Name, s.kind()); err != nil {
-			return err
+			if !s.DryRun {
+				return err
+			}
+			refused = plan.DryRunFailure(err)
 		}
 	}
 	if err := s.forgetQuick(); err != nil {
@@ -352,7 +364,10 @@ func (s *Session) Stop(ctx context.Context) error {
 	if rec != nil {
 		s.clearCBSDLock()
 	}
-	return s.engine().Detach(ctx, s.Env.Name)
+	if err := s.engine().Detach(ctx, s.Env.Name); err != nil {
+		return err
+	}
+	return refused
 }
 
 // StopAfter makes sure the storage is attached (attaching what is missing),

@@ -32,6 +32,7 @@ type Key struct {
 var (
 	registryMu sync.Mutex
 	registry   = map[string]Key{}
+	aliases    = map[string]string{} // deprecated name -> the key's name
 )
 
 // Define declares a key and returns its name, so packages can keep typed
@@ -39,11 +40,46 @@ var (
 func Define(k Key) string {
 	registryMu.Lock()
 	defer registryMu.Unlock()
-	if _, dup := registry[k.Name]; dup {
+	if _, dup := registry[k.Name]; dup || aliases[k.Name] != "" {
 		panic("config: key defined twice: " + k.Name)
 	}
 	registry[k.Name] = k
 	return k.Name
+}
+
+// Alias is an old name of a key, still read but deprecated.
+type Alias struct {
+	Name string // the old name
+	Key  string // the key that replaces it
+}
+
+// DefineAlias declares old as a deprecated name of key, which must be
+// declared already: a value given under old is read as key's own, checked
+// as key's, and earns a one-line warning that names key. Where both are
+// given, the later assignment wins, as for one key.
+func DefineAlias(old, key string) string {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, ok := registry[key]; !ok {
+		panic("config: alias " + old + " of an undeclared key " + key)
+	}
+	if _, dup := registry[old]; dup || aliases[old] != "" {
+		panic("config: key defined twice: " + old)
+	}
+	aliases[old] = key
+	return old
+}
+
+// Aliases returns every deprecated name, sorted.
+func Aliases() []Alias {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	out := make([]Alias, 0, len(aliases))
+	for old, key := range aliases {
+		out = append(out, Alias{Name: old, Key: key})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 // Keys returns every declared key, sorted by name.
@@ -58,13 +94,17 @@ func Keys() []Key {
 	return out
 }
 
-// Names lists the declared keys' names, sorted.
+// Names lists every name a value can be given under, the deprecated ones
+// too, sorted.
 func Names() []string {
-	keys := Keys()
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = k.Name
+	var out []string
+	for _, k := range Keys() {
+		out = append(out, k.Name)
 	}
+	for _, a := range Aliases() {
+		out = append(out, a.Name)
+	}
+	sort.Strings(out)
 	return out
 }
 
@@ -73,6 +113,31 @@ func lookup(name string) (Key, bool) {
 	defer registryMu.Unlock()
 	k, ok := registry[name]
 	return k, ok
+}
+
+// resolve finds the key a name stands for: itself, or the key it is a
+// deprecated name of (then deprecated is true).
+func resolve(name string) (k Key, deprecated, known bool) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if key, ok := aliases[name]; ok {
+		return registry[key], true, true
+	}
+	k, known = registry[name]
+	return k, false, known
+}
+
+// assign gives the key that name stands for its value; a deprecated name
+// earns a warning that says which key replaces it.
+func (c *Config) assign(name, value string, at Origin) (known bool, err error) {
+	k, deprecated, known := resolve(name)
+	if !known {
+		return false, nil
+	}
+	if deprecated {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %s is deprecated, replaced by %s: rename it (its value is read as %s meanwhile)", at, name, k.Name, k.Name))
+	}
+	return true, c.set(k, name, value, at)
 }
 
 // Sources says where the layers come from; empty paths are skipped.
@@ -149,10 +214,8 @@ func Load(src Sources) (*Config, error) {
 		}
 		// Only declared keys are taken from the environment: it holds many
 		// unrelated variables, so unknown ones are not typos here.
-		if k, known := lookup(name); known {
-			if err := c.set(k, value, Origin{Env: true}); err != nil {
-				return nil, err
-			}
+		if _, err := c.assign(name, value, Origin{Env: true}); err != nil {
+			return nil, err
 		}
 	}
 	return c, nil
@@ -183,22 +246,23 @@ func (c *Config) loadFile(path string, must bool) error {
 	sort.Slice(names, func(i, j int) bool { return lines[names[i]] < lines[names[j]] })
 	for _, name := range names {
 		at := Origin{File: path, Line: lines[name]}
-		k, known := lookup(name)
+		known, err := c.assign(name, parsed[name], at)
+		if err != nil {
+			return err
+		}
 		if !known {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: unknown key %s ignored (a typo?)", at, name))
-			continue
-		}
-		if err := c.set(k, parsed[name], at); err != nil {
-			return err
 		}
 	}
 	return nil
 }
 
-func (c *Config) set(k Key, value string, at Origin) error {
+// set checks and stores a value of k given under name (k's own or a
+// deprecated one, which the error names as the operator wrote it).
+func (c *Config) set(k Key, name, value string, at Origin) error {
 	if k.Check != nil {
 		if err := k.Check(value); err != nil {
-			return sysexits.New(sysexits.Config, "%s: %s=%q: %v", at, k.Name, value, err)
+			return sysexits.New(sysexits.Config, "%s: %s=%q: %v", at, name, value, err)
 		}
 	}
 	c.values[k.Name] = value
@@ -256,11 +320,11 @@ func (c *Config) Get(name string) string {
 // Set overrides a value after loading (flags that mirror keys); it is
 // checked like any other value.
 func (c *Config) Set(name, value string) error {
-	k, ok := lookup(name)
-	if !ok {
+	known, err := c.assign(name, value, Origin{Env: true})
+	if !known {
 		return sysexits.New(sysexits.Config, "unknown configuration key %s", name)
 	}
-	return c.set(k, value, Origin{Env: true})
+	return err
 }
 
 // Clone returns an independent copy, for a caller that overrides a value

@@ -16,7 +16,48 @@ var (
 	testServer = Define(Key{Name: "TEST_SERVER", Default: "none"})
 	testBool   = Define(Key{Name: "TEST_FLAG", Default: "0", Check: IsBool})
 	testSecs   = Define(Key{Name: "TEST_SECONDS", Default: "5", Check: IsSeconds})
+	testOld    = DefineAlias("TEST_OLD_SECONDS", testSecs)
 )
+
+// A deprecated name is read as the key that replaces it, from a file or
+// the environment, with one warning line that names both; where both are
+// given the later wins; a bad value is refused under the name written.
+func TestDeprecatedNameIsReadAsItsKey(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "envhooks.conf", "TEST_FLAG=1\n"+testOld+"=7\n")
+	c, err := LoadFile(p)
+	require.NoError(t, err)
+	assert.Equal(t, 7*time.Second, c.Seconds(testSecs))
+	assert.Equal(t, p+":2", c.Where(testSecs).String())
+	require.Len(t, c.Warnings, 1)
+	assert.Equal(t, p+":2: TEST_OLD_SECONDS is deprecated, replaced by TEST_SECONDS: rename it (its value is read as TEST_SECONDS meanwhile)", c.Warnings[0])
+
+	c, err = Load(Sources{Environ: []string{testOld + "=8"}})
+	require.NoError(t, err)
+	assert.Equal(t, 8*time.Second, c.Seconds(testSecs))
+	require.Len(t, c.Warnings, 1)
+	assert.Contains(t, c.Warnings[0], "the environment: TEST_OLD_SECONDS is deprecated, replaced by TEST_SECONDS")
+
+	c, err = LoadFile(write(t, dir, "both.conf", testSecs+"=3\n"+testOld+"=4\n"))
+	require.NoError(t, err)
+	assert.Equal(t, 4*time.Second, c.Seconds(testSecs), "the later line wins")
+	c, err = LoadFile(write(t, dir, "both2.conf", testOld+"=4\n"+testSecs+"=3\n"))
+	require.NoError(t, err)
+	assert.Equal(t, 3*time.Second, c.Seconds(testSecs), "the later line wins")
+
+	_, err = LoadFile(write(t, dir, "bad.conf", testOld+"=soon\n"))
+	require.Error(t, err)
+	assert.Equal(t, sysexits.Config, sysexits.Code(err))
+	assert.Contains(t, err.Error(), `TEST_OLD_SECONDS="soon"`)
+
+	assert.Contains(t, Names(), testOld, "the quick check fingerprints it too")
+	for _, k := range Keys() {
+		assert.NotEqual(t, testOld, k.Name, "not a key of its own: the docs list it as an alias")
+	}
+	assert.Contains(t, Aliases(), Alias{Name: testOld, Key: testSecs})
+	assert.Panics(t, func() { DefineAlias("TEST_OTHER", "TEST_UNDECLARED") })
+	assert.Panics(t, func() { Define(Key{Name: testOld}) })
+}
 
 func write(t *testing.T, dir, name, content string) string {
 	t.Helper()

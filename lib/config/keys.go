@@ -15,6 +15,9 @@ var (
 	NodeName       = Define(Key{Name: "NODE_NAME", Doc: "this node's name in leases (default: the host name)", Check: IsName})
 	Workdir        = Define(Key{Name: "WORKDIR", Default: "/usr/jails", Doc: "CBSD's workdir; envctl derives an environment's directories from it as CBSD does (not /, and without blanks, control characters, quotes, backslash, backquote or $ , = ; : so that descriptors can carry it as CBSDROOT)", Check: isWorkdir})
 	SyslogTag      = Define(Key{Name: "SYSLOG", Default: "1", Doc: "1: also log to syslog when stderr is not a terminal", Check: IsBool})
+	// One deadline for every probe of a server before the OS is asked to
+	// attach from it, whatever the backend: it is one idea, so one key.
+	PreflightTimeout = Define(Key{Name: "PREFLIGHT_TIMEOUT", Default: "3", Doc: "seconds each network probe before attaching may take: the NFS server's (never more than NFS_MOUNT_TIMEOUT), each iSCSI portal's discovery; a server that does not answer fails with 69 after this", Check: IsSeconds})
 
 	// envctl's keys live here too: one file configures all three programs,
 	// and mnt-start must not call envctl's keys typos.
@@ -25,3 +28,6 @@ var (
 	CBSDCommand  = Define(Key{Name: "CBSD_COMMAND", Default: "/usr/local/bin/cbsd", Doc: "the cbsd program CBSD_DELEGATE runs", Check: IsAbsPath})
 	Parallel     = Define(Key{Name: "PARALLEL", Default: "8", Doc: "how many environments a wildcard envctl run handles at once", Check: IsSeconds})
 )
+
+// Old names, still read, with a warning that names the key replacing them.
+var _ = DefineAlias("ISCSI_PREFLIGHT_TIMEOUT", PreflightTimeout)

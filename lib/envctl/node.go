@@ -6,6 +6,7 @@
 package envctl
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	"github.com/envhooks/envhooks/lib/locallock"
 	"github.com/envhooks/envhooks/lib/logging"
 	"github.com/envhooks/envhooks/lib/mounttab"
+	"github.com/envhooks/envhooks/lib/plan"
 	"github.com/envhooks/envhooks/lib/run"
 	"github.com/envhooks/envhooks/lib/running"
 	"github.com/envhooks/envhooks/lib/safefile"
@@ -277,10 +279,13 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 }
 
 func (n *Node) dryRegister(ctx context.Context, jname, kind string, before *lease.Lease, opt RegisterOptions) error {
-	switch {
-	case before != nil && before.Node != n.Name && !opt.Force:
-		return sysexits.Wrap(sysexits.NoPerm, &lease.HeldError{Lease: *before})
-	case before == nil || before.Node != n.Name:
+	// The whole plan is printed even when it would not run; why it would
+	// not is returned after it.
+	var refused error
+	if before != nil && before.Node != n.Name && !opt.Force {
+		refused = plan.DryRunFailure(sysexits.Wrap(sysexits.NoPerm, &lease.HeldError{Lease: *before}))
+	}
+	if before == nil || before.Node != n.Name {
 		fmt.Fprintf(n.Out, "# acquire the lease of %s for %s\n", jname, n.Name)
 	}
 	// The hooks' own dry run prints the mounts; the lease check is skipped
@@ -288,11 +293,13 @@ func (n *Node) dryRegister(ctx context.Context, jname, kind string, before *leas
 	s := n.session(jname, kind)
 	s.Config = n.Config.Clone()
 	_ = s.Config.Set(lease.DirKey, "")
-	if err := s.Start(ctx); err != nil {
+	if err := s.Start(ctx); err != nil && !plan.IsDryRunFailure(err) {
 		return err
+	} else if refused == nil {
+		refused = err
 	}
 	fmt.Fprintf(n.Out, "# read %s, write the inventory record %s\n", descriptorName(jname, kind), filepath.Join(n.Inv.Dir, jname+".json"))
-	return nil
+	return refused
 }
 
 func (n *Node) rcconfPath(jname string) string {
@@ -351,8 +358,14 @@ func (n *Node) Unregister(ctx context.Context, jname, kind string) error {
 		return err
 	}
 	defer unlock()
+	// A dry run prints the whole plan even when it would be refused, and
+	// says why after it.
+	var refused error
 	if l != nil && l.Node != n.Name {
-		return sysexits.Wrap(sysexits.NoPerm, &lease.HeldError{Lease: *l})
+		refused = sysexits.Wrap(sysexits.NoPerm, &lease.HeldError{Lease: *l})
+		if !n.DryRun {
+			return refused
+		}
 	}
 	rec, err := n.Inv.Load(jname)
 	if err != nil {
@@ -368,16 +381,21 @@ func (n *Node) Unregister(ctx context.Context, jname, kind string) error {
 		return nil
 	}
 	if err := running.RefuseIfRunning(ctx, n.runner(), n.Config, jname, kind); err != nil {
-		return err
+		if !n.DryRun {
+			return err
+		}
+		refused = cmp.Or(refused, err)
 	}
 	delegate := n.delegate()
 	if n.DryRun {
 		fmt.Fprintf(n.Out, "# write %s into the shared system directory\n", descriptorName(jname, kind))
-		if err := s.Stop(ctx); err != nil {
+		if err := s.Stop(ctx); err != nil && !plan.IsDryRunFailure(err) {
 			return err
+		} else if refused == nil {
+			refused = err
 		}
 		fmt.Fprintf(n.Out, "# remove the inventory record, release the lease of %s\n", jname)
-		return nil
+		return plan.DryRunFailure(refused)
 	}
 	_, dumped := os.Stat(n.rcconfPath(jname))
 	if rec != nil || delegate || attached != nil || dumped == nil {

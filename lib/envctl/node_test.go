@@ -144,6 +144,53 @@ func TestDryRegisterChangesNothing(t *testing.T) {
 	assert.Nil(t, l)
 }
 
+// A dry run that would be refused still prints its whole plan, and
+// returns the refusal after it: jregister and junregister of an
+// environment another node owns (77), junregister of one that runs (75).
+func TestDryRunShowsThePlanOfARefusal(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t)
+	a, _, _ := c.node(t, "a", "")
+	descriptorAt(t, a, "web1")
+	require.NoError(t, a.Register(ctx, "web1", Jail, RegisterOptions{}))
+
+	b, recB, out := c.node(t, "b", "")
+	b.DryRun = true
+	err := b.Register(ctx, "web1", Jail, RegisterOptions{})
+	assert.Equal(t, sysexits.NoPerm, sysexits.Code(err), "%v", err)
+	assert.True(t, plan.IsDryRunFailure(err))
+	assert.ErrorContains(t, err, "dry run: the plan above would not run: ")
+	assert.ErrorContains(t, err, "owned by node a")
+	for _, line := range []string{"# acquire the lease of web1 for b\n", "attach data\n", "attach system\n", "# read rc.conf_web1, write the inventory record"} {
+		assert.Contains(t, out.String(), line)
+	}
+	out.Reset()
+	err = b.Unregister(ctx, "web1", Jail)
+	assert.Equal(t, sysexits.NoPerm, sysexits.Code(err), "%v", err)
+	assert.True(t, plan.IsDryRunFailure(err))
+	assert.Contains(t, out.String(), "# remove the inventory record, release the lease of web1\n")
+	assert.Empty(t, recB.Argvs(), "the dry runs ran nothing")
+
+	a2, recA2, out2 := c.node(t, "a", "RUNNING_CHECK=/usr/local/bin/is-running %j\n")
+	recA2.Respond = func(cmd run.Cmd) (run.Result, error) { return run.Result{}, nil } // it runs
+	a2.DryRun = true
+	err = a2.Unregister(ctx, "web1", Jail)
+	assert.Equal(t, sysexits.TempFail, sysexits.Code(err), "%v", err)
+	assert.True(t, plan.IsDryRunFailure(err))
+	assert.Contains(t, out2.String(), "detach data\n", "the plan shows what would be detached")
+	assert.Contains(t, out2.String(), "# remove the inventory record, release the lease of web1\n")
+	l, _ := a.Leases.Get(ctx, "web1")
+	require.NotNil(t, l)
+	assert.Equal(t, "a", l.Node, "nothing changed")
+	// Outside a dry run the same refusals come first and alone.
+	a2.DryRun = false
+	out2.Reset()
+	err = a2.Unregister(ctx, "web1", Jail)
+	assert.Equal(t, sysexits.TempFail, sysexits.Code(err))
+	assert.False(t, plan.IsDryRunFailure(err))
+	assert.NotContains(t, out2.String(), "detach")
+}
+
 // CBSD_DELEGATE runs the configured cbsd, marked as an executable the
 // configuration names, and RUNNING_CHECK from the configuration likewise.
 func TestConfiguredCommandsAreMarked(t *testing.T) {

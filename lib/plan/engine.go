@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -42,6 +43,9 @@ func (e *Engine) Attach(ctx context.Context, base state.Record, steps []Step) er
 	}
 	var made []state.Action // undo actions this run created, in order
 	dirty := false
+	// A dry run is what people run before the storage is ready: a failed
+	// preflight does not cut the plan short, it is reported after it.
+	var preflight error
 	fail := func(err error) error {
 		e.rollback(ctx, rec, made)
 		return err
@@ -75,6 +79,10 @@ func (e *Engine) Attach(ctx context.Context, base state.Record, steps []Step) er
 		e.Sys.Log.Debug("doing: %s", st)
 		e.Sys.changing()
 		if err := st.Apply(ctx, e.Sys); err != nil {
+			if c, ok := st.(*Check); ok && c.Preflight && e.Sys.DryRun {
+				preflight = cmp.Or(preflight, err)
+				continue
+			}
 			return fail(err)
 		}
 		if e.Sys.DryRun {
@@ -97,7 +105,10 @@ func (e *Engine) Attach(ctx context.Context, base state.Record, steps []Step) er
 			dirty = false
 		}
 	}
-	if dirty && !e.Sys.DryRun {
+	if e.Sys.DryRun {
+		return DryRunFailure(preflight)
+	}
+	if dirty {
 		if err := e.Store.Save(rec); err != nil {
 			return sysexits.New(sysexits.CantCreat, "cannot record what was attached in %s: %v", e.Store.Dir, err)
 		}

@@ -345,6 +345,46 @@ func TestCheckFailureStopsBeforeAnything(t *testing.T) {
 	assert.Empty(t, r.rec.Argvs())
 }
 
+// A dry run is what people run before the server is up: a failed
+// preflight does not cut the plan short. Every command is printed, then
+// the preflight's error, with its code; a check that is no preflight (the
+// steps after it need its answer) still ends the plan where it fails.
+func TestDryRunPrintsThePlanPastAFailedPreflight(t *testing.T) {
+	down := func(context.Context, *System) error { return sysexits.New(sysexits.Unavailable, "server down") }
+	for _, preflight := range []bool{true, false} {
+		r := newRig(t)
+		r.eng.Sys.DryRun = true
+		r.eng.Sys.Run = run.DryRun{Out: &r.out}
+		probe := &Check{What: "probe", Preflight: preflight, Fn: down}
+		err := r.eng.Attach(context.Background(), base, append([]Step{probe}, r.steps("data", "system")...))
+		require.Error(t, err)
+		assert.Equal(t, sysexits.Unavailable, sysexits.Code(err), "the preflight's own code")
+		assert.Equal(t, preflight, IsDryRunFailure(err))
+		if !preflight {
+			assert.Empty(t, r.out.String(), "a failed check that is no preflight ends the plan")
+			continue
+		}
+		assert.Equal(t, "dry run: the plan above would not run: server down", err.Error())
+		assert.Contains(t, r.out.String(), "mount -t fake srv:/data ")
+		assert.Contains(t, r.out.String(), "mount -t fake srv:/system ")
+		_, err = os.Stat(filepath.Join(r.root, "state"))
+		assert.True(t, os.IsNotExist(err), "no state written")
+	}
+	// Only the first failure is reported.
+	r := newRig(t)
+	r.eng.Sys.DryRun = true
+	r.eng.Sys.Run = run.DryRun{Out: &r.out}
+	second := &Check{What: "second", Preflight: true, Fn: func(context.Context, *System) error { return sysexits.New(sysexits.Config, "second") }}
+	err := r.eng.Attach(context.Background(), base, []Step{&Check{What: "first", Preflight: true, Fn: down}, second, r.step("data")})
+	assert.Equal(t, sysexits.Unavailable, sysexits.Code(err))
+	// Outside a dry run a failed preflight still stops before anything.
+	r = newRig(t)
+	err = r.eng.Attach(context.Background(), base, append([]Step{&Check{What: "probe", Preflight: true, Fn: down}}, r.steps("data")...))
+	assert.Equal(t, sysexits.Unavailable, sysexits.Code(err))
+	assert.False(t, IsDryRunFailure(err))
+	assert.Empty(t, r.rec.Argvs())
+}
+
 func TestExpiredContextRollsBack(t *testing.T) {
 	r := newRig(t)
 	ctx, cancel := context.WithCancel(context.Background())

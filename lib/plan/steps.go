@@ -208,7 +208,11 @@ func (c *Command) Undo() *state.Action {
 type Check struct {
 	What    string
 	Changes bool // it changes something (provisioning): skipped in a dry run
-	Fn      func(ctx context.Context, s *System) error
+	// Preflight says the check probes the storage (a server, a portal, a
+	// source tree) and the steps after it do not need its answer: a dry
+	// run that fails it still prints the whole plan (see Engine.Attach).
+	Preflight bool
+	Fn        func(ctx context.Context, s *System) error
 }
 
 func (c *Check) String() string { return c.What }

@@ -42,6 +42,14 @@ func TestEveryKeyIsDocumented(t *testing.T) {
 		}
 		assert.NotEmpty(t, k.Doc, "%s has no Doc string", k.Name)
 	}
+	for _, a := range config.Aliases() {
+		if !strings.Contains(string(readme), keydoc.MarkdownAlias(a)) {
+			t.Errorf("README.md has no row for the deprecated %s: run make docs", a.Name)
+		}
+		if !strings.Contains(string(man), keydoc.ManAlias(a)) {
+			t.Errorf("envhooks.conf(5) does not document the deprecated %s: run make docs", a.Name)
+		}
+	}
 	for _, key := range []string{"MOUNT_RCCONF", "LEASE_DIR"} {
 		assert.True(t, strings.Contains(string(readme), key))
 	}

@@ -33,7 +33,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	ganesha.Isolate()
+	testnet.Isolate()
 	testenv.MainTeardown(m, stopServers)
 }
 
@@ -344,7 +344,7 @@ func TestEtcd(t *testing.T) {
 // The iSCSI portal check asks for discovery the way the preflight does.
 func TestISCSIPortal(t *testing.T) {
 	p := iscsitest.Start(t, &iscsitest.Portal{Targets: []string{"iqn.2026-01.org.example:web1"}})
-	keys := fmt.Sprintf("BACKEND=iscsi\nISCSI_PORTAL=%s\nISCSI_TARGET=iqn.2026-01.org.example:%%j\nISCSI_PREFLIGHT_TIMEOUT=2\n", p.Addr)
+	keys := fmt.Sprintf("BACKEND=iscsi\nISCSI_PORTAL=%s\nISCSI_TARGET=iqn.2026-01.org.example:%%j\nPREFLIGHT_TIMEOUT=2\n", p.Addr)
 	rep := newNode(t, keys).doctor()
 	f := rep.one(t, "iscsi: portal")
 	assert.Equal(t, doctor.OK, f.Status, "%+v", f)

@@ -96,6 +96,22 @@ func TestUnknownKeyWarns(t *testing.T) {
 	requireOK(t, n.stop("web1"))
 }
 
+// A deprecated key still works, and mnt-start and mnt-stop each say once,
+// in one line, which key replaces it; a bad value under it is refused
+// under the name the operator wrote.
+func TestDeprecatedKeyWarnsAndStillCounts(t *testing.T) {
+	n := newNode(t, "ISCSI_PREFLIGHT_TIMEOUT=4\n")
+	n.create("web1")
+	want := n.cfg + ":7: ISCSI_PREFLIGHT_TIMEOUT is deprecated, replaced by PREFLIGHT_TIMEOUT"
+	for _, r := range []testenv.Result{n.start("web1"), n.stop("web1")} {
+		requireOK(t, r)
+		assert.Equal(t, 1, strings.Count(r.Stderr, "ISCSI_PREFLIGHT_TIMEOUT"), "one warning: %s", r.Stderr)
+		assert.Contains(t, r.Stderr, want)
+	}
+	testenv.WriteFile(t, n.cfg+".bad", "ISCSI_PREFLIGHT_TIMEOUT=soon\n", 0o644)
+	assertOneLineError(t, n, 78, `ISCSI_PREFLIGHT_TIMEOUT="soon"`, "mnt-start", append([]string{"-c", n.cfg + ".bad"}, n.jailArgs("web1")...)...)
+}
+
 // The per-environment file beside the global one overrides it.
 func TestPerEnvironmentConfig(t *testing.T) {
 	n := newNode(t, "")

@@ -224,6 +224,40 @@ func TestDryRunPrintsCommandsAndChangesNothing(t *testing.T) {
 	assert.Len(t, n.mounts(), 3, "the dry stop unmounted nothing")
 }
 
+// A dry run shows its whole plan even when it would not run: the sources
+// are not there yet (the storage is not ready), or the environment still
+// runs. The plan goes to stdout, then one line on stderr says why it would
+// not run, and the code is the check's own.
+func TestDryRunShowsThePlanWhenItWouldNotRun(t *testing.T) {
+	n := newNode(t, "RUNNING_CHECK=/bin/true\n")
+	d := environment.CBSDDirs(n.workdir, "web1")
+	// The refusal is counted for envctl metrics, by design: its directory
+	// is made first so the snapshot may skip it.
+	require.NoError(t, os.MkdirAll(failures.Dir(filepath.Join(n.root, "run")), 0o755))
+	before := n.snapshot()
+	r := n.start("web1", "-n")
+	assert.Equal(t, 69, r.Code, "stderr: %s", r.Stderr)
+	want := fmt.Sprintf("mkdir -p %[2]s\nmount --bind %[1]s/data/web1 %[2]s\nmkdir -p %[3]s\nmount --bind %[1]s/system/web1 %[3]s\nmkdir -p %[4]s\nmount --bind %[1]s/fstab/web1 %[4]s\n",
+		n.dfs, d["data"], d["system"], d["fstab"])
+	assert.Equal(t, want, r.Stdout, "the whole plan, though the sources are missing")
+	assert.Equal(t, 1, strings.Count(r.Stderr, "\n"), "one line: %s", r.Stderr)
+	assert.Contains(t, r.Stderr, "dry run: the plan above would not run: source "+filepath.Join(n.dfs, "data", "web1")+" is not available")
+	assert.Equal(t, before, n.snapshot(), "no directory, mount or state was created")
+
+	// RUNNING_CHECK=/bin/true: the environment runs, so mnt-stop refuses;
+	// its dry run still shows what it would undo.
+	n.create("web1")
+	requireOK(t, n.start("web1"))
+	r = n.stop("web1")
+	assert.Equal(t, 75, r.Code, "stderr: %s", r.Stderr)
+	r = n.stop("web1", "-n")
+	assert.Equal(t, 75, r.Code, "stderr: %s", r.Stderr)
+	assert.Equal(t, fmt.Sprintf("umount %s\numount %s\numount %s\n", d["fstab"], d["system"], d["data"]), r.Stdout)
+	assert.Equal(t, 1, strings.Count(r.Stderr, "\n"), "one line: %s", r.Stderr)
+	assert.Contains(t, r.Stderr, "dry run: the plan above would not run: ")
+	assert.Len(t, n.mounts(), 3, "the dry stop unmounted nothing")
+}
+
 // Racing runs for one jname never stack a mount: the local lock makes them
 // take turns and every later one finds the work done.
 func TestConcurrentRunsForOneJName(t *testing.T) {

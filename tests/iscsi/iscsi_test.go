@@ -1,7 +1,7 @@
 //go:build linux
 
 // Package iscsi_test checks the iSCSI backend against a real target (tgtd
-// on 127.0.0.1, started here) and a real filesystem on a loop device that
+// on 127.0.0.1 of a network namespace of its own, started here) and a real filesystem on a loop device that
 // stands in for the LUN. The kernel here has no iSCSI initiator, so
 // iscsiadm is answered by a recorder and checked by exact argv; everything
 // else (discovery, fsck, mount, bind mounts, busy unmount) runs for real.
@@ -31,9 +31,15 @@ import (
 	"github.com/envhooks/envhooks/lib/state"
 	"github.com/envhooks/envhooks/lib/sysexits"
 	"github.com/envhooks/envhooks/tests/testenv"
+	"github.com/envhooks/envhooks/tests/testnet"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+// The package's tgtd and fake portals live in a network namespace of its
+// own: a target or anything else the machine runs on 3260 is never met.
+func TestMain(m *testing.M) {
+	testnet.Isolate()
+	testenv.Main(m)
+}
 
 const iqnPrefix = "iqn.2026-01.org.envhooks.test:"
 
@@ -159,7 +165,7 @@ func newRig(t *testing.T, portal string, extra ...string) *rig {
 		"ISCSI_DEVICE_DIR=" + r.byPath,
 		"ISCSI_MOUNT_ROOT=" + filepath.Join(r.dir, "luns"),
 		"ISCSI_DEVICE_TIMEOUT=2",
-		"ISCSI_PREFLIGHT_TIMEOUT=2",
+		"PREFLIGHT_TIMEOUT=2",
 		"ISCSI_INITIATOR_NAME=iqn.2026-01.org.envhooks.test:initiator",
 		"STATE_DIR=" + filepath.Join(r.dir, "state"),
 		"UNMOUNT_TIMEOUT=1",
@@ -346,13 +352,14 @@ func TestTargetNotOfferedListsTheOffered(t *testing.T) {
 	}
 }
 
-// TestHookAgainstDeadPortals runs the real mnt-start: a portal that never
-// answers fails with 69 within its preflight deadline (+1 s), and a second
-// portal in ISCSI_PORTAL is then tried.
+// TestHookAgainstDeadPortals runs the real mnt-start's dry run: a portal
+// that never answers fails with 69 within its preflight deadline (+1 s), a
+// second portal in ISCSI_PORTAL is then tried, and the whole plan is
+// printed before the one line that says the preflight failed.
 func TestHookAgainstDeadPortals(t *testing.T) {
 	silent := silentPortal(t)
 	g := startTarget(t)
-	r := newRig(t, silent+" "+g.Portal, "ISCSI_PREFLIGHT_TIMEOUT=1")
+	r := newRig(t, silent+" "+g.Portal, "PREFLIGHT_TIMEOUT=1")
 	g.addTarget(t, 1, iqnPrefix+"db1")
 	bin := testenv.Bin(t, "mnt-start")
 	res := testenv.Run(t, nil, bin, "-c", filepath.Join(r.dir, "envhooks.conf"), "-n", "-j", "web1", "-d", r.env.Dir(environment.Data), "-s", r.env.Dir(environment.System))
@@ -361,6 +368,19 @@ func TestHookAgainstDeadPortals(t *testing.T) {
 	}
 	if res.Took > 2*time.Second+time.Second {
 		t.Errorf("took %s with two portals, one silent (deadline 1s each)", res.Took)
+	}
+	// The whole plan is printed all the same, with the first portal.
+	for _, s := range []string{
+		"iscsiadm -m node -T " + r.iqn + " -p " + silent + " --login",
+		"mount --bind " + filepath.Join(r.lunRoot(), "data") + " " + r.env.Dir(environment.Data),
+		"mount --bind " + filepath.Join(r.lunRoot(), "system") + " " + r.env.Dir(environment.System),
+	} {
+		if !strings.Contains(res.Stdout, s) {
+			t.Errorf("the dry run does not show %q:\n%s", s, res.Stdout)
+		}
+	}
+	if !strings.Contains(res.Stderr, "dry run: the plan above would not run: iSCSI target "+r.iqn+" is not available") {
+		t.Errorf("stderr does not say that the plan would not run: %s", res.Stderr)
 	}
 	for _, s := range []string{silent, "no answer within 1s", g.Portal, iqnPrefix + "db1"} {
 		if !strings.Contains(res.Stderr, s) {

@@ -27,13 +27,14 @@ import (
 	"github.com/envhooks/envhooks/tests/lease/etcdcluster"
 	"github.com/envhooks/envhooks/tests/nfs/ganesha"
 	"github.com/envhooks/envhooks/tests/testenv"
+	"github.com/envhooks/envhooks/tests/testnet"
 )
 
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperEnv); mode != "" {
 		os.Exit(nodeHelper(mode))
 	}
-	ganesha.Isolate()
+	testnet.Isolate()
 	testenv.MainTeardown(m, teardown)
 }
 

@@ -14,10 +14,11 @@ import (
 
 	"github.com/envhooks/envhooks/tests/nfs/ganesha"
 	"github.com/envhooks/envhooks/tests/testenv"
+	"github.com/envhooks/envhooks/tests/testnet"
 )
 
 func TestMain(m *testing.M) {
-	ganesha.Isolate()
+	testnet.Isolate()
 	testenv.MainTeardown(m, stopServer)
 }
 

@@ -38,6 +38,9 @@ func main() {
 			benchenv.Fatal("%s is not installed (tests/install-deps installs tgt)", c)
 		}
 	}
+	// tgtd and the silent portal live on the loopback of a network
+	// namespace of the benchmark's own.
+	testnet.Isolate()
 	dir, err := os.MkdirTemp("", "envhooks-bench-iscsi-")
 	if err != nil {
 		benchenv.Fatal("%v", err)
@@ -114,7 +117,9 @@ func startTgtd(dir string) (string, func()) {
 	if err != nil {
 		benchenv.Fatal("%v", err)
 	}
+	ipc := "TGT_IPC_SOCKET=" + filepath.Join(dir, "ctl") // tgtd's control socket: ours, not /run/tgtd's
 	cmd := exec.Command("tgtd", "-f", "-C", ctl, "--iscsi", "portal="+portal)
+	cmd.Env = append(os.Environ(), ipc)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Pdeathsig: tgtd must not outlive the benchmark, however it ends.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -129,7 +134,9 @@ func startTgtd(dir string) (string, func()) {
 	adm := func(args ...string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, "tgtadm", append([]string{"-C", ctl, "--lld", "iscsi"}, args...)...).CombinedOutput()
+		adm := exec.CommandContext(ctx, "tgtadm", append([]string{"-C", ctl, "--lld", "iscsi"}, args...)...)
+		adm.Env = append(os.Environ(), ipc)
+		out, err := adm.CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("tgtadm %v: %v: %s", args, err, out)
 		}

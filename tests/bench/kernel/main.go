@@ -29,6 +29,7 @@ import (
 	"github.com/envhooks/envhooks/tests/benchenv"
 	"github.com/envhooks/envhooks/tests/kernel/lab"
 	"github.com/envhooks/envhooks/tests/nfs/ganesha"
+	"github.com/envhooks/envhooks/tests/testnet"
 )
 
 const (
@@ -43,7 +44,7 @@ func main() {
 	if os.Geteuid() != 0 {
 		benchenv.Fatal("the kernel benchmark needs root (it starts ganesha in a private network namespace and qemu guests)")
 	}
-	ganesha.Isolate()
+	testnet.Isolate()
 	benchenv.Exit(run())
 }
 

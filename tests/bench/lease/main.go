@@ -27,6 +27,7 @@ import (
 	"github.com/envhooks/envhooks/tests/benchenv"
 	"github.com/envhooks/envhooks/tests/lease/etcdcluster"
 	"github.com/envhooks/envhooks/tests/nfs/ganesha"
+	"github.com/envhooks/envhooks/tests/testnet"
 )
 
 const (
@@ -46,7 +47,7 @@ func main() {
 			benchenv.Fatal("%s is not installed (tests/install-deps installs nfs-ganesha, rpcbind and etcd-server)", c)
 		}
 	}
-	ganesha.Isolate()
+	testnet.Isolate()
 	benchenv.Exit(run())
 }
 

@@ -37,7 +37,7 @@ func main() {
 			benchenv.Fatal("%s is not installed (tests/install-deps installs nfs-ganesha, nfs-ganesha-vfs and rpcbind)", c)
 		}
 	}
-	ganesha.Isolate()
+	testnet.Isolate()
 	benchenv.Exit(run())
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	_ "github.com/envhooks/envhooks/hooks" // every backend's keys
@@ -28,14 +29,24 @@ func main() {
 	if len(os.Args) > 1 {
 		root = os.Args[1]
 	}
+	type entry struct{ name, md, man string }
+	var entries []entry
+	for _, k := range config.Keys() {
+		man := fmt.Sprintf(".It Ev %s\n%s", k.Name, keydoc.Mdoc(k.Doc))
+		if k.Default != "" {
+			man += keydoc.ManDefault(k)
+		}
+		entries = append(entries, entry{k.Name, fmt.Sprintf("| `%s` | %s | %s |\n", k.Name, keydoc.MarkdownDefault(k), strings.ReplaceAll(k.Doc, "|", "\\|")), man})
+	}
+	for _, a := range config.Aliases() {
+		entries = append(entries, entry{a.Name, keydoc.MarkdownAlias(a), keydoc.ManAlias(a)})
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
 	var md, man strings.Builder
 	md.WriteString(begin + "| key | default | meaning |\n|---|---|---|\n")
-	for _, k := range config.Keys() {
-		fmt.Fprintf(&md, "| `%s` | %s | %s |\n", k.Name, keydoc.MarkdownDefault(k), strings.ReplaceAll(k.Doc, "|", "\\|"))
-		fmt.Fprintf(&man, ".It Ev %s\n%s", k.Name, keydoc.Mdoc(k.Doc))
-		if k.Default != "" {
-			man.WriteString(keydoc.ManDefault(k))
-		}
+	for _, e := range entries {
+		md.WriteString(e.md)
+		man.WriteString(e.man)
 	}
 	md.WriteString(end)
 	rewrite(filepath.Join(root, "README.md"), begin, end, md.String())

@@ -20,6 +20,16 @@ func MarkdownDefault(k config.Key) string {
 	return "`" + k.Default + "`"
 }
 
+// MarkdownAlias is the README's row for a deprecated name.
+func MarkdownAlias(a config.Alias) string {
+	return "| `" + a.Name + "` |  | deprecated: read as `" + a.Key + "`, with a warning; rename it |\n"
+}
+
+// ManAlias is envhooks.conf(5)'s entry for a deprecated name.
+func ManAlias(a config.Alias) string {
+	return ".It Ev " + a.Name + "\nDeprecated: read as\n.Ev " + a.Key + " ,\nwith a warning; rename it.\n"
+}
+
 // ManDefault is the default sentence of envhooks.conf(5).
 func ManDefault(k config.Key) string {
 	if fb, lx, ok := config.OSDefaults(k.Default); ok {

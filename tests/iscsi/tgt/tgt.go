@@ -2,8 +2,12 @@
 
 // Package tgt runs a throwaway iSCSI target for tests and benchmarks:
 // Debian's tgtd in the foreground, in its own process group, listening on
-// one loopback portal with a private control port, with file-backed LUNs.
-// It is killed (by its process id) when the test ends.
+// one loopback portal, with file-backed LUNs. Its control socket lives in
+// the target's own directory (TGT_IPC_SOCKET, which tgtd and tgtadm both
+// read), not in /run/tgtd where the machine's tgtd keeps its own. Callers
+// run in the network namespace testnet.Isolate makes, so the portal never
+// meets a target the machine runs. It is killed (by its process id) when
+// the test ends.
 package tgt
 
 import (
@@ -49,6 +53,7 @@ func Start(t testing.TB, portal string) *Target {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("tgtd", "-f", "-C", g.ctl, "--iscsi", "portal="+g.Portal)
+	cmd.Env = append(os.Environ(), g.ipcEnv())
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -86,6 +91,10 @@ func Start(t testing.TB, portal string) *Target {
 	}
 }
 
+// ipcEnv puts tgtd's control socket (<path>.<control port> and its lock)
+// in the target's directory.
+func (g *Target) ipcEnv() string { return "TGT_IPC_SOCKET=" + filepath.Join(g.Dir, "ctl") }
+
 // Log returns what tgtd wrote.
 func (g *Target) Log() string {
 	b, _ := os.ReadFile(filepath.Join(g.Dir, "tgtd.log"))
@@ -97,6 +106,7 @@ func (g *Target) Adm(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "tgtadm", append([]string{"-C", g.ctl, "--lld", "iscsi"}, args...)...)
+	cmd.Env = append(os.Environ(), g.ipcEnv())
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

@@ -17,9 +17,15 @@ import (
 	"github.com/envhooks/envhooks/tests/kernel/lab"
 	"github.com/envhooks/envhooks/tests/kernel/lab/proto"
 	"github.com/envhooks/envhooks/tests/testenv"
+	"github.com/envhooks/envhooks/tests/testnet"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+// The guest's forwarded ports are the test's own, on the loopback of a
+// network namespace the test made.
+func TestMain(m *testing.M) {
+	testnet.Isolate()
+	testenv.Main(m)
+}
 
 // TestGuest checks what the scenarios rely on: the guest runs the host's
 // programs on its own kernel, reports exit codes and output, kills a

@@ -4,7 +4,7 @@
 // processes for the lease tests and benchmark: each member listens on an
 // address of its own on loopback (127.0.0.11, .12, ...), keeps its data in
 // a scratch directory, and is started and stopped only by the caller. Run
-// it inside the network namespace ganesha.Isolate makes so nothing meets
+// it inside the network namespace testnet.Isolate makes so nothing meets
 // the machine's own network.
 package etcdcluster
 

@@ -23,69 +23,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/envhooks/envhooks/lib/nfsclient"
+	"github.com/envhooks/envhooks/tests/testnet"
 )
-
-const isolatedMarker = "ENVHOOKS_NFS_TEST_NETNS"
-
-// Isolate re-executes the running program (a test binary or a benchmark)
-// inside new network and mount namespaces and exits with its code; in the
-// re-executed copy it brings loopback up and returns. Without root it
-// returns at once and leaves the verdict to the caller (testenv.Main skips,
-// or fails under CI).
-func Isolate() {
-	if os.Getenv(isolatedMarker) != "" {
-		if err := loopbackUp(); err != nil {
-			fmt.Fprintln(os.Stderr, "cannot bring up loopback in the test network namespace:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	if os.Geteuid() != 0 {
-		return
-	}
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "the NFS tests need unshare(1) from util-linux:", err)
-		os.Exit(1)
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	cmd := exec.Command(unshare, append([]string{"--net", "--mount", "--propagation", "private", "--", exe}, os.Args[1:]...)...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), isolatedMarker+"=1")
-	if err := cmd.Run(); err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			os.Exit(ee.ExitCode())
-		}
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(0)
-}
-
-// Isolated reports whether this process runs in the namespace Isolate made.
-func Isolated() bool { return os.Getenv(isolatedMarker) != "" }
-
-func loopbackUp() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return err
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
-}
 
 // Server is a running ganesha and rpcbind.
 type Server struct {
@@ -101,8 +40,8 @@ var Commands = []string{"ganesha.nfsd", "rpcbind"}
 // namespaces: it mounts a tmpfs on /run (rpcbind's socket and lock live
 // there) and takes ports 111 and 2049.
 func Start(dir string) (*Server, error) {
-	if !Isolated() {
-		return nil, errors.New("ganesha.Start must run in the namespaces ganesha.Isolate makes")
+	if !testnet.Isolated() {
+		return nil, errors.New("ganesha.Start must run in the namespaces testnet.Isolate makes")
 	}
 	s := &Server{Dir: dir, Export: filepath.Join(dir, "export")}
 	for _, d := range []string{s.Export, filepath.Join(dir, "recovery")} {
