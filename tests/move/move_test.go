@@ -19,9 +19,15 @@ import (
 
 	"github.com/envhooks/envhooks/tests/sshnodes"
 	"github.com/envhooks/envhooks/tests/testenv"
+	"github.com/envhooks/envhooks/tests/testnet"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+// The nodes' veth pairs and addresses live in a network namespace of the
+// test's own, never in the machine's.
+func TestMain(m *testing.M) {
+	testnet.Isolate()
+	testenv.Main(m)
+}
 
 func cluster(t *testing.T, names []string, extra func(n *sshnodes.Node) string) *sshnodes.Cluster {
 	testenv.Require(t, "ip", "nsenter", "unshare", "sshd", "ssh", "ssh-keygen")

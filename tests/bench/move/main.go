@@ -16,6 +16,7 @@ import (
 
 	"github.com/envhooks/envhooks/tests/benchenv"
 	"github.com/envhooks/envhooks/tests/sshnodes"
+	"github.com/envhooks/envhooks/tests/testnet"
 )
 
 const (
@@ -25,7 +26,7 @@ const (
 )
 
 func main() {
-	benchenv.PrivateNamespace()
+	testnet.Isolate() // network and mount namespaces of its own: the nodes' veths never reach the machine's
 	tmp, err := os.MkdirTemp("/var/tmp", "envhooks-bench-move-")
 	if err != nil {
 		benchenv.Fatal("%v", err)
