@@ -390,14 +390,15 @@ func statusCmd(c *call) error {
 		return err
 	}
 	printStatuses(c.out, []*Status{st}, c.flags.json)
-	return nil
+	return damagedError([]*Status{st})
 }
 
 func listCmd(c *call) error {
-	names, err := c.node.Inv.Names()
+	names, strays, err := c.node.Inv.Names()
 	if err != nil {
 		return err
 	}
+	c.node.warnStrays(strays)
 	var sts []*Status
 	for _, name := range names {
 		st, err := c.node.Status(c.ctx, name)
@@ -407,7 +408,23 @@ func listCmd(c *call) error {
 		sts = append(sts, st)
 	}
 	printStatuses(c.out, sts, c.flags.json)
-	return nil
+	return damagedError(sts)
+}
+
+// damagedError is the exit of a status or list that found damaged records
+// (65), after printing everything it could read.
+func damagedError(sts []*Status) error {
+	var damaged []string
+	for _, st := range sts {
+		damaged = append(damaged, st.Damaged...)
+	}
+	switch len(damaged) {
+	case 0:
+		return nil
+	case 1:
+		return sysexits.New(sysexits.DataErr, "%s", damaged[0])
+	}
+	return sysexits.New(sysexits.DataErr, "%d damaged records, the first: %s", len(damaged), damaged[0])
 }
 
 func leaseShowCmd(c *call) error {

@@ -246,11 +246,14 @@ func leaseDirFinding(dir string) doctor.Finding {
 // (and its mnt_start setting, when cbsd is installed), LXC's hook lines.
 func (c *call) hookFindings(ctx context.Context) []doctor.Finding {
 	inv := inventory.Store{Dir: c.cfg.Get(config.InventoryDir)}
-	names, err := inv.Names()
+	names, strays, err := inv.Names()
 	if err != nil {
 		return []doctor.Finding{doctor.Failure(sysexits.DataErr, "hooks", err.Error(), "")}
 	}
 	var out []doctor.Finding
+	for _, p := range strays {
+		out = append(out, doctor.Warning("hooks", fmt.Sprintf("%q in INVENTORY_DIR is not an inventory record: skipped", p), "move it out of "+inv.Dir))
+	}
 	for _, name := range names {
 		rec, err := inv.Load(name)
 		if err != nil || rec == nil {

@@ -58,21 +58,3 @@ func TestReadRefusesWhatIsNotASmallRegularFile(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "k=v\n", string(raw))
 }
-
-func TestReadJSON(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "r.json")
-	var v struct{ A int }
-	found, err := ReadJSON(p, "record", 1024, &v)
-	require.NoError(t, err)
-	require.False(t, found)
-	require.NoError(t, WriteJSON(p, struct{ A int }{7}, 0o644, 0o755))
-	found, err = ReadJSON(p, "record", 1024, &v)
-	require.NoError(t, err)
-	require.True(t, found)
-	require.Equal(t, 7, v.A)
-	require.NoError(t, os.WriteFile(p, []byte("{"), 0o644))
-	found, err = ReadJSON(p, "record", 1024, &v)
-	require.True(t, found)
-	require.ErrorContains(t, err, "record "+p+" is damaged")
-}
