@@ -118,6 +118,7 @@ func init() {
 		{name: "lease acquire", operands: "jname=NAME", about: "take the lease of a new environment before cbsd jcreate/bcreate runs mnt_start for it", run: leaseAcquireCmd},
 		{name: "lease release", operands: "jname=NAME [--force --from NODE]", about: "give up a lease (without detaching anything)", run: leaseReleaseCmd},
 		{name: "lease list", operands: "[--json]", about: "every lease in the store, with its owner's heartbeat", run: leaseListCmd},
+		{name: "lease init", about: "mark LEASE_DIR as the shared lease directory (file leases on the root filesystem need it)", without: "leases", run: leaseInitCmd},
 		{name: "heartbeat", operands: "[--listen ADDR]", about: "renew this node's liveness every LEASE_TTL/3 until stopped (a service); --listen also serves /metrics", run: heartbeatCmd},
 		{name: "metrics", operands: "[--textfile DIR]", about: "this node's figures in the Prometheus text format, on stdout or atomically into DIR/envhooks.prom", run: metricsCmd},
 		{name: "install-hook", operands: "jname=NAME [kind=jail|vm]", about: "install CBSD's master_poststop.d script for NAME (its system directory must be attached)", without: "leases", run: installHookCmd},
@@ -196,7 +197,7 @@ func dispatch(argv []string, w Wiring, stdout, stderr io.Writer) error {
 	cmd, operands := lookupCommand(words)
 	if cmd == nil {
 		if words[0] == "lease" {
-			return usageError("lease needs acquire, show, release or list")
+			return usageError("lease needs acquire, show, release, list or init")
 		}
 		return usageError("unknown command %s", oneline.Quote(words[0]))
 	}
@@ -492,6 +493,34 @@ func leaseReleaseCmd(c *call) error {
 }
 
 func leaseListCmd(c *call) error { return c.node.leaseList(c.ctx, c.out, c.flags.json) }
+
+// leaseInitCmd marks the file lease directory, once, while the shared
+// storage that holds it is mounted: then a node that does not see the
+// marker knows it is not looking at the shared directory (see
+// lease.CheckDir).
+func leaseInitCmd(c *call) error {
+	dir := c.cfg.Get(lease.DirKey)
+	switch {
+	case dir == "":
+		return sysexits.New(sysexits.Config, "lease init needs LEASE_DIR")
+	case c.cfg.Get(lease.BackendKey) != "file":
+		c.log.Action("LEASE_BACKEND=%s keeps its leases on its server: nothing to initialise", c.cfg.Get(lease.BackendKey))
+		return nil
+	case c.flags.dryRun:
+		fmt.Fprintf(c.out, "# write %s\n", filepath.Join(dir, lease.MarkerName))
+		return nil
+	}
+	already, err := lease.InitDir(dir, attach.NodeName(c.cfg))
+	if err != nil {
+		return err
+	}
+	if already {
+		c.log.Action("%s is marked as the lease directory already", dir)
+		return nil
+	}
+	c.log.Action("marked %s as the shared lease directory: make sure it is on storage every node mounts", dir)
+	return nil
+}
 
 func heartbeatCmd(c *call) error {
 	if c.flags.listen != "" && !c.flags.dryRun {

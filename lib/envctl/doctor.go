@@ -223,9 +223,8 @@ func clockFinding(skew, uncertainty, ttl time.Duration) doctor.Finding {
 // system the other nodes see.
 func leaseDirFinding(dir string) doctor.Finding {
 	check := "LEASE_DIR"
-	fi, err := os.Stat(dir)
-	if err != nil || !fi.IsDir() {
-		return doctor.Failure(sysexits.Unavailable, check, fmt.Sprintf("%s is not a directory here (%v)", dir, err), "mount the shared storage that holds it, on every node")
+	if err := lease.CheckDir(dir); err != nil {
+		return doctor.Failure(sysexits.Code(err), check, err.Error(), "mount the shared storage that holds it, on every node; if it is mounted and on the root file system, run envctl lease init once")
 	}
 	tab, err := mounttab.Read()
 	if err != nil {

@@ -76,6 +76,9 @@ func Open(cfg *config.Config, runner run.Runner) (Store, error) {
 	timeout := cfg.Seconds(TimeoutKey)
 	switch cfg.Get(BackendKey) {
 	case "file":
+		if err := CheckDir(dir); err != nil {
+			return nil, err
+		}
 		return &FileStore{Dir: dir}, nil
 	case "nfs":
 		server := cfg.Get(ServerKey)

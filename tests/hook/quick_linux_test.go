@@ -111,6 +111,8 @@ func TestNoQuickNoteWhenTheFullStartHasMoreToSay(t *testing.T) {
 				raw, err := os.ReadFile(n.cfg)
 				require.NoError(t, err)
 				require.NoError(t, os.MkdirAll(filepath.Join(n.root, "leases"), 0o755))
+				_, err = lease.InitDir(filepath.Join(n.root, "leases"), "a")
+				require.NoError(t, err)
 				testenv.WriteFile(t, n.cfg, string(raw)+strings.ReplaceAll(extra, "%s", n.root), 0o644)
 				// What envctl jregister on this node leaves.
 				_, err = (&lease.FileStore{Dir: filepath.Join(n.root, "leases")}).Acquire(context.Background(), "web1", "a")
