@@ -18,6 +18,7 @@ import (
 	"github.com/envhooks/envhooks/lib/attach"
 	"github.com/envhooks/envhooks/lib/backend"
 	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/crashpoint"
 	"github.com/envhooks/envhooks/lib/descriptor"
 	"github.com/envhooks/envhooks/lib/environment"
 	"github.com/envhooks/envhooks/lib/inventory"
@@ -173,7 +174,7 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 	if err != nil {
 		return sysexits.Wrap(sysexits.Unavailable, err)
 	}
-	crashPoint("register:lease")
+	crashpoint.Here("register:lease")
 	leasedNow := before == nil || before.Node != n.Name
 	s := n.session(jname, kind)
 	rec, _ := s.Record()
@@ -196,7 +197,7 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
-	crashPoint("register:attach")
+	crashpoint.Here("register:attach")
 	if kind == Container {
 		return n.adoptContainer(jname, opt.RCFile, l)
 	}
@@ -230,7 +231,7 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 		if err := n.cbsdRegister(ctx, jname, portable); err != nil {
 			return err
 		}
-		crashPoint("register:cbsd")
+		crashpoint.Here("register:cbsd")
 	}
 	// The descriptor lives in the system directory from now on, portable,
 	// so it travels with the data to whichever node registers it next.
@@ -238,12 +239,12 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 	if err := safefile.WriteAtomic(shared, portable, 0o644); err != nil {
 		return sysexits.New(sysexits.CantCreat, "cannot write the descriptor into the shared system directory: %v", err)
 	}
-	crashPoint("register:descriptor")
+	crashpoint.Here("register:descriptor")
 	if err := n.Inv.Save(&inventory.Record{JName: jname, Kind: kind, Node: n.Name, Registered: time.Now().UTC().Truncate(time.Second),
 		Generation: l.Generation, Descriptor: string(local)}); err != nil {
 		return sysexits.New(sysexits.CantCreat, "cannot write the inventory record: %v", err)
 	}
-	crashPoint("register:record")
+	crashpoint.Here("register:record")
 	if from == n.rcconfPath(jname) && !delegate {
 		// As CBSD's jregister moves it: a stale copy would list the
 		// environment as unregistered here.
@@ -373,15 +374,15 @@ func (n *Node) Unregister(ctx context.Context, jname, kind string) error {
 	if err != nil {
 		return err
 	}
-	crashPoint("unregister:detach")
+	crashpoint.Here("unregister:detach")
 	if err := n.Inv.Remove(jname); err != nil {
 		return sysexits.New(sysexits.CantCreat, "cannot remove the inventory record: %v", err)
 	}
-	crashPoint("unregister:record")
+	crashpoint.Here("unregister:record")
 	if err := n.Leases.Release(ctx, jname, n.Name); err != nil {
 		return sysexits.Wrap(sysexits.Unavailable, err)
 	}
-	crashPoint("unregister:lease")
+	crashpoint.Here("unregister:lease")
 	n.Log.Action("unregistered %s from %s", jname, n.Name)
 	return nil
 }
@@ -431,7 +432,7 @@ func (n *Node) leaveDescriptor(ctx context.Context, s *attach.Session, jname, ki
 	if err := safefile.WriteAtomic(shared, portable, 0o644); err != nil {
 		return sysexits.New(sysexits.CantCreat, "cannot write the descriptor into the shared system directory: %v", err)
 	}
-	crashPoint("unregister:descriptor")
+	crashpoint.Here("unregister:descriptor")
 	return nil
 }
 

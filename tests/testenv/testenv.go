@@ -90,6 +90,10 @@ func Require(t testing.TB, commands ...string) {
 	}
 }
 
+// BinEnv names a directory of programs to test instead of those built from
+// the tree: another version's, to show that a test fails without a fix.
+const BinEnv = "ENVHOOKS_TEST_BIN"
+
 var (
 	buildOnce sync.Once
 	binDir    string
@@ -100,6 +104,9 @@ var (
 // mnt-stop, envctl), built once per test binary.
 func Bin(t testing.TB, name string) string {
 	t.Helper()
+	if dir := os.Getenv(BinEnv); dir != "" {
+		return filepath.Join(dir, name)
+	}
 	buildOnce.Do(func() {
 		binDir, buildErr = os.MkdirTemp("", "envhooks-bin-")
 		if buildErr != nil {
