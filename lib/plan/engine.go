@@ -363,7 +363,13 @@ func (e *Engine) sweep(ctx context.Context, sw Sweep, undone map[string]bool) er
 			continue
 		}
 		a := st.Undo()
-		if a == nil || undone[a.ID] {
+		if a == nil {
+			continue
+		}
+		// A mount the record undid no longer shows, whatever the record
+		// said of it; a command it undid is not run twice, and a dry
+		// run, which undoes nothing, says each undo once.
+		if undone[a.ID] && (a.Kind != state.KindUnmount || e.Sys.DryRun) {
 			continue
 		}
 		attached, err := e.attachedNow(ctx, st, *a)

@@ -93,6 +93,12 @@ func Read(path string, max int64) ([]byte, error) {
 		return unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
 	})
 	if err != nil {
+		// A socket or a device without a driver cannot even be opened:
+		// say what it is rather than ENXIO.
+		var st unix.Stat_t
+		if unix.Stat(path, &st) == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return nil, fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, kind(uint32(st.Mode)))
+		}
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)

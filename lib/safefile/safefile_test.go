@@ -2,6 +2,7 @@ package safefile
 
 import (
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -57,4 +58,14 @@ func TestReadRefusesWhatIsNotASmallRegularFile(t *testing.T) {
 	raw, err := Read(small, 1024)
 	require.NoError(t, err)
 	require.Equal(t, "k=v\n", string(raw))
+}
+
+func TestReadNamesASocket(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "sock")
+	l, err := net.Listen("unix", p)
+	require.NoError(t, err)
+	defer l.Close()
+	_, err = Read(p, 1024)
+	require.ErrorIs(t, err, ErrNotRegular)
+	require.Contains(t, err.Error(), "socket")
 }
