@@ -162,8 +162,12 @@ func (n *node) fullStartDuration() time.Duration {
 // killStartAfter starts mnt-start and sends it SIGKILL after delay (or
 // lets it finish if it is faster).
 func (n *node) killStartAfter(delay time.Duration) {
-	args := append([]string{"-c", n.cfg}, n.jailArgs("web1")...)
-	cmd := exec.Command(testenv.Bin(n.t, "mnt-start"), args...)
+	n.killAfter("mnt-start", delay, append([]string{"-c", n.cfg}, n.jailArgs("web1")...)...)
+}
+
+// killAfter runs prog and sends it SIGKILL after delay.
+func (n *node) killAfter(prog string, delay time.Duration, args ...string) {
+	cmd := exec.Command(testenv.Bin(n.t, prog), args...)
 	cmd.Env = append(os.Environ(), n.runDirEnv())
 	require.NoError(n.t, cmd.Start())
 	time.Sleep(delay)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/quick"
 	"github.com/envhooks/envhooks/lib/run"
 )
@@ -220,6 +221,21 @@ func SafeDir(t testing.TB) string {
 	WriteFile(t, probe, "#!/bin/sh\n", 0o755)
 	if err := run.CheckExecutable(probe); err != nil {
 		t.Fatalf("SafeDir needs /run owned by root and writable by root alone: %v", err)
+	}
+	return dir
+}
+
+// SharedLeaseDir makes dir a file lease directory as an operator does with
+// the shared storage mounted: created, then marked by envctl lease init's
+// marker. Tests keep it on the root file system, where an unmarked
+// directory is refused (it could be an empty mount point).
+func SharedLeaseDir(t testing.TB, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lease.InitDir(dir, "test"); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }
