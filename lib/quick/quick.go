@@ -34,7 +34,6 @@ import (
 	"github.com/envhooks/envhooks/lib/mounttab"
 	"github.com/envhooks/envhooks/lib/record"
 	"github.com/envhooks/envhooks/lib/safefile"
-	"github.com/envhooks/envhooks/lib/state"
 )
 
 // DirEnv names the environment variable that moves the run directory
@@ -159,10 +158,15 @@ func Build() string {
 	return id
 }
 
+// maxRecord is the largest state record digested, as lib/state reads it
+// (that package is not linked here: mnt-start never decodes the record).
+// A larger one is "unreadable", which sends the start to envhooks-attach.
+const maxRecord = 4 << 20
+
 // Digest identifies the content of the file at path ("absent" when there
 // is none, "unreadable" when it cannot be read as a record).
 func Digest(path string) string {
-	raw, err := safefile.Read(path, state.Codec.Max)
+	raw, err := safefile.Read(path, maxRecord)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return "absent"

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/envhooks/envhooks/lib/mounttab"
+	"github.com/envhooks/envhooks/lib/state"
 )
 
 func TestNoteRoundTripAndDamage(t *testing.T) {
@@ -161,4 +162,11 @@ func TestInPlace(t *testing.T) {
 	assert.True(t, InPlace(in, read), "the same record back")
 	require.NoError(t, os.WriteFile(statePath, []byte(`{"format": "envhooks-state 2"`), 0o600))
 	assert.False(t, InPlace(in, read), "the state record is damaged")
+}
+
+// mnt-start does not link lib/state, so it keeps the record's size bound
+// itself: the two must agree, or a record the full start reads would be
+// "unreadable" here.
+func TestDigestReadsWhatTheStateCodecReads(t *testing.T) {
+	assert.Equal(t, state.Codec.Max, int64(maxRecord))
 }
