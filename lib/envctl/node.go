@@ -284,7 +284,8 @@ const maxDescriptor = 1 << 20
 // the shared system directory (where envctl junregister leaves it) and
 // jails-rcconf (where cbsd junregister leaves it). Of the last two it
 // prefers a portable copy, with CBSDROOT in it: the other may be a copy
-// CBSD's jregister rewrote for some node's workdir.
+// CBSD's jregister rewrote for some node's workdir. A FIFO, a device or a
+// huge file is refused (65) without being read.
 func (n *Node) findDescriptor(jname, rcfile string) ([]byte, string, error) {
 	candidates := []string{filepath.Join(n.env(jname, Jail).Dir(environment.System), descriptor.FileName(jname)), n.rcconfPath(jname)}
 	if rcfile != "" {

@@ -37,17 +37,11 @@ func (f *FileStore) Get(_ context.Context, jname string) (*Lease, error) {
 }
 
 func readLease(path, jname string) (*Lease, error) {
-	raw, err := safefile.Read(path, leaseCodec.Max)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil && !errors.Is(err, safefile.ErrNotRegular) && !errors.Is(err, safefile.ErrTooLarge) {
+	raw, found, err := leaseCodec.ReadFile(path)
+	if !found || err != nil {
 		return nil, err
 	}
-	var l *Lease
-	if err == nil {
-		l, err = parseRecord(raw, jname)
-	}
+	l, err := parseRecord(raw, jname)
 	if err == nil && l.Node == "" {
 		err = errors.New("it names no node")
 	}

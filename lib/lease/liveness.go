@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/envhooks/envhooks/lib/record"
 	"github.com/envhooks/envhooks/lib/safefile"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
@@ -110,11 +111,14 @@ func (f *FileStore) Beat(_ context.Context, node string, _ time.Duration) error 
 
 // Alive reads node's heartbeat file.
 func (f *FileStore) Alive(_ context.Context, node string, ttl time.Duration) (bool, bool, time.Time, error) {
-	raw, err := safefile.Read(f.heartbeatPath(node), beatCodec.Max)
-	if errors.Is(err, os.ErrNotExist) {
+	raw, found, err := beatCodec.ReadFile(f.heartbeatPath(node))
+	var damaged *record.DamagedError
+	switch {
+	case !found:
 		return false, false, time.Time{}, nil
-	}
-	if err != nil {
+	case errors.As(err, &damaged):
+		raw = nil // unreadable: judged alive, never a reason for a takeover
+	case err != nil:
 		return false, false, time.Time{}, err
 	}
 	alive, known, last := judge(raw, ttl)

@@ -138,3 +138,15 @@ func TestCheckDir(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, MarkerName), []byte("{"), 0o644))
 	assert.Equal(t, sysexits.DataErr, sysexits.Code(CheckDir(dir)), "a damaged marker is named")
 }
+
+// A heartbeat that cannot be read (a FIFO, a huge file) counts as alive,
+// like a half-written one: never a reason for a takeover.
+func TestUnreadableHeartbeatIsAlive(t *testing.T) {
+	ctx := context.Background()
+	s := &FileStore{Dir: t.TempDir()}
+	require.NoError(t, os.MkdirAll(filepath.Dir(s.heartbeatPath("a")), 0o755))
+	require.NoError(t, syscall.Mkfifo(s.heartbeatPath("a"), 0o644))
+	alive, known, _, err := s.Alive(ctx, "a", time.Second)
+	require.NoError(t, err)
+	assert.True(t, alive && known)
+}

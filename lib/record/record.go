@@ -123,19 +123,29 @@ func (k Kind) Damaged(path string, err error) error {
 // damaged record (65); other errors (permissions, I/O) are returned as
 // they are.
 func (k Kind) Read(path string, v any) (found bool, err error) {
-	raw, err := safefile.Read(path, k.Max)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return false, nil
-	case errors.Is(err, safefile.ErrNotRegular), errors.Is(err, safefile.ErrTooLarge):
-		return true, k.Damaged(path, unwrapPath(err, path))
-	case err != nil:
-		return true, err
+	raw, found, err := k.ReadFile(path)
+	if !found || err != nil {
+		return found, err
 	}
 	if err := k.Decode(raw, v); err != nil {
 		return true, k.Damaged(path, err)
 	}
 	return true, nil
+}
+
+// ReadFile returns the content of the record file at path, for a caller
+// that decodes it itself; the errors are Read's.
+func (k Kind) ReadFile(path string) (raw []byte, found bool, err error) {
+	raw, err = safefile.Read(path, k.Max)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, false, nil
+	case errors.Is(err, safefile.ErrNotRegular), errors.Is(err, safefile.ErrTooLarge):
+		return nil, true, k.Damaged(path, unwrapPath(err, path))
+	case err != nil:
+		return nil, true, err
+	}
+	return raw, true, nil
 }
 
 // unwrapPath drops the "path: " safefile puts first, which the damaged
