@@ -196,7 +196,7 @@ func (c *Config) loadFile(path string, must bool) error {
 		at := Origin{File: path, Line: lines[name]}
 		k, known := lookup(name)
 		if !known {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: unknown key %s ignored (a typo?)", at, name))
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: unknown key %.64s ignored (a typo?)", at, name))
 			continue
 		}
 		if err := c.set(k, parsed[name], at); err != nil {
@@ -279,7 +279,7 @@ func closingQuote(lines []string, i int, value string) (int, string, bool) {
 func (c *Config) set(k Key, value string, at Origin) error {
 	if k.Check != nil {
 		if err := k.Check(value); err != nil {
-			return sysexits.New(sysexits.Config, "%s: %s=%q: %v", at, k.Name, value, err)
+			return sysexits.New(sysexits.Config, "%s: %s=%.64q: %v", at, k.Name, value, err)
 		}
 	}
 	c.values[k.Name] = value

@@ -62,7 +62,11 @@ func (f *FileStore) Acquire(ctx context.Context, jname, node string) (*Lease, er
 	}
 	l := &Lease{JName: jname, Node: node, Since: time.Now().UTC().Truncate(time.Second), Generation: f.lastGen(jname) + 1}
 	tmp := filepath.Join(f.Dir, fmt.Sprintf(".%s.lease.%s.%s", jname, node, randomSuffix()))
-	if err := safefile.WriteAtomic(tmp, formatRecord(l), 0o644); err != nil {
+	if err := safefile.WriteAtomic(tmp, formatRecord(l), 0o644); errors.Is(err, os.ErrNotExist) {
+		// Gone since Open checked it (the share was unmounted?): never
+		// made here, see CheckDir.
+		return nil, sysexits.New(sysexits.Unavailable, "LEASE_DIR %s does not exist: mount the shared storage that holds it", f.Dir)
+	} else if err != nil {
 		return nil, err
 	}
 	defer os.Remove(tmp)

@@ -156,7 +156,7 @@ func checkEndpoints(v string) error {
 	for _, e := range splitEndpoints(v) {
 		u, err := url.Parse(e)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%q is not an http:// or https:// URL", e)
+			return fmt.Errorf("%.64q is not an http:// or https:// URL", e)
 		}
 	}
 	return nil

@@ -365,18 +365,20 @@ func badConfigs() []badFile {
 		out = append(out, badFile{name, content(text), ""})
 	}
 	values := map[string]string{
-		"COMMAND_TIMEOUT=soon":       "COMMAND_TIMEOUT",
-		"HOOK_TIMEOUT=0":             "HOOK_TIMEOUT",
-		"HOOK_TIMEOUT=99999999999":   "HOOK_TIMEOUT",
-		"MOUNT_FSTAB=perhaps":        "MOUNT_FSTAB",
-		"NULLFS_ROOT=relative/dir":   "NULLFS_ROOT",
-		"STATE_DIR=state":            "STATE_DIR",
-		"WORKDIR=\"/usr/jails\nx\"":  "WORKDIR",
-		"LEASE_BACKEND=zookeeper":    "LEASE_BACKEND",
-		"NODE_NAME=\"node a\"":       "NODE_NAME",
-		"ETCD_ENDPOINTS=127.0.0.1:1": "ETCD_ENDPOINTS",
-		"PARALLEL=-1":                "PARALLEL",
-		"LOCK_TIMEOUT=1e3":           "LOCK_TIMEOUT",
+		"COMMAND_TIMEOUT=soon":                           "COMMAND_TIMEOUT",
+		"HOOK_TIMEOUT=0":                                 "HOOK_TIMEOUT",
+		"HOOK_TIMEOUT=99999999999":                       "HOOK_TIMEOUT",
+		"MOUNT_FSTAB=perhaps":                            "MOUNT_FSTAB",
+		"NULLFS_ROOT=relative/dir":                       "NULLFS_ROOT",
+		"STATE_DIR=state":                                "STATE_DIR",
+		"WORKDIR=\"/usr/jails\nx\"":                      "WORKDIR",
+		"LEASE_BACKEND=zookeeper":                        "LEASE_BACKEND",
+		"NODE_NAME=\"node a\"":                           "NODE_NAME",
+		"ETCD_ENDPOINTS=127.0.0.1:1":                     "ETCD_ENDPOINTS",
+		"PARALLEL=-1":                                    "PARALLEL",
+		"LOCK_TIMEOUT=1e3":                               "LOCK_TIMEOUT",
+		"HOOK_TIMEOUT=" + strings.Repeat("9", 900<<10):   "HOOK_TIMEOUT",
+		"ETCD_ENDPOINTS=" + strings.Repeat("x", 900<<10): "ETCD_ENDPOINTS",
 	}
 	for text, key := range values {
 		out = append(out, badFile{"value " + text, content(text + "\n"), key})
