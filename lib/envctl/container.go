@@ -87,7 +87,7 @@ func (n *Node) adoptContainer(jname, rcfile string, l *lease.Lease) error {
 		}
 	}
 	crashpoint.Here("register:descriptor")
-	if cur, err := os.ReadFile(local); err != nil || !bytes.Equal(cur, raw) {
+	if cur, err := safefile.Read(local, maxDescriptor); err != nil || !bytes.Equal(cur, raw) {
 		if err := safefile.WriteAtomic(local, raw, 0o640); err != nil {
 			return sysexits.New(sysexits.CantCreat, "cannot install the container's config for LXC: %v", err)
 		}
@@ -108,7 +108,7 @@ func (n *Node) adoptContainer(jname, rcfile string, l *lease.Lease) error {
 // as it was registered, if it is gone), into the shared system directory
 // of s, which is attached.
 func (n *Node) leaveContainerConfig(s *attach.Session, rec *inventory.Record) error {
-	raw, err := os.ReadFile(filepath.Join(n.containerDir(s.Env.Name), lxcconf.FileName))
+	raw, err := safefile.Read(filepath.Join(n.containerDir(s.Env.Name), lxcconf.FileName), maxDescriptor)
 	if errors.Is(err, os.ErrNotExist) {
 		raw, err = []byte(rec.Descriptor), nil
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/envhooks/envhooks/lib/mounttab"
 	"github.com/envhooks/envhooks/lib/quick"
 	"github.com/envhooks/envhooks/lib/run"
+	"github.com/envhooks/envhooks/lib/safefile"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
@@ -280,7 +281,7 @@ func (c *call) poststopFinding(jname string) doctor.Finding {
 	path := script.Path(environment.CBSDDirs(c.cfg.Get(config.Workdir), jname)[environment.System])
 	check := "hooks: " + jname
 	fix := "envctl install-hook jname=" + jname
-	raw, err := os.ReadFile(path)
+	raw, err := safefile.Read(path, maxDescriptor)
 	if err != nil {
 		// The script lives on the shared system directory: with that not
 		// attached here, its absence says nothing.
@@ -332,7 +333,7 @@ func CBSDMntStartArgv(cbsd, jname string) []string {
 func (c *call) lxcHooks(name string) doctor.Finding {
 	path := filepath.Join(c.cfg.Get(config.LXCPath), name, lxcconf.FileName)
 	check := "hooks: " + name
-	raw, err := os.ReadFile(path)
+	raw, err := safefile.Read(path, maxDescriptor)
 	if err != nil {
 		return doctor.Failure(sysexits.Config, check, err.Error(), "envctl cregister "+name)
 	}
