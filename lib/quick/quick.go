@@ -26,6 +26,7 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 
 	"golang.org/x/sys/unix"
 
@@ -137,16 +138,25 @@ func fileField(h hash.Hash, field func(string), p string) {
 // it, envhooks-attach writes it. They are installed side by side.
 var Programs = []string{"mnt-start", AttachProgram}
 
-// Build identifies the installed programs: the device, inode, size and
-// modification time of each, beside the running one. Every build and every
-// installation changes it, so a note is never read by another build than
-// the one that wrote it (a version string is the same for many builds).
+// Build identifies the installed programs: the revision they were built
+// from and whether the tree was modified (debug.ReadBuildInfo), then the
+// device, inode, size and modification time of each, beside the running
+// one. Every build and every installation changes it, so a note is never
+// read by another build than the one that wrote it (a version string is the
+// same for many builds, and a revision for every build of a modified tree).
 func Build() string {
 	self, err := os.Executable()
 	if err != nil {
 		return "unknown"
 	}
 	id := ""
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" || s.Key == "vcs.modified" {
+				id += s.Key + "=" + s.Value + ";"
+			}
+		}
+	}
 	for _, p := range Programs {
 		var st unix.Stat_t
 		if err := unix.Stat(filepath.Join(filepath.Dir(self), p), &st); err != nil {
