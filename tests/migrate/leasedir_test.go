@@ -64,9 +64,15 @@ func TestMissingSharedStorageIsRefused(t *testing.T) {
 		assert.Equal(t, sysexits.Unavailable, r.Code, "%s: %s", n.name, r.Stderr)
 		assert.Contains(t, r.Stderr, "LEASE_DIR "+c.dfs+"/leases")
 		assert.Empty(t, n.mounts(), "%s attached nothing", n.name)
+		// Nor is a lease taken for a new environment (before cbsd jcreate).
+		r = n.envctl("lease", "acquire", "jname=web2")
+		assert.Equal(t, sysexits.Unavailable, r.Code, "%s: %s", n.name, r.Stderr)
+		assert.Contains(t, r.Stderr, "LEASE_DIR "+c.dfs+"/leases")
 	}
-	_, err = os.Stat(filepath.Join(c.dfs, "leases", "web1.lease"))
-	assert.True(t, os.IsNotExist(err), "no lease was taken on the share either")
+	for _, j := range []string{"web1", "web2"} {
+		_, err = os.Stat(filepath.Join(c.dfs, "leases", j+".lease"))
+		assert.True(t, os.IsNotExist(err), "no lease of %s was taken on the share either", j)
+	}
 
 	// The share back on a: the lease is taken there, and b is refused by
 	// it, not by its own local disk.
