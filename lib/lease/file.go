@@ -37,7 +37,7 @@ func (f *FileStore) Get(_ context.Context, jname string) (*Lease, error) {
 }
 
 func readLease(path, jname string) (*Lease, error) {
-	raw, found, err := leaseCodec.ReadFile(path)
+	raw, found, err := Codec.ReadFile(path)
 	if !found || err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func readLease(path, jname string) (*Lease, error) {
 		err = errors.New("it names no node")
 	}
 	if err != nil {
-		return nil, leaseCodec.Damaged(path, err)
+		return nil, Codec.Damaged(path, err)
 	}
 	return l, nil
 }
@@ -152,7 +152,7 @@ func (f *FileStore) List(ctx context.Context) ([]Lease, error) {
 // lastGen reads <jname>.gen: a released lease, or the generation alone,
 // written by a takeover.
 func (f *FileStore) lastGen(jname string) uint64 {
-	raw, err := safefile.Read(f.genPath(jname), leaseCodec.Max)
+	raw, err := safefile.Read(f.genPath(jname), Codec.Max)
 	if err != nil {
 		return 0
 	}

@@ -6,7 +6,7 @@ import (
 )
 
 // FuzzLeaseRecord feeds the lease record's reader (parseRecord over
-// leaseCodec, the one reader of lease and generation records, JSON or
+// Codec, the one reader of lease and generation records, JSON or
 // 0.1's node=/since=/generation= lines) damaged and hostile files. It never
 // panics, never reads a lease of another environment, and a lease it
 // accepts reads back with the same node, generation and time after it is

@@ -88,7 +88,7 @@ func Heartbeat(ctx context.Context, lv Liveness, node string, ttl, interval time
 // judge turns a heartbeat's time into a verdict; an unreadable record (a
 // beat half written over NFS) counts as alive, so it never causes a takeover.
 func judge(raw []byte, ttl time.Duration) (alive, known bool, last time.Time) {
-	last, ok := parseBeat(raw)
+	last, ok := ParseBeat(raw)
 	if !ok {
 		return true, true, time.Time{}
 	}
@@ -106,7 +106,7 @@ func (f *FileStore) Beat(_ context.Context, node string, _ time.Duration) error 
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	return safefile.WriteAtomic(p, beatRecord(time.Now()), 0o644)
+	return safefile.WriteAtomic(p, BeatRecord(time.Now()), 0o644)
 }
 
 // Alive reads node's heartbeat file.

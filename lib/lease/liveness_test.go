@@ -35,7 +35,7 @@ func TestTakeoverExpiredFollowsTheHeartbeat(t *testing.T) {
 	assert.Contains(t, err.Error(), "is alive")
 
 	// a's last beat two hours ago: expired.
-	require.NoError(t, os.WriteFile(s.heartbeatPath("a"), beatRecord(time.Now().Add(-2*ttl)), 0o644))
+	require.NoError(t, os.WriteFile(s.heartbeatPath("a"), BeatRecord(time.Now().Add(-2*ttl)), 0o644))
 	l, err := TakeoverExpired(ctx, s, "web1", "b", ttl)
 	require.NoError(t, err)
 	assert.Equal(t, "b", l.Node)

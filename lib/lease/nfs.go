@@ -342,14 +342,14 @@ func (n *NFSStore) beatPath(node string) string { return n.rel(path.Join(".heart
 // Beat writes this node's heartbeat record on the server.
 func (n *NFSStore) Beat(ctx context.Context, node string, _ time.Duration) error {
 	err := n.with(ctx, func(c *nfsclient.Client) error {
-		return c.WriteFile(ctx, n.beatPath(node), beatRecord(time.Now()), 0o644)
+		return c.WriteFile(ctx, n.beatPath(node), BeatRecord(time.Now()), 0o644)
 	})
 	if errors.Is(err, fs.ErrNotExist) {
 		err = n.with(ctx, func(c *nfsclient.Client) error {
 			if _, err := c.MkdirAll(ctx, n.rel(".heartbeat"), 0o755, nfsclient.NoOwner); err != nil {
 				return err
 			}
-			return c.WriteFile(ctx, n.beatPath(node), beatRecord(time.Now()), 0o644)
+			return c.WriteFile(ctx, n.beatPath(node), BeatRecord(time.Now()), 0o644)
 		})
 	}
 	return err

@@ -10,16 +10,18 @@ import (
 	"github.com/envhooks/envhooks/lib/record"
 )
 
-// leaseCodec is the kind of the records of the file and nfs drivers: a
-// lease (file <jname>.lease, NFS <jname>.lease/owner) and the last
-// generation handed out (<jname>.gen). Records written before they were
-// JSON (node=, since= and generation= lines, or a bare generation number)
-// are read too, so leases taken before an upgrade stay held.
-var leaseCodec = record.Kind{Format: "envhooks-lease 2", What: "lease record", Max: 64 << 10, Legacy: legacyLease}
+// Codec is the kind of every driver's lease records: a lease (file
+// <jname>.lease, NFS <jname>.lease/owner, the value of etcd's
+// <prefix>/<jname> key) and the last generation handed out (<jname>.gen).
+// Records written before they were JSON (node=, since= and generation=
+// lines, or a bare generation number) and etcd values written before they
+// named their format are read too, so leases taken before an upgrade stay
+// held.
+var Codec = record.Kind{Format: "envhooks-lease 2", What: "lease record", Max: 64 << 10, Legacy: legacyLease, Unversioned: true}
 
 // formatRecord is the record of a lease, or of a generation alone.
 func formatRecord(l *Lease) []byte {
-	raw, err := leaseCodec.Encode(l)
+	raw, err := Codec.Encode(l)
 	if err != nil {
 		panic(err) // a Lease always encodes
 	}
@@ -27,10 +29,10 @@ func formatRecord(l *Lease) []byte {
 }
 
 // parseRecord reads a lease record of jname; the error says what is
-// damaged, without the path (callers name it, see leaseCodec.Damaged).
+// damaged, without the path (callers name it, see Codec.Damaged).
 func parseRecord(raw []byte, jname string) (*Lease, error) {
 	var l Lease
-	if err := leaseCodec.Decode(raw, &l); err != nil {
+	if err := Codec.Decode(raw, &l); err != nil {
 		return nil, err
 	}
 	if l.JName == "" {
@@ -71,16 +73,18 @@ func legacyLease(raw []byte, v any) error {
 
 // beatCodec is the kind of a file or NFS heartbeat record: the writer's
 // clock, which readers compare with their own (keep the nodes' clocks in
-// sync, to well within the TTL). The beat=<nanoseconds> line written before
-// records were JSON is read too.
+// sync, to well within the TTL). The etcd driver keeps the same record as
+// the value of a node's last-seen key. The beat=<nanoseconds> line written
+// before records were JSON, and the bare RFC 3339 time etcd's keys held, are
+// read too.
 var beatCodec = record.Kind{Format: "envhooks-heartbeat 2", What: "heartbeat record", Max: 4 << 10, Legacy: legacyBeat}
 
 type beat struct {
 	Beat time.Time `json:"beat"`
 }
 
-// beatRecord is the record of a heartbeat at now.
-func beatRecord(now time.Time) []byte {
+// BeatRecord is the record of a heartbeat at now.
+func BeatRecord(now time.Time) []byte {
 	raw, err := beatCodec.Encode(beat{Beat: now.UTC()})
 	if err != nil {
 		panic(err) // a time always encodes
@@ -88,9 +92,9 @@ func beatRecord(now time.Time) []byte {
 	return raw
 }
 
-// parseBeat reads a heartbeat record; false when it is not one (a record
+// ParseBeat reads a heartbeat record; false when it is not one (a record
 // half written over NFS).
-func parseBeat(raw []byte) (time.Time, bool) {
+func ParseBeat(raw []byte) (time.Time, bool) {
 	var b beat
 	if err := beatCodec.Decode(raw, &b); err != nil || b.Beat.IsZero() {
 		return time.Time{}, false
@@ -101,7 +105,12 @@ func parseBeat(raw []byte) (time.Time, bool) {
 func legacyBeat(raw []byte, v any) error {
 	text, ok := strings.CutPrefix(strings.TrimSpace(string(raw)), "beat=")
 	if !ok {
-		return errors.New("not a beat= line")
+		t, err := time.Parse(time.RFC3339Nano, text)
+		if err != nil {
+			return errors.New("neither a beat= line nor a time")
+		}
+		v.(*beat).Beat = t
+		return nil
 	}
 	n, err := strconv.ParseInt(text, 10, 64)
 	if err != nil {

@@ -59,12 +59,21 @@ func TestRecordsRoundTrip(t *testing.T) {
 	_, err = parseRecord(raw, "web2")
 	assert.ErrorContains(t, err, "not of \"web2\"")
 
+	// The etcd driver's values before they were records: a lease without a
+	// format, a last-seen key holding a bare time.
+	got, err = parseRecord([]byte(`{"node":"a","since":"2026-01-02T03:04:05Z"}`), "web1")
+	require.NoError(t, err)
+	assert.Equal(t, "a", got.Node)
+	b, ok := ParseBeat([]byte("2026-01-02T03:04:05.123456789Z"))
+	require.True(t, ok)
+	assert.Equal(t, time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC), b)
+
 	now := time.Now()
-	b, ok := parseBeat(beatRecord(now))
+	b, ok = ParseBeat(BeatRecord(now))
 	require.True(t, ok)
 	assert.True(t, b.Equal(now))
-	for _, bad := range []string{"", "{", `{"format": "envhooks-heartbeat 2"}`, `{"format": "envhooks-lease 2", "beat": "2026-01-01T00:00:00Z"}`, "beat=x", "\x00"} {
-		_, ok := parseBeat([]byte(bad))
+	for _, bad := range []string{"", "{", `{"format": "envhooks-heartbeat 2"}`, `{"format": "envhooks-lease 2", "beat": "2026-01-01T00:00:00Z"}`, "beat=x", "\x00", "2026-13-01T00:00:00Z"} {
+		_, ok := ParseBeat([]byte(bad))
 		assert.False(t, ok, "%q", bad)
 	}
 }
