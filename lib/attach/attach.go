@@ -390,6 +390,9 @@ func (s *Session) attach(ctx context.Context, eng *plan.Engine, p planned) error
 // made (the configuration changed since the start) still lets the record
 // be undone, with a warning; without a record it is the error.
 func (s *Session) Stop(ctx context.Context) error {
+	// CBSD's lock is cleared only in a system directory the caller named
+	// (-s): the directories assumed below serve the sweep alone.
+	systemGiven := s.Env.Dir(environment.System) != ""
 	if len(s.Env.Dirs) == 0 {
 		s.Env = &environment.Env{Name: s.Env.Name, Dirs: environment.CBSDDirs(s.Config.Get(config.Workdir), s.Env.Name)}
 	}
@@ -418,7 +421,7 @@ func (s *Session) Stop(ctx context.Context) error {
 	if err := s.forgetQuick(); err != nil {
 		return err
 	}
-	if rec != nil {
+	if rec != nil && systemGiven {
 		s.clearCBSDLock()
 	}
 	return eng.DetachSweeping(ctx, s.Env.Name, sweep)
