@@ -467,14 +467,16 @@ func (s *Session) SystemAttached() (bool, error) {
 	if err != nil || rec == nil || sys == "" {
 		return false, err
 	}
+	t, err := s.table()
+	if err != nil {
+		return false, sysexits.Wrap(sysexits.OSErr, err)
+	}
+	// Targets are recorded with their symbolic links resolved.
+	resolved := t.Resolve(sys)
 	commands := false
 	for _, a := range rec.Actions {
 		switch {
-		case a.Kind == state.KindUnmount && filepath.Clean(a.Target) == filepath.Clean(sys):
-			t, err := s.table()
-			if err != nil {
-				return false, sysexits.Wrap(sysexits.OSErr, err)
-			}
+		case a.Kind == state.KindUnmount && (filepath.Clean(a.Target) == filepath.Clean(sys) || a.Target == resolved):
 			top, ok := t.Top(a.Target)
 			return ok && t.Matches(top, a.Want), nil
 		case a.Kind == state.KindCommand:
