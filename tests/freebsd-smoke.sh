@@ -76,6 +76,9 @@ printf '%s\nNODE_NAME=%s\nWORKDIR=%s\nSTATE_DIR=%s/a/state\nINVENTORY_DIR=%s/a/i
 printf '%s\nNODE_NAME=smoke-b\nWORKDIR=%s/b\nSTATE_DIR=%s/b/state\nINVENTORY_DIR=%s/b/inventory\nCBSD_DELEGATE=0\n' \
 	"$common" "$smoke" "$smoke" "$smoke" > "$smoke/b.conf"
 export ENVHOOKS_CONFIG="$smoke/a.conf"
+# The shared directory is on this node's root file system here: marked once,
+# as an operator does.
+envctl lease init
 
 say "envhooks smoke test: jail $jname, workdir $workdir, shared storage $smoke/dfs"
 

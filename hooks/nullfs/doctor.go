@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/envhooks/envhooks/lib/doctor"
+	"github.com/envhooks/envhooks/lib/mounttab"
 	"github.com/envhooks/envhooks/lib/plan"
 )
 
@@ -15,7 +16,11 @@ func (b *Backend) Diagnose(ctx context.Context) []doctor.Finding {
 	out := kernelSupport()
 	out = append(out, doctor.Commands("nullfs: commands", commands...)...)
 	dirs := []string{filepath.Join(b.root, "data"), filepath.Join(b.root, "system")}
-	check := sourcesExist(dirs, b.timeout).(*plan.Check)
+	var mounts []*plan.Mount
+	for _, d := range dirs {
+		mounts = append(mounts, &plan.Mount{Want: mounttab.Want{BindOf: d}})
+	}
+	check := sourcesExist(mounts, b.timeout).(*plan.Check)
 	if err := check.Fn(ctx, nil); err != nil {
 		return append(out, doctor.FromError("nullfs: NULLFS_ROOT", err, "mount the shared storage on "+b.root+" on every node, with data/ and system/ in it"))
 	}

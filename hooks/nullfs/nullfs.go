@@ -42,12 +42,11 @@ func (b *Backend) Source(jname string, role environment.Role) string {
 func (b *Backend) Steps(env *environment.Env, roles []environment.Role) ([]plan.Step, error) {
 	// Every source is checked before anything is mounted, so a missing
 	// one costs no mount and no rollback.
-	var sources []string
+	var mounts []*plan.Mount
 	steps := []plan.Step{nil}
 	for _, role := range roles {
 		src, target := b.Source(env.Name, role), env.Dir(role)
-		sources = append(sources, src)
-		steps = append(steps, &plan.Mount{
+		m := &plan.Mount{
 			Target:      target,
 			Want:        want(src),
 			Argv:        mountArgv(src, target),
@@ -55,9 +54,11 @@ func (b *Backend) Steps(env *environment.Env, roles []environment.Role) ([]plan.
 			ForceArgv:   []string{"umount", "-f", target},
 			What:        plan.Describe("bind", src, target),
 			DirectBind:  directBind,
-		})
+		}
+		mounts = append(mounts, m)
+		steps = append(steps, m)
 	}
-	steps[0] = sourcesExist(sources, b.timeout)
+	steps[0] = sourcesExist(mounts, b.timeout)
 	return steps, nil
 }
 
@@ -72,15 +73,26 @@ func FreeBSDMountArgv(src, target string) []string {
 }
 
 // sourcesExist fails early, and within a deadline (the tree may itself sit
-// on a network filesystem), when a source directory is missing.
-func sourcesExist(dirs []string, timeout time.Duration) plan.Step {
+// on a network filesystem), when a source directory is missing. It also
+// resolves each source's symbolic links, NULLFS_ROOT's included, as
+// mount(8) and mount_nullfs(8) will: the mount table shows the resolved
+// directory, and the engine compares the mounts with it.
+func sourcesExist(mounts []*plan.Mount, timeout time.Duration) plan.Step {
 	return &plan.Check{What: "check that the sources exist under NULLFS_ROOT", Preflight: true, Fn: func(ctx context.Context, _ *plan.System) error {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
+		dirs := make([]string, len(mounts))
+		for i, m := range mounts {
+			dirs[i] = m.Want.BindOf
+		}
 		done := make(chan error, 1)
 		go func() {
-			for _, dir := range dirs {
-				fi, err := os.Stat(dir)
+			for i, dir := range dirs {
+				real, err := filepath.EvalSymlinks(dir)
+				var fi os.FileInfo
+				if err == nil {
+					fi, err = os.Stat(real)
+				}
 				if err == nil && !fi.IsDir() {
 					err = errNotDir
 				}
@@ -88,12 +100,19 @@ func sourcesExist(dirs []string, timeout time.Duration) plan.Step {
 					done <- sysexits.New(sysexits.Unavailable, "source %s is not available: %v (is the storage under NULLFS_ROOT attached, and the environment created there?)", dir, err)
 					return
 				}
+				dirs[i] = real
 			}
 			done <- nil
 		}()
 		select {
 		case err := <-done:
-			return err
+			if err != nil {
+				return err
+			}
+			for i, m := range mounts {
+				m.ResolveSource(dirs[i])
+			}
+			return nil
 		case <-ctx.Done():
 			return sysexits.New(sysexits.Unavailable, "the sources under NULLFS_ROOT did not answer within %s (is that storage hung?)", timeout)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/envhooks/envhooks/lib/cbsdlock"
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/environment"
+	"github.com/envhooks/envhooks/lib/inplace"
 	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/locallock"
 	"github.com/envhooks/envhooks/lib/logging"
@@ -23,7 +24,6 @@ import (
 	"github.com/envhooks/envhooks/lib/quick"
 	"github.com/envhooks/envhooks/lib/run"
 	"github.com/envhooks/envhooks/lib/running"
-	"github.com/envhooks/envhooks/lib/safefile"
 	"github.com/envhooks/envhooks/lib/state"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
@@ -206,7 +206,8 @@ func (s *Session) lock(ctx context.Context) (func(), error) {
 func (s *Session) Start(ctx context.Context) error {
 	// Everything is checked before the lock is taken: bad input changes
 	// nothing on disk, not even a lock file.
-	backend, steps, err := s.steps()
+	eng := s.engine()
+	p, err := s.plan(eng.Sys)
 	if err != nil {
 		return err
 	}
@@ -215,45 +216,70 @@ func (s *Session) Start(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	if err := s.attach(ctx, s.engine(), backend, steps); err != nil {
+	if err := s.attach(ctx, eng, p); err != nil {
 		return err
 	}
-	s.noteQuick(steps)
+	s.noteQuick(eng, p.steps)
 	return nil
 }
 
 // noteQuick leaves mnt-start's quick check a note when an identical start
 // would do nothing and say nothing: a plan of plain mounts, no lease to
-// check, no configuration warning to repeat. Otherwise it removes any older
-// note. A note that cannot be written costs speed only.
-func (s *Session) noteQuick(steps []plan.Step) {
+// check, no configuration warning to repeat, and inplace.Decide, asked with
+// this start's plan and the record it left, finds everything in place.
+// Otherwise it removes any older note. A note that cannot be written costs
+// speed only.
+func (s *Session) noteQuick(eng *plan.Engine, steps []plan.Step) {
 	if s.Quick == nil || s.DryRun {
 		return
 	}
-	var mounts []quick.Mount
-	eligible := len(s.Config.Warnings) == 0 && s.Config.Get(lease.DirKey) == ""
-	for _, st := range steps {
-		switch st := st.(type) {
-		case *plan.Check:
-		case *plan.Mount:
-			mounts = append(mounts, quick.Mount{Target: st.Target, Want: st.Want})
-		default:
-			eligible = false
-		}
-	}
+	n, ok := s.quickNote(eng, steps)
 	var err error
-	if eligible && len(mounts) > 0 {
-		n := *s.Quick
-		n.Mounts = mounts
-		if err = os.MkdirAll(quick.Dir(), 0o700); err == nil {
-			err = safefile.WriteAtomic(quick.Path(s.Env.Name), quick.Encode(s.Env.Name, n), 0o600)
-		}
+	if ok {
+		err = quick.Write(s.Env.Name, n)
 	} else {
 		err = quick.Remove(s.Env.Name)
 	}
 	if err != nil && s.Log != nil {
 		s.Log.Debug("mnt-start's quick-check note for %s: %v", s.Env.Name, err)
 	}
+}
+
+func (s *Session) quickNote(eng *plan.Engine, steps []plan.Step) (quick.Note, bool) {
+	n := *s.Quick
+	if len(s.Config.Warnings) > 0 || s.Config.Get(lease.DirKey) != "" {
+		return n, false
+	}
+	for _, st := range steps {
+		switch st := st.(type) {
+		case *plan.Check:
+		case *plan.Mount:
+			n.Mounts = append(n.Mounts, quick.Mount{ID: st.Undo().ID, Target: st.Target, Want: st.Want})
+		default:
+			return n, false
+		}
+	}
+	rec, err := eng.Record(s.Env.Name)
+	if err != nil || rec == nil {
+		return n, false
+	}
+	eng.Sys.Changed()
+	t, err := eng.Sys.Mounts()
+	if err != nil || !inplace.Decide(quick.Needs(n.Mounts, t), rec.Done) {
+		return n, false
+	}
+	n.State = eng.Store.Path(s.Env.Name)
+	n.Record = quick.Digest(n.State)
+	for _, a := range rec.Actions {
+		if !a.Pending {
+			n.Done = append(n.Done, a.ID)
+		}
+	}
+	n.Resolved = map[string]string{}
+	for _, dir := range s.Env.Dirs {
+		n.Resolved[dir] = t.Resolve(dir)
+	}
+	return n, true
 }
 
 // forgetQuick removes mnt-start's quick-check note before anything is
@@ -268,31 +294,58 @@ func (s *Session) forgetQuick() error {
 	return nil
 }
 
-// steps builds the backend's plan for the environment, checking the
+// planned is a session's plan: the backend's name and steps, and the
+// environment they attach, its directories resolved through their
+// symbolic links as the mount table will show them.
+type planned struct {
+	backend string
+	steps   []plan.Step
+	env     *environment.Env
+}
+
+// plan builds the backend's plan for the environment, checking the
 // configuration; it changes nothing.
-func (s *Session) steps() (string, []plan.Step, error) {
+func (s *Session) plan(sys *plan.System) (planned, error) {
 	name, b, err := s.Backends.Open(s.Config)
 	if err != nil {
-		return "", nil, err
+		return planned{}, err
 	}
-	steps, err := b.Steps(s.Env, Roles(s.Env, s.Config, s.Log))
+	t, err := sys.Mounts()
 	if err != nil {
-		return "", nil, sysexits.Wrap(sysexits.Config, err)
+		return planned{}, sysexits.Wrap(sysexits.OSErr, err)
 	}
-	if rc := s.Env.Dir(environment.RCConf); rc != "" {
+	env := &environment.Env{Name: s.Env.Name, Dirs: map[environment.Role]string{}}
+	for role, dir := range s.Env.Dirs {
+		env.Dirs[role] = t.Resolve(dir)
+	}
+	steps, err := b.Steps(env, Roles(env, s.Config, s.Log))
+	if err != nil {
+		return planned{}, sysexits.Wrap(sysexits.Config, err)
+	}
+	if rc := env.Dir(environment.RCConf); rc != "" {
 		for _, st := range steps {
 			if m, ok := st.(*plan.Mount); ok && m.Target == rc {
-				m.Warning = RCConfWarning(s.Env)
+				m.Warning = RCConfWarning(env)
 			}
 		}
 	}
-	return name, steps, nil
+	return planned{backend: name, steps: steps, env: env}, nil
 }
 
-// attach runs steps on eng; the caller holds the lock.
-func (s *Session) attach(ctx context.Context, eng *plan.Engine, backend string, steps []plan.Step) error {
+// sweep is what a stop checks beyond the record: the plan's steps and the
+// directories it attaches (see plan.Sweep).
+func (s *Session) sweep(p planned) plan.Sweep {
+	sw := plan.Sweep{Steps: p.steps}
+	for _, role := range Roles(p.env, s.Config, s.Log) {
+		sw.Dirs = append(sw.Dirs, p.env.Dir(role))
+	}
+	return sw
+}
+
+// attach runs the plan on eng; the caller holds the lock.
+func (s *Session) attach(ctx context.Context, eng *plan.Engine, p planned) error {
 	node := NodeName(s.Config)
-	rec := state.Record{JName: s.Env.Name, Backend: backend, Node: node}
+	rec := state.Record{JName: s.Env.Name, Backend: p.backend, Node: node}
 	// With leases on, only the owner attaches: a start on the wrong node
 	// fails here, before anything is mounted.
 	leases, err := lease.Open(s.Config, run.New(false, nil))
@@ -320,7 +373,7 @@ func (s *Session) attach(ctx context.Context, eng *plan.Engine, backend string, 
 			rec.Generation = l.Generation
 		}
 	}
-	err = eng.Attach(ctx, rec, steps)
+	err = eng.Attach(ctx, rec, p.steps)
 	if refused != nil && (err == nil || plan.IsDryRunFailure(err)) {
 		return refused // the first failure the plan met
 	}
@@ -339,8 +392,27 @@ func (s *Session) attach(ctx context.Context, eng *plan.Engine, backend string, 
 	return nil
 }
 
-// Stop undoes what Start recorded.
+// Stop undoes what Start recorded, then what the plan attaches that no
+// record names (see plan.Sweep). Without directory flags (mnt-stop -j
+// NAME) the directories are CBSD's, under WORKDIR. A plan that cannot be
+// made (the configuration changed since the start) still lets the record
+// be undone, with a warning; without a record it is the error.
 func (s *Session) Stop(ctx context.Context) error {
+	// CBSD's lock is cleared only in a system directory the caller named
+	// (-s): the directories assumed below serve the sweep alone.
+	systemGiven := s.Env.Dir(environment.System) != ""
+	if len(s.Env.Dirs) == 0 {
+		s.Env = &environment.Env{Name: s.Env.Name, Dirs: environment.CBSDDirs(s.Config.Get(config.Workdir), s.Env.Name)}
+	}
+	eng := s.engine()
+	var sweep plan.Sweep
+	if p, err := s.plan(eng.Sys); err == nil {
+		sweep = s.sweep(p)
+	} else if rec, rerr := eng.Record(s.Env.Name); rerr == nil && rec != nil {
+		s.Log.Warn("cannot plan %s to check beyond its record (%v): undoing the record only", s.Env.Name, err)
+	} else {
+		return err
+	}
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return err
@@ -361,10 +433,10 @@ func (s *Session) Stop(ctx context.Context) error {
 	if err := s.forgetQuick(); err != nil {
 		return err
 	}
-	if rec != nil {
+	if rec != nil && systemGiven {
 		s.clearCBSDLock()
 	}
-	if err := s.engine().Detach(ctx, s.Env.Name); err != nil {
+	if err := eng.DetachSweeping(ctx, s.Env.Name, sweep); err != nil {
 		return err
 	}
 	return refused
@@ -375,7 +447,8 @@ func (s *Session) Stop(ctx context.Context) error {
 // of the mount table: envctl junregister leaves the descriptor on the
 // shared storage this way. If last fails, nothing is detached.
 func (s *Session) StopAfter(ctx context.Context, last func() error) error {
-	backend, steps, err := s.steps()
+	eng := s.engine()
+	p, err := s.plan(eng.Sys)
 	if err != nil {
 		return err
 	}
@@ -384,8 +457,7 @@ func (s *Session) StopAfter(ctx context.Context, last func() error) error {
 		return err
 	}
 	defer unlock()
-	eng := s.engine()
-	if err := s.attach(ctx, eng, backend, steps); err != nil {
+	if err := s.attach(ctx, eng, p); err != nil {
 		return err
 	}
 	if err := last(); err != nil {
@@ -397,7 +469,7 @@ func (s *Session) StopAfter(ctx context.Context, last func() error) error {
 	s.clearCBSDLock()
 	// The engine's table is still right: it read it, kept it up to date
 	// with its own changes, and the lock kept other runs out.
-	return eng.DetachCached(ctx, s.Env.Name)
+	return eng.DetachCached(ctx, s.Env.Name, s.sweep(p))
 }
 
 // SystemAttached reports whether the environment's system directory is
@@ -410,14 +482,16 @@ func (s *Session) SystemAttached() (bool, error) {
 	if err != nil || rec == nil || sys == "" {
 		return false, err
 	}
+	t, err := s.table()
+	if err != nil {
+		return false, sysexits.Wrap(sysexits.OSErr, err)
+	}
+	// Targets are recorded with their symbolic links resolved.
+	resolved := t.Resolve(sys)
 	commands := false
 	for _, a := range rec.Actions {
 		switch {
-		case a.Kind == state.KindUnmount && filepath.Clean(a.Target) == filepath.Clean(sys):
-			t, err := s.table()
-			if err != nil {
-				return false, sysexits.Wrap(sysexits.OSErr, err)
-			}
+		case a.Kind == state.KindUnmount && (filepath.Clean(a.Target) == filepath.Clean(sys) || a.Target == resolved):
 			top, ok := t.Top(a.Target)
 			return ok && t.Matches(top, a.Want), nil
 		case a.Kind == state.KindCommand:

@@ -117,8 +117,10 @@ func TestStartWithoutTheLeaseRunsNothing(t *testing.T) {
 	r := newRig(t)
 	leases := filepath.Join(r.dir, "leases")
 	require.NoError(t, os.MkdirAll(leases, 0o755))
+	_, err := lease.InitDir(leases, "a") // as envctl lease init: it is on the root filesystem
+	require.NoError(t, err)
 	s := r.session(t, "LEASE_DIR="+leases+"\nNODE_NAME=a\n", jail("web1"))
-	err := s.Start(context.Background())
+	err = s.Start(context.Background())
 	assert.Equal(t, sysexits.NoPerm, sysexits.Code(err), "%v", err)
 	_, err = (&lease.FileStore{Dir: leases}).Acquire(context.Background(), "web1", "b")
 	require.NoError(t, err)

@@ -47,7 +47,7 @@ func (r Registry) Name(cfg *config.Config) (string, error) {
 		return "", sysexits.New(sysexits.Config, "no storage backend configured: set BACKEND (one of %v) or NFS_SERVER", r.Names())
 	}
 	if _, ok := r[name]; !ok {
-		return "", cfg.Errorf(Key, "backend %q is not available; choose one of %v", name, r.Names())
+		return "", cfg.Errorf(Key, "backend %.64q is not available; choose one of %v", name, r.Names())
 	}
 	return name, nil
 }

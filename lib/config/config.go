@@ -7,6 +7,7 @@ package config
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -18,6 +19,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/envhooks/envhooks/lib/configpath"
+	"github.com/envhooks/envhooks/lib/safefile"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
@@ -227,16 +229,25 @@ func LoadFile(path string) (*Config, error) {
 }
 
 func (c *Config) loadFile(path string, must bool) error {
-	raw, err := os.ReadFile(path)
-	if os.IsNotExist(err) && !must {
+	raw, err := safefile.Read(path, configpath.MaxFile)
+	if errors.Is(err, os.ErrNotExist) && !must {
 		return nil
 	}
 	if err != nil {
-		return sysexits.New(sysexits.Config, "cannot read config file %s: %v", path, err)
+		return sysexits.New(sysexits.Config, "cannot read config file %v", pathFirst(err, path))
+	}
+	raw = bytes.ReplaceAll(raw, []byte("\r\n"), []byte("\n"))
+	if line, why := badLine(raw); line > 0 {
+		return sysexits.New(sysexits.Config, "config file %s:%d: %s", path, line, why)
+	}
+	if len(raw) > 0 && raw[len(raw)-1] != '\n' {
+		raw = append(raw, '\n')
 	}
 	parsed, err := godotenv.UnmarshalBytes(raw)
 	if err != nil {
-		return sysexits.New(sysexits.Config, "config file %s: %v", path, err)
+		// godotenv quotes the rest of the file in its errors: never echo
+		// it (a secret, megabytes of garbage).
+		return sysexits.New(sysexits.Config, "config file %s cannot be read as KEY=\"value\" lines", path)
 	}
 	lines := keyLines(raw)
 	names := make([]string, 0, len(parsed))
@@ -251,10 +262,80 @@ func (c *Config) loadFile(path string, must bool) error {
 			return err
 		}
 		if !known {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: unknown key %s ignored (a typo?)", at, name))
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: unknown key %.64s ignored (a typo?)", at, name))
 		}
 	}
 	return nil
+}
+
+// pathFirst makes a read error start with the path exactly once.
+func pathFirst(err error, path string) string {
+	msg := err.Error()
+	if strings.HasPrefix(msg, path) {
+		return msg
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Sprintf("%s: %v", path, pe.Err)
+	}
+	return fmt.Sprintf("%s: %s", path, msg)
+}
+
+// badLine returns the first line of raw that is not blank, a comment or an
+// assignment as godotenv reads one (a quoted value may run over several
+// lines, and only a comment may follow its closing quote), with what is
+// wrong with it; 0 when every line is fine. godotenv itself takes a last
+// line without "=" and without a newline as a value of the empty key, and
+// text after a closing quote as the next assignment.
+func badLine(raw []byte) (int, string) {
+	lines := strings.Split(string(raw), "\n")
+	for i := 0; i < len(lines); i++ {
+		line := lines[i]
+		if strings.IndexByte(line, 0) >= 0 {
+			return i + 1, "a NUL byte: this is not a text file"
+		}
+		t := strings.TrimLeft(line, " \t")
+		if t == "" || t[0] == '#' {
+			continue
+		}
+		if _, ok := assignedKey(t); !ok {
+			return i + 1, `not a KEY="value" line`
+		}
+		// The key has no '=' or ':' in it: the first is the separator.
+		value := strings.TrimLeft(t[strings.IndexAny(t, "=:")+1:], " \t")
+		if value == "" || (value[0] != '"' && value[0] != '\'') {
+			continue
+		}
+		end, tail, ok := closingQuote(lines, i, value)
+		if !ok {
+			return i + 1, "the quoted value is never closed"
+		}
+		if tail = strings.TrimLeft(tail, " \t"); tail != "" && tail[0] != '#' {
+			return end + 1, "text after the closing quote"
+		}
+		i = end
+	}
+	return 0, ""
+}
+
+// closingQuote finds the quote that closes value (which starts with it),
+// from line i on, as godotenv does: the first quote character not right
+// after a backslash. It returns the line it is on and what follows it.
+func closingQuote(lines []string, i int, value string) (int, string, bool) {
+	q := value[0]
+	text, prev := value[1:], value[0]
+	for {
+		for j := 0; j < len(text); j++ {
+			if text[j] == q && prev != '\\' {
+				return i, text[j+1:], true
+			}
+			prev = text[j]
+		}
+		if i++; i >= len(lines) {
+			return 0, "", false
+		}
+		text, prev = lines[i], '\n'
+	}
 }
 
 // set checks and stores a value of k given under name (k's own or a
@@ -262,7 +343,7 @@ func (c *Config) loadFile(path string, must bool) error {
 func (c *Config) set(k Key, name, value string, at Origin) error {
 	if k.Check != nil {
 		if err := k.Check(value); err != nil {
-			return sysexits.New(sysexits.Config, "%s: %s=%q: %v", at, name, value, err)
+			return sysexits.New(sysexits.Config, "%s: %s=%.64q: %v", at, name, value, err)
 		}
 	}
 	c.values[k.Name] = value

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -177,5 +179,59 @@ func TestAssignedKey(t *testing.T) {
 	for _, line := range []string{"# KEY=1", "", "KEY", "1KEY=2", "=x", "export KEY"} {
 		_, ok := assignedKey(line)
 		assert.False(t, ok, line)
+	}
+}
+
+// Every line must be blank, a comment or an assignment as godotenv reads
+// it: godotenv itself takes a last line of garbage without a newline as
+// the value of an empty key. Errors name the file and line, never the
+// content.
+func TestBadLinesAreRefusedByNumber(t *testing.T) {
+	dir := t.TempDir()
+	for text, line := range map[string]int{
+		"A=1\ngarbage":                   2,
+		"A=1\ngarbage\n":                 2,
+		"# c\n\nexport\n":                3,
+		"A=\"x\" trailing\n":             1,
+		"A=\"x\ny\" trailing\n":          2,
+		"A=\"never closed\nB=2\n":        1,
+		"A='never closed\n":              1,
+		"A=1\nB=\x00\n":                  2,
+		"NULLFS-ROOT=/x\n":               1,
+		"=1\n":                           1,
+		"\ufeffBACKEND=nullfs\n":         1,
+		"A=\"esc \\\" still open\nB=1\n": 1,
+	} {
+		p := filepath.Join(dir, "c.conf")
+		require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
+		_, err := LoadFile(p)
+		require.Error(t, err, "%q", text)
+		assert.Equal(t, sysexits.Config, sysexits.Code(err), "%q", text)
+		assert.Contains(t, err.Error(), fmt.Sprintf("%s:%d: ", p, line), "%q", text)
+		assert.NotContains(t, err.Error(), "garbage", "%q", text)
+	}
+	for _, good := range []string{
+		"A=1", "A=1\n", "export A=1\n", "A: 1\n", "  # indented comment\n\tA = 1 # c\n",
+		"A=\"multi\nline\"\n", "A='x' # c\n", "A=\"a \\\" quote\"\n", "A=\r\nB=2\r\n", "",
+	} {
+		p := filepath.Join(dir, "c.conf")
+		require.NoError(t, os.WriteFile(p, []byte(good), 0o644))
+		_, err := LoadFile(p)
+		assert.NoError(t, err, "%q", good)
+	}
+}
+
+func TestSpecialFilesAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o644))
+	big := filepath.Join(dir, "big")
+	require.NoError(t, os.WriteFile(big, make([]byte, 2<<20), 0o644))
+	for p, why := range map[string]string{fifo: "FIFO", "/dev/zero": "character device", dir: "directory", big: "too large"} {
+		_, err := LoadFile(p)
+		require.Error(t, err, p)
+		assert.Equal(t, sysexits.Config, sysexits.Code(err), p)
+		assert.Equal(t, "cannot read config file "+p+": ", err.Error()[:len("cannot read config file "+p+": ")], p)
+		assert.Contains(t, err.Error(), why, p)
 	}
 }

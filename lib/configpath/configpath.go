@@ -11,6 +11,10 @@ import "path/filepath"
 // CBSD runs cannot pass flags.
 const Env = "ENVHOOKS_CONFIG"
 
+// MaxFile bounds a configuration file: anything larger is refused, not
+// read (a configuration is a few KiB).
+const MaxFile = 1 << 20
+
 // CBSDSample is where CBSD's NFSv4 sample hook keeps its settings.
 const CBSDSample = "/root/etc/env_start_nfs.conf"
 

@@ -41,10 +41,11 @@ func (n *Node) Expand(pattern, op string) ([]string, error) {
 			}
 		}
 	}
-	registered, err := n.Inv.Names()
+	registered, strays, err := n.Inv.Names()
 	if err != nil {
 		return nil, err
 	}
+	n.warnStrays(strays)
 	if op == "unregister" {
 		add(registered...)
 	} else {

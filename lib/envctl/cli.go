@@ -131,6 +131,7 @@ func init() {
 		{name: "lease acquire", operands: "jname=NAME", about: "take the lease of a new environment before cbsd jcreate/bcreate runs mnt_start for it", run: leaseAcquireCmd},
 		{name: "lease release", operands: "jname=NAME [--force --from NODE]", about: "give up a lease (without detaching anything)", run: leaseReleaseCmd},
 		{name: "lease list", operands: "[--json]", about: "every lease in the store, with its owner's heartbeat", run: leaseListCmd},
+		{name: "lease init", about: "mark LEASE_DIR as the shared lease directory (file leases on the root filesystem need it)", without: "leases", run: leaseInitCmd},
 		{name: "heartbeat", operands: "[--listen ADDR]", about: "renew this node's liveness every LEASE_TTL/3 until stopped (a service); --listen also serves /metrics", run: heartbeatCmd},
 		{name: "metrics", operands: "[--textfile DIR]", about: "this node's figures in the Prometheus text format, on stdout or atomically into DIR/envhooks.prom", run: metricsCmd},
 		{name: "install-hook", operands: "jname=NAME [kind=jail|vm]", about: "install CBSD's master_poststop.d script for NAME (its system directory must be attached)", without: "leases", run: installHookCmd},
@@ -209,7 +210,7 @@ func dispatch(argv []string, w Wiring, stdout, stderr io.Writer) error {
 	cmd, operands := lookupCommand(words)
 	if cmd == nil {
 		if words[0] == "lease" {
-			return usageError("lease needs acquire, show, release or list")
+			return usageError("lease needs acquire, show, release, list or init")
 		}
 		return usageError("unknown command %s", oneline.Quote(words[0]))
 	}
@@ -412,14 +413,15 @@ func statusCmd(c *call) error {
 		return err
 	}
 	printStatuses(c.out, []*Status{st}, c.flags.json)
-	return nil
+	return damagedError([]*Status{st})
 }
 
 func listCmd(c *call) error {
-	names, err := c.node.Inv.Names()
+	names, strays, err := c.node.Inv.Names()
 	if err != nil {
 		return err
 	}
+	c.node.warnStrays(strays)
 	m, err := c.node.maintenance(c.ctx, c.node.Name)
 	if err != nil {
 		return err
@@ -437,7 +439,23 @@ func listCmd(c *call) error {
 		fmt.Fprintf(c.out, "# %s is in maintenance since %s (drained to %s): it takes no environment until envctl restore\n", m.Node, m.Since.Format(time.RFC3339), strings.Join(m.Targets, ","))
 	}
 	printStatuses(c.out, sts, c.flags.json)
-	return nil
+	return damagedError(sts)
+}
+
+// damagedError is the exit of a status or list that found damaged records
+// (65), after printing everything it could read.
+func damagedError(sts []*Status) error {
+	var damaged []string
+	for _, st := range sts {
+		damaged = append(damaged, st.Damaged...)
+	}
+	switch len(damaged) {
+	case 0:
+		return nil
+	case 1:
+		return sysexits.New(sysexits.DataErr, "%s", damaged[0])
+	}
+	return sysexits.New(sysexits.DataErr, "%d damaged records, the first: %s", len(damaged), damaged[0])
 }
 
 func leaseShowCmd(c *call) error {
@@ -508,6 +526,34 @@ func leaseReleaseCmd(c *call) error {
 }
 
 func leaseListCmd(c *call) error { return c.node.leaseList(c.ctx, c.out, c.flags.json) }
+
+// leaseInitCmd marks the file lease directory, once, while the shared
+// storage that holds it is mounted: then a node that does not see the
+// marker knows it is not looking at the shared directory (see
+// lease.CheckDir).
+func leaseInitCmd(c *call) error {
+	dir := c.cfg.Get(lease.DirKey)
+	switch {
+	case dir == "":
+		return sysexits.New(sysexits.Config, "lease init needs LEASE_DIR")
+	case c.cfg.Get(lease.BackendKey) != "file":
+		c.log.Action("LEASE_BACKEND=%s keeps its leases on its server: nothing to initialise", c.cfg.Get(lease.BackendKey))
+		return nil
+	case c.flags.dryRun:
+		fmt.Fprintf(c.out, "# write %s\n", filepath.Join(dir, lease.MarkerName))
+		return nil
+	}
+	already, err := lease.InitDir(dir, attach.NodeName(c.cfg))
+	if err != nil {
+		return err
+	}
+	if already {
+		c.log.Action("%s is marked as the lease directory already", dir)
+		return nil
+	}
+	c.log.Action("marked %s as the shared lease directory: make sure it is on storage every node mounts", dir)
+	return nil
+}
 
 func heartbeatCmd(c *call) error {
 	if c.flags.listen != "" && !c.flags.dryRun {

@@ -10,6 +10,7 @@ import (
 	"github.com/envhooks/envhooks/lib/args"
 	"github.com/envhooks/envhooks/lib/attach"
 	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/crashpoint"
 	"github.com/envhooks/envhooks/lib/descriptor"
 	"github.com/envhooks/envhooks/lib/environment"
 	"github.com/envhooks/envhooks/lib/inventory"
@@ -85,8 +86,8 @@ func (n *Node) adoptContainer(jname, rcfile string, l *lease.Lease) error {
 			return sysexits.New(sysexits.CantCreat, "cannot keep the container's config in the shared system directory: %v", err)
 		}
 	}
-	crashPoint("register:descriptor")
-	if cur, err := os.ReadFile(local); err != nil || !bytes.Equal(cur, raw) {
+	crashpoint.Here("register:descriptor")
+	if cur, err := safefile.Read(local, maxDescriptor); err != nil || !bytes.Equal(cur, raw) {
 		if err := safefile.WriteAtomic(local, raw, 0o640); err != nil {
 			return sysexits.New(sysexits.CantCreat, "cannot install the container's config for LXC: %v", err)
 		}
@@ -98,7 +99,7 @@ func (n *Node) adoptContainer(jname, rcfile string, l *lease.Lease) error {
 		Generation: l.Generation, Descriptor: string(raw)}); err != nil {
 		return sysexits.New(sysexits.CantCreat, "cannot write the inventory record: %v", err)
 	}
-	crashPoint("register:record")
+	crashpoint.Here("register:record")
 	n.Log.Action("registered container %s on %s (generation %d)", jname, n.Name, l.Generation)
 	return nil
 }
@@ -107,7 +108,7 @@ func (n *Node) adoptContainer(jname, rcfile string, l *lease.Lease) error {
 // as it was registered, if it is gone), into the shared system directory
 // of s, which is attached.
 func (n *Node) leaveContainerConfig(s *attach.Session, rec *inventory.Record) error {
-	raw, err := os.ReadFile(filepath.Join(n.containerDir(s.Env.Name), lxcconf.FileName))
+	raw, err := safefile.Read(filepath.Join(n.containerDir(s.Env.Name), lxcconf.FileName), maxDescriptor)
 	if errors.Is(err, os.ErrNotExist) {
 		raw, err = []byte(rec.Descriptor), nil
 	}
@@ -118,7 +119,7 @@ func (n *Node) leaveContainerConfig(s *attach.Session, rec *inventory.Record) er
 	if err := safefile.WriteAtomic(shared, raw, 0o640); err != nil {
 		return sysexits.New(sysexits.CantCreat, "cannot write the container's config into the shared system directory: %v", err)
 	}
-	crashPoint("unregister:descriptor")
+	crashpoint.Here("unregister:descriptor")
 	return nil
 }
 

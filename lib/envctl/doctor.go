@@ -24,6 +24,7 @@ import (
 	"github.com/envhooks/envhooks/lib/mounttab"
 	"github.com/envhooks/envhooks/lib/quick"
 	"github.com/envhooks/envhooks/lib/run"
+	"github.com/envhooks/envhooks/lib/safefile"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
@@ -223,9 +224,8 @@ func clockFinding(skew, uncertainty, ttl time.Duration) doctor.Finding {
 // system the other nodes see.
 func leaseDirFinding(dir string) doctor.Finding {
 	check := "LEASE_DIR"
-	fi, err := os.Stat(dir)
-	if err != nil || !fi.IsDir() {
-		return doctor.Failure(sysexits.Unavailable, check, fmt.Sprintf("%s is not a directory here (%v)", dir, err), "mount the shared storage that holds it, on every node")
+	if err := lease.CheckDir(dir); err != nil {
+		return doctor.Failure(sysexits.Code(err), check, err.Error(), "mount the shared storage that holds it, on every node; if it is mounted and on the root file system, run envctl lease init once")
 	}
 	tab, err := mounttab.Read()
 	if err != nil {
@@ -246,11 +246,14 @@ func leaseDirFinding(dir string) doctor.Finding {
 // (and its mnt_start setting, when cbsd is installed), LXC's hook lines.
 func (c *call) hookFindings(ctx context.Context) []doctor.Finding {
 	inv := inventory.Store{Dir: c.cfg.Get(config.InventoryDir)}
-	names, err := inv.Names()
+	names, strays, err := inv.Names()
 	if err != nil {
 		return []doctor.Finding{doctor.Failure(sysexits.DataErr, "hooks", err.Error(), "")}
 	}
 	var out []doctor.Finding
+	for _, p := range strays {
+		out = append(out, doctor.Warning("hooks", fmt.Sprintf("%q in INVENTORY_DIR is not an inventory record: skipped", p), "move it out of "+inv.Dir))
+	}
 	for _, name := range names {
 		rec, err := inv.Load(name)
 		if err != nil || rec == nil {
@@ -278,7 +281,7 @@ func (c *call) poststopFinding(jname string) doctor.Finding {
 	path := script.Path(environment.CBSDDirs(c.cfg.Get(config.Workdir), jname)[environment.System])
 	check := "hooks: " + jname
 	fix := "envctl install-hook jname=" + jname
-	raw, err := os.ReadFile(path)
+	raw, err := safefile.Read(path, maxDescriptor)
 	if err != nil {
 		// The script lives on the shared system directory: with that not
 		// attached here, its absence says nothing.
@@ -330,7 +333,7 @@ func CBSDMntStartArgv(cbsd, jname string) []string {
 func (c *call) lxcHooks(name string) doctor.Finding {
 	path := filepath.Join(c.cfg.Get(config.LXCPath), name, lxcconf.FileName)
 	check := "hooks: " + name
-	raw, err := os.ReadFile(path)
+	raw, err := safefile.Read(path, maxDescriptor)
 	if err != nil {
 		return doctor.Failure(sysexits.Config, check, err.Error(), "envctl cregister "+name)
 	}

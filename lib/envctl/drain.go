@@ -125,7 +125,7 @@ func (n *Node) Drain(ctx context.Context, targets []string, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	names, err := n.Inv.Names()
+	names, _, err := n.Inv.Names() // strays are named by list
 	if err != nil {
 		return err
 	}

@@ -229,7 +229,7 @@ func (n *Node) Abandon(ctx context.Context, jname string) error {
 // abandonLost abandons every environment registered here that another
 // node owns: what a node coming back after a failover still holds.
 func (n *Node) abandonLost(ctx context.Context) error {
-	names, err := n.Inv.Names()
+	names, _, err := n.Inv.Names() // strays are named by list
 	if err != nil {
 		return err
 	}

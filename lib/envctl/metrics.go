@@ -158,7 +158,7 @@ func (c *nodeCollector) environments(all []lease.Lease, listed bool) (names, own
 			names = append(names, name)
 		}
 	}
-	registered, err := n.Inv.Names()
+	registered, _, err := n.Inv.Names() // stray files are not environments
 	if err != nil {
 		n.Log.Debug("metrics: inventory: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/crashpoint"
 	"github.com/envhooks/envhooks/lib/history"
 	"github.com/envhooks/envhooks/lib/journal"
 	"github.com/envhooks/envhooks/lib/lease"
@@ -125,7 +126,7 @@ func (n *Node) Move(ctx context.Context, jname, to string, opt MoveOptions) erro
 	if err := journal.Save(ctx, recs, j); err != nil {
 		return sysexits.New(sysexits.Unavailable, "cannot write the journal of %s (nothing was changed): %v", jname, err)
 	}
-	crashPoint("move:" + journal.Begun)
+	crashpoint.Here("move:" + journal.Begun)
 	if err := n.forward(ctx, recs, j); err != nil {
 		n.Log.Error("%s of %s to %s failed, rolling back: %v", opt.Op, jname, to, err)
 		if rerr := n.rollback(ctx, recs, j, err); rerr != nil {
@@ -153,7 +154,7 @@ func (n *Node) step(ctx context.Context, recs lease.Records, j *journal.Journal,
 	if err := journal.Save(ctx, recs, j); err != nil {
 		return sysexits.New(sysexits.Unavailable, "cannot write the journal of %s at step %s: %v", j.JName, step, err)
 	}
-	crashPoint("move:" + step)
+	crashpoint.Here("move:" + step)
 	return nil
 }
 

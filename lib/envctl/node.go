@@ -19,6 +19,7 @@ import (
 	"github.com/envhooks/envhooks/lib/attach"
 	"github.com/envhooks/envhooks/lib/backend"
 	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/crashpoint"
 	"github.com/envhooks/envhooks/lib/descriptor"
 	"github.com/envhooks/envhooks/lib/environment"
 	"github.com/envhooks/envhooks/lib/history"
@@ -191,7 +192,7 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 	if err != nil {
 		return sysexits.Wrap(sysexits.Unavailable, err)
 	}
-	crashPoint("register:lease")
+	crashpoint.Here("register:lease")
 	leasedNow := before == nil || before.Node != n.Name
 	s := n.session(jname, kind)
 	rec, _ := s.Record()
@@ -214,7 +215,7 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
-	crashPoint("register:attach")
+	crashpoint.Here("register:attach")
 	if kind == Container {
 		return n.adoptContainer(jname, opt.RCFile, l)
 	}
@@ -248,7 +249,7 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 		if err := n.cbsdRegister(ctx, jname, portable); err != nil {
 			return err
 		}
-		crashPoint("register:cbsd")
+		crashpoint.Here("register:cbsd")
 	}
 	// The descriptor lives in the system directory from now on, portable,
 	// so it travels with the data to whichever node registers it next.
@@ -256,12 +257,12 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 	if err := safefile.WriteAtomic(shared, portable, 0o644); err != nil {
 		return sysexits.New(sysexits.CantCreat, "cannot write the descriptor into the shared system directory: %v", err)
 	}
-	crashPoint("register:descriptor")
+	crashpoint.Here("register:descriptor")
 	if err := n.Inv.Save(&inventory.Record{JName: jname, Kind: kind, Node: n.Name, Registered: time.Now().UTC().Truncate(time.Second),
 		Generation: l.Generation, Descriptor: string(local)}); err != nil {
 		return sysexits.New(sysexits.CantCreat, "cannot write the inventory record: %v", err)
 	}
-	crashPoint("register:record")
+	crashpoint.Here("register:record")
 	if from == n.rcconfPath(jname) && !delegate {
 		// As CBSD's jregister moves it: a stale copy would list the
 		// environment as unregistered here.
@@ -313,7 +314,8 @@ const maxDescriptor = 1 << 20
 // the shared system directory (where envctl junregister leaves it) and
 // jails-rcconf (where cbsd junregister leaves it). Of the last two it
 // prefers a portable copy, with CBSDROOT in it: the other may be a copy
-// CBSD's jregister rewrote for some node's workdir.
+// CBSD's jregister rewrote for some node's workdir. A FIFO, a device or a
+// huge file is refused (65) without being read.
 func (n *Node) findDescriptor(jname, rcfile string) ([]byte, string, error) {
 	candidates := []string{filepath.Join(n.env(jname, Jail).Dir(environment.System), descriptor.FileName(jname)), n.rcconfPath(jname)}
 	if rcfile != "" {
@@ -414,15 +416,15 @@ func (n *Node) Unregister(ctx context.Context, jname, kind string) error {
 	if err != nil {
 		return err
 	}
-	crashPoint("unregister:detach")
+	crashpoint.Here("unregister:detach")
 	if err := n.Inv.Remove(jname); err != nil {
 		return sysexits.New(sysexits.CantCreat, "cannot remove the inventory record: %v", err)
 	}
-	crashPoint("unregister:record")
+	crashpoint.Here("unregister:record")
 	if err := n.Leases.Release(ctx, jname, n.Name); err != nil {
 		return sysexits.Wrap(sysexits.Unavailable, err)
 	}
-	crashPoint("unregister:lease")
+	crashpoint.Here("unregister:lease")
 	if l != nil {
 		n.note(ctx, history.Event{JName: jname, Kind: kind, Event: "unregister", From: n.Name, Generation: l.Generation})
 	}
@@ -475,7 +477,7 @@ func (n *Node) leaveDescriptor(ctx context.Context, s *attach.Session, jname, ki
 	if err := safefile.WriteAtomic(shared, portable, 0o644); err != nil {
 		return sysexits.New(sysexits.CantCreat, "cannot write the descriptor into the shared system directory: %v", err)
 	}
-	crashPoint("unregister:descriptor")
+	crashpoint.Here("unregister:descriptor")
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/envhooks/envhooks/lib/backend"
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/environment"
+	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/logging"
 	"github.com/envhooks/envhooks/lib/plan"
 	"github.com/envhooks/envhooks/lib/run"
@@ -41,6 +42,8 @@ func newCluster(t *testing.T) *cluster {
 	c := &cluster{root: t.TempDir()}
 	c.leases = filepath.Join(c.root, "leases")
 	require.NoError(t, os.MkdirAll(c.leases, 0o755))
+	_, err := lease.InitDir(c.leases, "test") // as envctl lease init: it is on the root filesystem
+	require.NoError(t, err)
 	return c
 }
 

@@ -2,6 +2,7 @@ package envctl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/envhooks/envhooks/lib/inventory"
 	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/mounttab"
+	"github.com/envhooks/envhooks/lib/record"
 	"github.com/envhooks/envhooks/lib/running"
 	"github.com/envhooks/envhooks/lib/state"
 )
@@ -28,10 +30,32 @@ type Status struct {
 	Mounted    int        `json:"mounted"`            // how many of those the mount table shows
 	Descriptor bool       `json:"descriptor_on_shared_storage"`
 	Running    *bool      `json:"running,omitempty"`
-	State      string     `json:"state"` // registered-here, owned-elsewhere, free, interrupted, stale
+	State      string     `json:"state"` // registered-here, owned-elsewhere, free, interrupted, stale, damaged
 	Advice     string     `json:"advice,omitempty"`
 	// Maintenance is this node's drain mark (envctl list only).
 	Maintenance *Maintenance `json:"node_maintenance,omitempty"`
+	// Damaged names the records of this environment that cannot be read
+	// (state, inventory, lease): the rest is what could be read.
+	Damaged []string `json:"damaged,omitempty"`
+}
+
+// readable sorts a read's error: a damaged record is noted in st and read
+// as absent, anything else is the error.
+func (st *Status) readable(err error) error {
+	var d *record.DamagedError
+	if errors.As(err, &d) {
+		st.Damaged = append(st.Damaged, d.Error())
+		return nil
+	}
+	return err
+}
+
+// warnStrays names the files of the inventory directory that are not
+// records, which every listing skips.
+func (n *Node) warnStrays(strays []string) {
+	for _, p := range strays {
+		n.Log.Warn("%q in INVENTORY_DIR is not an inventory record (records are <jname>.json): skipped", p)
+	}
 }
 
 // Status looks at the lease, the inventory, the state record and the mount
@@ -44,20 +68,23 @@ func (n *Node) Status(ctx context.Context, jname string) (*Status, error) {
 	st := &Status{JName: jname, Kind: Jail}
 	var f facts
 	var err error
-	if f.inventory, err = n.Inv.Load(jname); err != nil {
+	f.inventory, err = n.Inv.Load(jname)
+	if err := st.readable(err); err != nil {
 		return nil, err
 	}
 	if f.inventory != nil {
 		st.Registered, st.Kind, st.Since = true, f.inventory.Kind, &f.inventory.Registered
 	}
-	if f.lease, err = n.Leases.Get(ctx, jname); err != nil {
+	f.lease, err = n.Leases.Get(ctx, jname)
+	if err := st.readable(err); err != nil {
 		return nil, err
 	}
 	if f.lease != nil {
 		st.Owner, st.OwnerSince, st.Generation = f.lease.Node, &f.lease.Since, f.lease.Generation
 	}
 	s := n.session(jname, st.Kind)
-	if f.attached, err = s.Record(); err != nil {
+	f.attached, err = s.Record()
+	if err := st.readable(err); err != nil {
 		return nil, err
 	}
 	if f.attached != nil {
@@ -83,7 +110,7 @@ func (n *Node) Status(ctx context.Context, jname string) (*Status, error) {
 	if on, _, err := running.Check(ctx, n.runner(), n.Config, jname, st.Kind); err == nil {
 		st.Running = &on
 	}
-	f.node, f.jname, f.kind, f.mounted = n.Name, jname, st.Kind, st.Mounted
+	f.node, f.jname, f.kind, f.mounted, f.damaged = n.Name, jname, st.Kind, st.Mounted, len(st.Damaged) > 0
 	st.State, st.Advice = classify(f)
 	return st, nil
 }
@@ -96,6 +123,7 @@ type facts struct {
 	attached          *state.Record     // what the state record says is attached; nil: nothing
 	mounts            int               // how many of attached's actions are mounts (a login is not)
 	mounted           int               // how many of those the mount table shows in place
+	damaged           bool              // a record of it cannot be read (read as absent above)
 }
 
 // classify names the state the facts show and what to run about it: the
@@ -109,6 +137,8 @@ func classify(f facts) (state, advice string) {
 	}
 	verb := func(op string) string { return "envctl " + verbFor(op, f.kind) + " " + f.jname }
 	switch {
+	case f.damaged:
+		return "damaged", "a record of " + f.jname + " cannot be read (see damaged): move it aside, check what is attached and who owns it, then run " + verb("register") + " or " + verb("unregister") + " again"
 	case attached != nil && l != nil && attached.Generation != 0 && attached.Generation < l.Generation:
 		return "stale", fmt.Sprintf("storage was attached here under generation %d, but the lease is at %d (owner %s): this node lost ownership since; run mnt-stop -j %s before anything else", attached.Generation, l.Generation, l.Node, f.jname)
 	case rec != nil && mine && rec.Generation != 0 && rec.Generation < l.Generation:

@@ -42,6 +42,10 @@ func TestClassify(t *testing.T) {
 		{"a VM half way", facts{kind: VM, lease: owned("a", 1)}, "interrupted", "envctl bregister web1 or envctl bunregister web1"},
 		// An iSCSI environment's record holds a login (a command) besides its
 		// mount: all its mounts in place is registered-here all the same.
+		// A record that cannot be read is read as absent: what the others
+		// say must not pass for the whole truth.
+		{"a damaged record beside a free-looking rest", facts{damaged: true}, "damaged", "cannot be read"},
+		{"a damaged record beside a full registration", facts{damaged: true, inventory: reg(3), lease: owned("a", 3), attached: att(3, 3), mounts: 3, mounted: 3}, "damaged", "move it aside"},
 		{"a login and its mount in place", facts{inventory: reg(3), lease: owned("a", 3), attached: att(3, 2), mounts: 1, mounted: 1}, "registered-here", ""},
 	}
 	for _, tc := range cases {

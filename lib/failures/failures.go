@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/envhooks/envhooks/lib/rawread"
+	"github.com/envhooks/envhooks/lib/record"
 )
 
 // Dir is where the records live in the run directory runDir (lib/quick's
@@ -23,11 +23,35 @@ func Dir(runDir string) string { return filepath.Join(runDir, "failures") }
 
 // Failure is the last failure of one program with one exit code.
 type Failure struct {
-	Program string
-	Code    int
-	JName   string // "" when the run failed before it knew one
-	Time    time.Time
-	Message string
+	Program string    `json:"-"`               // from the file name
+	Code    int       `json:"-"`               // from the file name
+	JName   string    `json:"jname,omitempty"` // "" when the run failed before it knew one
+	Time    time.Time `json:"time"`
+	Message string    `json:"message"`
+}
+
+// Codec is the failure record's kind. The time=/jname=/message= lines
+// written before records were JSON are read too.
+var Codec = record.Kind{Format: "envhooks-failure 2", What: "failure record", Max: 4 << 10, Legacy: decodeLegacy}
+
+func decodeLegacy(raw []byte, v any) error {
+	f := v.(*Failure)
+	for _, line := range strings.Split(string(raw), "\n") {
+		k, val, _ := strings.Cut(line, "=")
+		switch k {
+		case "time":
+			n, err := strconv.ParseInt(val, 10, 64)
+			if err != nil {
+				return errors.New("time is not a number")
+			}
+			f.Time = time.Unix(n, 0)
+		case "jname":
+			f.JName = val
+		case "message":
+			f.Message = val
+		}
+	}
+	return nil
 }
 
 // maxMessage bounds the message kept: the first line of an error is what
@@ -47,15 +71,11 @@ func Record(dir, program string, code int, jname, message string, now time.Time)
 	if len(message) > maxMessage {
 		message = message[:maxMessage]
 	}
-	text := fmt.Sprintf("time=%d\njname=%s\nmessage=%s\n", now.Unix(), strings.ReplaceAll(jname, "\n", ""), message)
 	if os.MkdirAll(dir, 0o755) != nil {
 		return
 	}
 	name := filepath.Join(dir, fmt.Sprintf("%s.%d", program, code))
-	tmp := fmt.Sprintf("%s.tmp%d", name, os.Getpid())
-	if os.WriteFile(tmp, []byte(text), 0o644) != nil || os.Rename(tmp, name) != nil {
-		os.Remove(tmp)
-	}
+	_ = Codec.Write(name, Failure{JName: strings.ReplaceAll(jname, "\n", ""), Time: now.UTC().Truncate(time.Second), Message: message}, 0o644) // see above: never fails the caller
 }
 
 // List returns the failures recorded in dir, by program and code; an
@@ -75,24 +95,11 @@ func List(dir string) ([]Failure, error) {
 		if !ok || err != nil || code <= 0 || code > 255 {
 			continue
 		}
-		raw, err := rawread.File(filepath.Join(dir, e.Name()))
-		if err != nil {
-			continue
-		}
 		f := Failure{Program: program, Code: code}
-		for _, line := range strings.Split(string(raw), "\n") {
-			k, v, _ := strings.Cut(line, "=")
-			switch k {
-			case "time":
-				if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-					f.Time = time.Unix(n, 0)
-				}
-			case "jname":
-				f.JName = v
-			case "message":
-				f.Message = v
-			}
+		if found, err := Codec.Read(filepath.Join(dir, e.Name()), &f); !found || err != nil {
+			continue // gone meanwhile, or damaged: not a failure to report
 		}
+		f.Time = f.Time.Local()
 		if !f.Time.IsZero() {
 			out = append(out, f)
 		}

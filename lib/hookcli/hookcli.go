@@ -13,6 +13,7 @@ import (
 	"github.com/envhooks/envhooks/lib/backend"
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/configpath"
+	"github.com/envhooks/envhooks/lib/crashpoint"
 	"github.com/envhooks/envhooks/lib/deadline"
 	"github.com/envhooks/envhooks/lib/failures"
 	"github.com/envhooks/envhooks/lib/logging"
@@ -60,6 +61,7 @@ func Main(argv []string, req args.Required, verb Verb, backends backend.Registry
 	if err := platform.Check(); err != nil {
 		return fail(err)
 	}
+	crashpoint.Here("hook:begin")
 	in := quick.InputsOf(opts) // -c FILE, or ENVHOOKS_CONFIG from scripts CBSD runs
 	var note *quick.Note
 	if verb.notes {

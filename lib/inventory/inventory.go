@@ -4,6 +4,7 @@ package inventory
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/environment"
+	"github.com/envhooks/envhooks/lib/record"
 	"github.com/envhooks/envhooks/lib/safefile"
 )
 
@@ -28,45 +31,64 @@ type Record struct {
 	Descriptor string `json:"descriptor"`
 }
 
-// maxRecord bounds what Load reads: a record holds one descriptor, a few
-// KiB; anything far larger is not a record.
-const maxRecord = 1 << 20
+// Codec is the inventory record's kind. Records written before the format
+// field existed are the same JSON without it, and are read as they are.
+var Codec = record.Kind{Format: "envhooks-inventory 2", What: "inventory record", Max: 1 << 20, Unversioned: true}
 
 // Store is a directory of records.
 type Store struct{ Dir string }
 
-func (s Store) path(jname string) string { return filepath.Join(s.Dir, jname+".json") }
+// Path is the record file of jname.
+func (s Store) Path(jname string) string { return filepath.Join(s.Dir, jname+".json") }
 
-// Load returns the record of jname, or nil.
+// Load returns the record of jname, or nil. A damaged record is an error
+// naming its file (exit code 65).
 func (s Store) Load(jname string) (*Record, error) {
 	var r Record
-	if found, err := safefile.ReadJSON(s.path(jname), "inventory record", maxRecord, &r); !found || err != nil {
+	found, err := Codec.Read(s.Path(jname), &r)
+	if !found || err != nil {
 		return nil, err
+	}
+	if r.JName != jname {
+		return nil, Codec.Damaged(s.Path(jname), fmt.Errorf("it is the record of %.64q, not of %q", r.JName, jname))
 	}
 	return &r, nil
 }
 
 // Save writes a record atomically (temp file, fsync, rename).
-func (s Store) Save(r *Record) error { return safefile.WriteJSON(s.path(r.JName), r, 0o644, 0o755) }
+func (s Store) Save(r *Record) error {
+	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+		return err
+	}
+	return Codec.Write(s.Path(r.JName), r, 0o644)
+}
 
 // Remove deletes jname's record; a missing one is not an error.
-func (s Store) Remove(jname string) error { return safefile.Remove(s.path(jname)) }
+func (s Store) Remove(jname string) error { return safefile.Remove(s.Path(jname)) }
 
-// Names lists the registered jnames, sorted.
-func (s Store) Names() ([]string, error) {
+// Names lists the registered jnames, sorted, and the files of the
+// directory that cannot be records (a name that is not a jname, such as
+// "a b.json", or not a regular file), which callers name and skip: one
+// stray file must not hide every environment.
+func (s Store) Names() (names, strays []string, err error) {
 	entries, err := os.ReadDir(s.Dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []string
 	for _, e := range entries {
-		if name, ok := strings.CutSuffix(e.Name(), ".json"); ok && !strings.HasPrefix(name, ".") {
-			out = append(out, name)
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		switch {
+		case strings.HasPrefix(e.Name(), "."):
+			// temporary files of an atomic write
+		case !ok || environment.CheckName(name) != nil || !e.Type().IsRegular():
+			strays = append(strays, filepath.Join(s.Dir, e.Name()))
+		default:
+			names = append(names, name)
 		}
 	}
-	sort.Strings(out)
-	return out, nil
+	sort.Strings(names)
+	return names, strays, nil
 }

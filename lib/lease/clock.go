@@ -21,8 +21,9 @@ type Clock interface {
 
 // Now creates and removes a file in the lease directory: its modification
 // time is the clock of the file system, the NFS server's for an NFS mount.
+// The directory is never created (see CheckDir).
 func (f *FileStore) Now(context.Context) (time.Time, error) {
-	if err := os.MkdirAll(f.Dir, 0o755); err != nil {
+	if err := CheckDir(f.Dir); err != nil {
 		return time.Time{}, err
 	}
 	tmp, err := os.CreateTemp(f.Dir, ".clock-")

@@ -9,10 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/envhooks/envhooks/lib/record"
 	"github.com/envhooks/envhooks/lib/safefile"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
@@ -36,16 +37,16 @@ func (f *FileStore) Get(_ context.Context, jname string) (*Lease, error) {
 }
 
 func readLease(path, jname string) (*Lease, error) {
-	raw, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
+	raw, found, err := Codec.ReadFile(path)
+	if !found || err != nil {
 		return nil, err
 	}
-	l := parseRecord(raw, jname)
-	if l.Node == "" {
-		return nil, fmt.Errorf("lease file %s is damaged (no node)", path)
+	l, err := parseRecord(raw, jname)
+	if err == nil && l.Node == "" {
+		err = errors.New("it names no node")
+	}
+	if err != nil {
+		return nil, Codec.Damaged(path, err)
 	}
 	return l, nil
 }
@@ -59,13 +60,13 @@ func (f *FileStore) Acquire(ctx context.Context, jname, node string) (*Lease, er
 		}
 		return nil, sysexits.Wrap(sysexits.NoPerm, &HeldError{Lease: *cur})
 	}
-	if err := os.MkdirAll(f.Dir, 0o755); err != nil {
-		return nil, err
-	}
 	l := &Lease{JName: jname, Node: node, Since: time.Now().UTC().Truncate(time.Second), Generation: f.lastGen(jname) + 1}
 	tmp := filepath.Join(f.Dir, fmt.Sprintf(".%s.lease.%s.%s", jname, node, randomSuffix()))
-	content := fmt.Sprintf("node=%s\nsince=%s\ngeneration=%d\n", l.Node, l.Since.Format(time.RFC3339), l.Generation)
-	if err := safefile.WriteAtomic(tmp, []byte(content), 0o644); err != nil {
+	if err := safefile.WriteAtomic(tmp, formatRecord(l), 0o644); errors.Is(err, os.ErrNotExist) {
+		// Gone since Open checked it (the share was unmounted?): never
+		// made here, see CheckDir.
+		return nil, sysexits.New(sysexits.Unavailable, "LEASE_DIR %s does not exist: mount the shared storage that holds it", f.Dir)
+	} else if err != nil {
 		return nil, err
 	}
 	defer os.Remove(tmp)
@@ -148,18 +149,17 @@ func (f *FileStore) List(ctx context.Context) ([]Lease, error) {
 	return out, nil
 }
 
-// lastGen reads <jname>.gen: a released lease, or a bare number written
-// by a takeover.
+// lastGen reads <jname>.gen: a released lease, or the generation alone,
+// written by a takeover.
 func (f *FileStore) lastGen(jname string) uint64 {
-	raw, err := os.ReadFile(f.genPath(jname))
+	raw, err := safefile.Read(f.genPath(jname), Codec.Max)
 	if err != nil {
 		return 0
 	}
-	if l, err := readLease(f.genPath(jname), jname); err == nil && l != nil {
+	if l, err := parseRecord(raw, jname); err == nil {
 		return l.Generation
 	}
-	n, _ := strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
-	return n
+	return 0
 }
 
 func syncDir(dir string) {
@@ -170,11 +170,77 @@ func syncDir(dir string) {
 }
 
 func (f *FileStore) saveGen(jname string, gen uint64) error {
-	return safefile.WriteAtomic(f.genPath(jname), []byte(strconv.FormatUint(gen, 10)+"\n"), 0o644)
+	return safefile.WriteAtomic(f.genPath(jname), formatRecord(&Lease{JName: jname, Generation: gen}), 0o644)
 }
 
 func randomSuffix() string {
 	b := make([]byte, 6)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// MarkerName is the file envctl lease init writes into a file lease
+// directory that shares a filesystem with / (see CheckDir).
+const MarkerName = ".envhooks-lease-dir"
+
+var markerCodec = record.Kind{Format: "envhooks-lease-dir 1", What: "lease directory marker", Max: 4 << 10}
+
+type marker struct {
+	Node  string    `json:"initialised_by"`
+	Since time.Time `json:"since"`
+}
+
+// CheckDir refuses (69) a file lease directory that may be the local disk
+// rather than the shared storage: when the storage is not mounted, a lease
+// taken in its empty mount point, or in a directory created there, would
+// let every node own every environment. The directory must exist (envhooks
+// never creates it) and lie on another filesystem than /, or carry the
+// marker envctl lease init writes while the shared storage is mounted.
+func CheckDir(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return sysexits.New(sysexits.Unavailable, "LEASE_DIR %s does not exist: mount the shared storage that holds it (envhooks never creates it: a lease directory made on the local disk would let every node own every environment)", dir)
+	case err != nil:
+		return sysexits.New(sysexits.Unavailable, "cannot use LEASE_DIR %s: %v", dir, err)
+	case !fi.IsDir():
+		return sysexits.New(sysexits.Unavailable, "LEASE_DIR %s is not a directory", dir)
+	}
+	if root, err := os.Stat("/"); err == nil && !sameDevice(fi, root) {
+		return nil
+	}
+	var m marker
+	found, err := markerCodec.Read(filepath.Join(dir, MarkerName), &m)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return sysexits.New(sysexits.Unavailable, "LEASE_DIR %s is on the root filesystem and carries no marker: if the shared storage is not mounted, mount it; if it is (or / itself is shared), run envctl lease init once", dir)
+	}
+	return nil
+}
+
+func sameDevice(a, b os.FileInfo) bool {
+	sa, ok1 := a.Sys().(*syscall.Stat_t)
+	sb, ok2 := b.Sys().(*syscall.Stat_t)
+	return ok1 && ok2 && sa.Dev == sb.Dev
+}
+
+// InitDir writes the marker into dir, which must exist; already is true
+// when it was there.
+func InitDir(dir, node string) (already bool, err error) {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return false, sysexits.New(sysexits.Unavailable, "LEASE_DIR %s does not exist: create it on the shared storage, with that storage mounted, then run envctl lease init", dir)
+	case err != nil:
+		return false, sysexits.New(sysexits.Unavailable, "cannot use LEASE_DIR %s: %v", dir, err)
+	case !fi.IsDir():
+		return false, sysexits.New(sysexits.Unavailable, "LEASE_DIR %s is not a directory", dir)
+	}
+	p := filepath.Join(dir, MarkerName)
+	if found, err := markerCodec.Read(p, &marker{}); found && err == nil {
+		return true, nil
+	}
+	return false, markerCodec.Write(p, marker{Node: node, Since: time.Now().UTC().Truncate(time.Second)}, 0o644)
 }

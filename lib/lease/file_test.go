@@ -3,6 +3,7 @@ package lease
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -100,4 +101,13 @@ func TestCheck(t *testing.T) {
 	l, err := Check(ctx, s, "web1", "b")
 	require.NoError(t, err)
 	assert.Equal(t, uint64(1), l.Generation)
+}
+
+// A file store never creates its directory: a missing one is 69, named.
+func TestAcquireInAMissingDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "not-mounted")
+	_, err := (&FileStore{Dir: dir}).Acquire(context.Background(), "web1", "a")
+	assert.Equal(t, sysexits.Unavailable, sysexits.Code(err))
+	assert.ErrorContains(t, err, "LEASE_DIR "+dir+" does not exist")
+	assert.NoDirExists(t, dir)
 }

@@ -56,7 +56,7 @@ func (e *HeldError) Error() string {
 // Keys.
 var (
 	BackendKey = config.Define(config.Key{Name: "LEASE_BACKEND", Default: "file", Doc: "where ownership leases live: file (a directory on shared storage), nfs (on NFS_SERVER, over NFS RPC, nothing mounted), etcd (an etcd cluster at ETCD_ENDPOINTS)", Check: config.OneOf("file", "nfs", "etcd")})
-	DirKey     = config.Define(config.Key{Name: "LEASE_DIR", Doc: "file: a directory on storage every node mounts; nfs: a directory on NFS_SERVER inside LEASE_NFS_EXPORT; etcd: the key prefix; empty turns ownership checks off in mnt-start (envctl requires it)", Check: config.IsAbsPath})
+	DirKey     = config.Define(config.Key{Name: "LEASE_DIR", Doc: "file: an existing directory on storage every node mounts, on another filesystem than / or marked once by envctl lease init; nfs: a directory on NFS_SERVER inside LEASE_NFS_EXPORT; etcd: the key prefix; empty turns ownership checks off in mnt-start (envctl requires it)", Check: config.IsAbsPath})
 	TTLKey     = config.Define(config.Key{Name: "LEASE_TTL", Default: "30", Doc: "seconds without a heartbeat after which a node counts as dead and envctl jregister --takeover may take its environments", Check: config.IsSeconds})
 	TimeoutKey = config.Define(config.Key{Name: "LEASE_TIMEOUT", Default: "5", Doc: "seconds any one call to the lease store (NFS RPC, etcd) may take", Check: config.IsSeconds})
 	ExportKey  = config.Define(config.Key{Name: "LEASE_NFS_EXPORT", Doc: "nfs leases: the export LEASE_DIR lies in (default: NFS_SERVER_ROOT_DIR, else LEASE_DIR itself)", Check: config.IsAbsPath})
@@ -76,6 +76,9 @@ func Open(cfg *config.Config, runner run.Runner) (Store, error) {
 	timeout := cfg.Seconds(TimeoutKey)
 	switch cfg.Get(BackendKey) {
 	case "file":
+		if err := CheckDir(dir); err != nil {
+			return nil, err
+		}
 		return &FileStore{Dir: dir}, nil
 	case "nfs":
 		server := cfg.Get(ServerKey)
@@ -153,7 +156,7 @@ func checkEndpoints(v string) error {
 	for _, e := range splitEndpoints(v) {
 		u, err := url.Parse(e)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%q is not an http:// or https:// URL", e)
+			return fmt.Errorf("%.64q is not an http:// or https:// URL", e)
 		}
 	}
 	return nil

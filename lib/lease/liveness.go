@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/envhooks/envhooks/lib/record"
 	"github.com/envhooks/envhooks/lib/safefile"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
@@ -86,29 +85,10 @@ func Heartbeat(ctx context.Context, lv Liveness, node string, ttl, interval time
 	}
 }
 
-// beatRecord is the text of a file or NFS heartbeat: the writer's clock,
-// which readers compare with their own (keep the nodes' clocks in sync, to
-// well within the TTL).
-func beatRecord(now time.Time) []byte {
-	return []byte("beat=" + strconv.FormatInt(now.UnixNano(), 10) + "\n")
-}
-
-func parseBeat(raw []byte) (time.Time, bool) {
-	v, ok := strings.CutPrefix(strings.TrimSpace(string(raw)), "beat=")
-	if !ok {
-		return time.Time{}, false
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return time.Unix(0, n), true
-}
-
 // judge turns a heartbeat's time into a verdict; an unreadable record (a
 // beat half written over NFS) counts as alive, so it never causes a takeover.
 func judge(raw []byte, ttl time.Duration) (alive, known bool, last time.Time) {
-	last, ok := parseBeat(raw)
+	last, ok := ParseBeat(raw)
 	if !ok {
 		return true, true, time.Time{}
 	}
@@ -126,39 +106,21 @@ func (f *FileStore) Beat(_ context.Context, node string, _ time.Duration) error 
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	return safefile.WriteAtomic(p, beatRecord(time.Now()), 0o644)
+	return safefile.WriteAtomic(p, BeatRecord(time.Now()), 0o644)
 }
 
 // Alive reads node's heartbeat file.
 func (f *FileStore) Alive(_ context.Context, node string, ttl time.Duration) (bool, bool, time.Time, error) {
-	raw, err := os.ReadFile(f.heartbeatPath(node))
-	if errors.Is(err, os.ErrNotExist) {
+	raw, found, err := beatCodec.ReadFile(f.heartbeatPath(node))
+	var damaged *record.DamagedError
+	switch {
+	case !found:
 		return false, false, time.Time{}, nil
-	}
-	if err != nil {
+	case errors.As(err, &damaged):
+		raw = nil // unreadable: judged alive, never a reason for a takeover
+	case err != nil:
 		return false, false, time.Time{}, err
 	}
 	alive, known, last := judge(raw, ttl)
 	return alive, known, last, nil
-}
-
-// parseRecord reads the node/since/generation lines leases are written as.
-func parseRecord(raw []byte, jname string) *Lease {
-	l := &Lease{JName: jname}
-	for _, line := range strings.Split(string(raw), "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		switch k {
-		case "node":
-			l.Node = v
-		case "since":
-			l.Since, _ = time.Parse(time.RFC3339, v)
-		case "generation":
-			l.Generation, _ = strconv.ParseUint(v, 10, 64)
-		}
-	}
-	return l
-}
-
-func formatRecord(l *Lease) []byte {
-	return []byte(fmt.Sprintf("node=%s\nsince=%s\ngeneration=%d\n", l.Node, l.Since.Format(time.RFC3339), l.Generation))
 }

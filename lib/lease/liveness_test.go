@@ -35,7 +35,7 @@ func TestTakeoverExpiredFollowsTheHeartbeat(t *testing.T) {
 	assert.Contains(t, err.Error(), "is alive")
 
 	// a's last beat two hours ago: expired.
-	require.NoError(t, os.WriteFile(s.heartbeatPath("a"), beatRecord(time.Now().Add(-2*ttl)), 0o644))
+	require.NoError(t, os.WriteFile(s.heartbeatPath("a"), BeatRecord(time.Now().Add(-2*ttl)), 0o644))
 	l, err := TakeoverExpired(ctx, s, "web1", "b", ttl)
 	require.NoError(t, err)
 	assert.Equal(t, "b", l.Node)
@@ -74,9 +74,14 @@ func TestOpenPicksTheDriver(t *testing.T) {
 		require.NoError(t, err)
 		return cfg
 	}
-	s, err := Open(load(t, "LEASE_DIR=/shared/leases\n"), run.New(false, nil))
+	dir := t.TempDir()
+	_, err := InitDir(dir, "a")
+	require.NoError(t, err)
+	s, err := Open(load(t, "LEASE_DIR="+dir+"\n"), run.New(false, nil))
 	require.NoError(t, err)
 	assert.IsType(t, &FileStore{}, s)
+	_, err = Open(load(t, "LEASE_DIR=/shared/leases\n"), run.New(false, nil))
+	assert.Equal(t, sysexits.Unavailable, sysexits.Code(err), "a missing lease directory")
 
 	s, err = Open(load(t, "LEASE_BACKEND=nfs\nLEASE_DIR=/export/leases\nLEASE_NFS_SERVER=127.0.0.1\nLEASE_NFS_EXPORT=/export\n"), run.New(false, nil))
 	require.NoError(t, err)

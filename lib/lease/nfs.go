@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"path"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -101,8 +100,8 @@ func (n *NFSStore) readRecord(ctx context.Context, jname string) (*Lease, bool, 
 	if err != nil {
 		return nil, false, err
 	}
-	l := parseRecord(raw, jname)
-	if l.Node == "" || l.Generation == 0 {
+	l, err := parseRecord(raw, jname)
+	if err != nil || l.Node == "" || l.Generation == 0 {
 		return nil, false, nil // half written: the winner is still at it
 	}
 	return l, true, nil
@@ -165,11 +164,11 @@ func (n *NFSStore) lastGen(ctx context.Context, jname string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	gen, err := strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
+	l, err := parseRecord(raw, jname)
 	if err != nil {
-		return 0, &badGenError{path: n.genPath(jname), raw: raw}
+		return 0, &badGenError{path: n.genPath(jname), err: err}
 	}
-	return gen, nil
+	return l.Generation, nil
 }
 
 // badGenError is a generation file cut short: WRITE over NFS truncates
@@ -177,11 +176,11 @@ func (n *NFSStore) lastGen(ctx context.Context, jname string) (uint64, error) {
 // leaves it empty. Only the holder's own release may write over it.
 type badGenError struct {
 	path string
-	raw  []byte
+	err  error
 }
 
 func (e *badGenError) Error() string {
-	return fmt.Sprintf("the generation file %s is damaged (%q): release or take over the lease to rewrite it", e.path, e.raw)
+	return fmt.Sprintf("the generation file %s is damaged (%v): release or take over the lease to rewrite it", e.path, e.err)
 }
 
 func (n *NFSStore) held(ctx context.Context, jname, node string) (*Lease, error) {
@@ -252,7 +251,7 @@ func (n *NFSStore) drop(ctx context.Context, jname string, gen uint64) error {
 	// moved directory afterwards is housekeeping.
 	aside := n.rel(fmt.Sprintf(".%s.released.%s", jname, randomSuffix()))
 	err := n.with(ctx, func(c *nfsclient.Client) error {
-		if err := c.WriteFile(ctx, n.genPath(jname), []byte(strconv.FormatUint(gen, 10)+"\n"), 0o644); err != nil {
+		if err := c.WriteFile(ctx, n.genPath(jname), formatRecord(&Lease{JName: jname, Generation: gen}), 0o644); err != nil {
 			return err
 		}
 		return c.Rename(ctx, n.leaseDir(jname), aside)
@@ -343,14 +342,14 @@ func (n *NFSStore) beatPath(node string) string { return n.rel(path.Join(".heart
 // Beat writes this node's heartbeat record on the server.
 func (n *NFSStore) Beat(ctx context.Context, node string, _ time.Duration) error {
 	err := n.with(ctx, func(c *nfsclient.Client) error {
-		return c.WriteFile(ctx, n.beatPath(node), beatRecord(time.Now()), 0o644)
+		return c.WriteFile(ctx, n.beatPath(node), BeatRecord(time.Now()), 0o644)
 	})
 	if errors.Is(err, fs.ErrNotExist) {
 		err = n.with(ctx, func(c *nfsclient.Client) error {
 			if _, err := c.MkdirAll(ctx, n.rel(".heartbeat"), 0o755, nfsclient.NoOwner); err != nil {
 				return err
 			}
-			return c.WriteFile(ctx, n.beatPath(node), beatRecord(time.Now()), 0o644)
+			return c.WriteFile(ctx, n.beatPath(node), BeatRecord(time.Now()), 0o644)
 		})
 	}
 	return err

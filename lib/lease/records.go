@@ -2,7 +2,6 @@ package lease
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/envhooks/envhooks/lib/nfsclient"
+	"github.com/envhooks/envhooks/lib/record"
 	"github.com/envhooks/envhooks/lib/safefile"
 )
 
@@ -80,23 +80,34 @@ func checkRecordPath(kind, name string) error {
 
 // PutJSON writes v as a record, in the one encoding every record uses.
 func PutJSON(ctx context.Context, r Records, kind, name string, v any) error {
-	raw, err := json.Marshal(v)
+	raw, err := storedKind(kind).Encode(v)
 	if err != nil {
 		return err
 	}
-	return r.PutRecord(ctx, kind, name, append(raw, '\n'))
+	return r.PutRecord(ctx, kind, name, raw)
 }
 
-// GetJSON reads a record into v; found is false when there is none.
+// GetJSON reads a record into v; found is false when there is none. One
+// that does not decode is a damaged record (65) named by kind and name.
 func GetJSON(ctx context.Context, r Records, kind, name string, v any) (found bool, err error) {
 	raw, err := r.GetRecord(ctx, kind, name)
 	if err != nil || raw == nil {
 		return false, err
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return false, fmt.Errorf("the record %s/%s is damaged: %v", kind, name, err)
+	k := storedKind(kind)
+	if err := k.Decode(raw, v); err != nil {
+		return false, k.Damaged(kind+"/"+name, err)
 	}
 	return true, nil
+}
+
+// storedKind is the one codec of the records kept in the lease store
+// (record.Kind), by the first element of their kind: "envhooks-journal 1",
+// "envhooks-history 1", ... Records written before they named their format
+// are still read.
+func storedKind(kind string) record.Kind {
+	base, _, _ := strings.Cut(kind, "/")
+	return record.Kind{Format: "envhooks-" + base + " 1", What: base + " record", Unversioned: true}
 }
 
 // Records of a file store live in <LEASE_DIR>/.records/<kind>/<name>.

@@ -6,14 +6,18 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 
-	"github.com/envhooks/envhooks/lib/rawread"
+	"github.com/envhooks/envhooks/lib/safefile"
 )
+
+// maxTable bounds one read of the table: far above the 100,000 mounts of a
+// very large node (about 20 MB of mountinfo).
+const maxTable = 256 << 20
 
 func read() (Table, error) {
 	// /proc/self, not moby's /proc/thread-self: envhooks never moves a
 	// single thread into another mount namespace, and thread-self pins the
 	// goroutine to a fresh OS thread on every read.
-	raw, err := rawread.File("/proc/self/mountinfo")
+	raw, err := safefile.Read("/proc/self/mountinfo", maxTable)
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,56 @@ type Mount struct {
 
 func (m *Mount) String() string { return m.What }
 
+// resolvePaths replaces the target and the directory a bind shows with
+// where their symbolic links lead, as far as t says can be looked at
+// without hanging (see mounttab.Table.Resolve): the mount table shows the
+// resolved paths, and a comparison with an unresolved one would stack a
+// second mount on the first.
+func (m *Mount) resolvePaths(t mounttab.Table) {
+	m.Target = m.replace(m.Target, t.Resolve(m.Target))
+	if m.Want.BindOf != "" {
+		m.Want.BindOf = m.replace(m.Want.BindOf, t.Resolve(m.Want.BindOf))
+	}
+}
+
+// ResolveSource sets the directory a bind mount shows to src, resolved by
+// the caller (a backend that can afford to look at it, under its own
+// deadline), in the mount command too.
+func (m *Mount) ResolveSource(src string) { m.Want.BindOf = m.replace(m.Want.BindOf, src) }
+
+// replace puts to in the place of the path from, in the commands as well.
+func (m *Mount) replace(from, to string) string {
+	if from == to {
+		return to
+	}
+	for _, argv := range [][]string{m.Argv, m.UnmountArgv, m.ForceArgv} {
+		for i, a := range argv {
+			if a == from {
+				argv[i] = to
+			}
+		}
+	}
+	return to
+}
+
+// pathResolver is a step whose paths the engine resolves before it
+// compares them with the mount table.
+type pathResolver interface{ resolvePaths(t mounttab.Table) }
+
+// resolvePaths resolves the paths of every step that has some.
+func (s *System) resolvePaths(steps []Step) error {
+	t, err := s.Mounts()
+	if err != nil {
+		return sysexits.Wrap(sysexits.OSErr, err)
+	}
+	for _, st := range steps {
+		if r, ok := st.(pathResolver); ok {
+			r.resolvePaths(t)
+		}
+	}
+	return nil
+}
+
 // Done is true when the target already shows the wanted mount; any other
 // mount at the target is a conflict, never success.
 func (m *Mount) Done(_ context.Context, s *System) (bool, error) {

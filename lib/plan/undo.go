@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/envhooks/envhooks/lib/mounttab"
 	"github.com/envhooks/envhooks/lib/run"
 	"github.com/envhooks/envhooks/lib/state"
 	"github.com/envhooks/envhooks/lib/sysexits"
@@ -56,21 +57,30 @@ func (s *System) unmount(ctx context.Context, a state.Action) error {
 	if err != nil {
 		return sysexits.Wrap(sysexits.OSErr, err)
 	}
-	top, mounted := t.Top(a.Target)
+	// A record may name the target through a symbolic link (records
+	// written before targets were resolved): the table shows where it led.
+	target := t.Resolve(a.Target)
+	top, mounted := t.Top(target)
 	if !mounted {
-		s.Log.Debug("%s is not mounted: nothing to undo", a.Target)
+		s.Log.Debug("%s is not mounted: nothing to undo", target)
 		return nil
 	}
 	if !t.Matches(top, a.Want) {
-		for _, m := range t.At(a.Target) {
+		for _, m := range t.At(target) {
 			if t.Matches(m, a.Want) {
-				return sysexits.New(sysexits.TempFail, "%s has %s mounted on top of %s; unmount that first", a.Target, top.Describe(), a.Want)
+				return sysexits.New(sysexits.TempFail, "%s has %s mounted on top of %s; unmount that first", target, top.Describe(), a.Want)
 			}
 		}
-		s.Log.Warn("%s now shows %s, not %s: leaving it alone", a.Target, top.Describe(), a.Want)
+		if a.Pending {
+			// Only intended by a run that died before it mounted: what
+			// is there is not ours.
+			s.Log.Debug("%s shows %s, not %s, which was never mounted: leaving it alone", target, top.Describe(), a.Want)
+		} else {
+			s.Log.Warn("%s now shows %s, not %s: leaving it alone", target, top.Describe(), a.Want)
+		}
 		return nil
 	}
-	if err := s.detachLayers(ctx, a.Target); err != nil {
+	if err := s.detachLayers(ctx, target); err != nil {
 		return err
 	}
 	if s.DryRun {
@@ -81,15 +91,15 @@ func (s *System) unmount(ctx context.Context, a state.Action) error {
 	timedOut := false
 	wait := 50 * time.Millisecond
 	for {
-		err := s.unmountOnce(ctx, a, false)
+		err := s.unmountOnce(ctx, a, target, false)
 		if err == nil {
 			// The top mount at the target is gone; the cached table need
 			// not be read again to know it.
-			s.forget(a.Target)
+			s.forget(target)
 		} else {
 			s.Changed()
 		}
-		if gone, terr := s.gone(a); terr == nil && gone {
+		if gone, terr := s.gone(target, a.Want); terr == nil && gone {
 			return nil
 		} else if terr != nil {
 			return sysexits.Wrap(sysexits.OSErr, terr)
@@ -103,7 +113,7 @@ func (s *System) unmount(ctx context.Context, a state.Action) error {
 			break
 		}
 		if err != nil && !isBusy(err) {
-			return sysexits.New(sysexits.Unavailable, "cannot unmount %s: %v", a.Target, err)
+			return sysexits.New(sysexits.Unavailable, "cannot unmount %s: %v", target, err)
 		}
 		if time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
 			break
@@ -116,30 +126,30 @@ func (s *System) unmount(ctx context.Context, a state.Action) error {
 	}
 	if s.ForceUnmount && (len(a.Force) > 0 || a.Direct) {
 		if timedOut {
-			s.Log.Warn("unmounting %s timed out: forcing it (FORCE_UNMOUNT=1)", a.Target)
+			s.Log.Warn("unmounting %s timed out: forcing it (FORCE_UNMOUNT=1)", target)
 		} else {
-			s.Log.Warn("%s was not unmounted within %s: forcing the unmount (FORCE_UNMOUNT=1)", a.Target, s.UnmountTimeout)
+			s.Log.Warn("%s was not unmounted within %s: forcing the unmount (FORCE_UNMOUNT=1)", target, s.UnmountTimeout)
 		}
-		err := s.unmountOnce(ctx, a, true)
+		err := s.unmountOnce(ctx, a, target, true)
 		s.Changed()
-		if gone, _ := s.gone(a); gone {
+		if gone, _ := s.gone(target, a.Want); gone {
 			return nil
 		}
-		return sysexits.New(sysexits.TempFail, "forced unmount of %s failed: %v", a.Target, err)
+		return sysexits.New(sysexits.TempFail, "forced unmount of %s failed: %v", target, err)
 	}
 	if timedOut {
-		return sysexits.New(sysexits.Unavailable, "unmounting %s did not finish within COMMAND_TIMEOUT (%s): its storage does not answer; run this again once it does, or with FORCE_UNMOUNT=1 to detach it now", a.Target, s.CommandTimeout)
+		return sysexits.New(sysexits.Unavailable, "unmounting %s did not finish within COMMAND_TIMEOUT (%s): its storage does not answer; run this again once it does, or with FORCE_UNMOUNT=1 to detach it now", target, s.CommandTimeout)
 	}
 	who := "no process found holding it"
-	if h := holders(ctx, s, a.Target); len(h) > 0 {
+	if h := holders(ctx, s, target); len(h) > 0 {
 		who = "held by " + strings.Join(h, ", ")
 	}
-	return sysexits.New(sysexits.TempFail, "%s is busy (%s); still busy after %s: stop those processes or set FORCE_UNMOUNT=1", a.Target, who, s.UnmountTimeout)
+	return sysexits.New(sysexits.TempFail, "%s is busy (%s); still busy after %s: stop those processes or set FORCE_UNMOUNT=1", target, who, s.UnmountTimeout)
 }
 
-func (s *System) unmountOnce(ctx context.Context, a state.Action, force bool) error {
+func (s *System) unmountOnce(ctx context.Context, a state.Action, target string, force bool) error {
 	if a.Direct {
-		return s.kernel().Unmount(a.Target, force)
+		return s.kernel().Unmount(target, force)
 	}
 	argv := a.Argv
 	if force {
@@ -149,13 +159,13 @@ func (s *System) unmountOnce(ctx context.Context, a state.Action, force bool) er
 	return err
 }
 
-func (s *System) gone(a state.Action) (bool, error) {
+func (s *System) gone(target string, want mounttab.Want) (bool, error) {
 	t, err := s.Mounts()
 	if err != nil {
 		return false, err
 	}
-	for _, m := range t.At(a.Target) {
-		if t.Matches(m, a.Want) {
+	for _, m := range t.At(target) {
+		if t.Matches(m, want) {
 			return false, nil
 		}
 	}

@@ -2,32 +2,39 @@
 // already attached", without loading the configuration parser or any
 // storage backend, which together cost more than the answer itself.
 //
-// A full start (envhooks-attach) that finds or leaves everything mounted
-// writes a note to the run directory: the fingerprint of its inputs (the
-// flags, the bytes of every configuration layer, the environment variables
-// that are configuration keys, the version) and the mounts it made sure of.
-// mnt-start recomputes the fingerprint and checks the kernel's mount table
-// for every one of those mounts; on any difference, or any doubt, it hands
-// the run to envhooks-attach. The note is written only for plans made of
-// plain mounts, without ownership leases and without configuration
-// warnings, so that the full start would have done nothing and said
-// nothing either; mnt-stop removes it before it detaches anything.
+// A full start (envhooks-attach) that leaves everything in place writes a
+// note to the run directory: the fingerprint of its inputs (the flags, the
+// bytes of every configuration layer, the environment variables that are
+// configuration keys, and the identity of the installed programs), the
+// digest of the state record it left, the directories the flags resolve to,
+// and the mounts it made sure of. mnt-start recomputes the fingerprint and
+// the digest, resolves the flags again and asks inplace.Decide, the one
+// decider the full start uses too, with the note's mounts and the mount
+// table. On any difference or doubt (a lost, damaged or changed state
+// record, another build, a moved symbolic link) it hands the run to
+// envhooks-attach. The note is written only for plans made of plain mounts,
+// without ownership leases and without configuration warnings, so that the
+// full start would have done nothing and said nothing either; mnt-stop
+// removes it before it detaches anything.
 package quick
 
 import (
-	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/fnv"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
+	"runtime/debug"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/envhooks/envhooks/lib/configpath"
+	"github.com/envhooks/envhooks/lib/inplace"
 	"github.com/envhooks/envhooks/lib/mounttab"
-	"github.com/envhooks/envhooks/lib/rawread"
+	"github.com/envhooks/envhooks/lib/record"
+	"github.com/envhooks/envhooks/lib/safefile"
 )
 
 // DirEnv names the environment variable that moves the run directory
@@ -51,44 +58,57 @@ type Inputs struct {
 	JName, Data, System, Fstab, RCConf string
 }
 
+// Dirs returns the directory flags that were given.
+func (in Inputs) Dirs() []string {
+	var out []string
+	for _, d := range []string{in.Data, in.System, in.Fstab, in.RCConf} {
+		if d != "" {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // Mount is one mount a note vouches for.
 type Mount struct {
-	Target string
-	Want   mounttab.Want
+	ID     string        `json:"id"` // its action in the state record
+	Target string        `json:"target"`
+	Want   mounttab.Want `json:"want"`
 }
 
 // Note is what a full start leaves for the next mnt-start.
 type Note struct {
-	Inputs string   // the fingerprint
-	Keys   []string // the configuration keys the environment can set
-	Mounts []Mount
+	Inputs string   `json:"inputs"` // the fingerprint
+	Keys   []string `json:"keys"`   // the configuration keys the environment can set
+	// The state record the start left, and its digest. STATE_DIR comes
+	// from the configuration, which the fingerprint covers.
+	State  string `json:"state"`
+	Record string `json:"record"`
+	// Done lists the actions the state record holds as done.
+	Done []string `json:"done"`
+	// Resolved maps each directory flag to where its symbolic links led.
+	Resolved map[string]string `json:"resolved"`
+	Mounts   []Mount           `json:"mounts"`
 }
 
-const header = "envhooks-quick 1"
+// Codec is the note's kind of record.
+var Codec = record.Kind{Format: "envhooks-note 2", What: "quick-check note", Max: 4 << 20}
 
-// Fingerprint digests in, the configuration layers' bytes, and the values of
-// the environment variables named in keys.
+// Fingerprint digests in, the configuration layers' bytes, the values of
+// the environment variables named in keys, and the identity of the
+// installed programs.
 func Fingerprint(in Inputs, keys []string) string {
 	// FNV-128a, not SHA-256: the fingerprint guards against change, not
 	// against an attacker (who would need root to edit these files), and
 	// crypto/sha256 alone would add a tenth of the check's cost at start.
 	h := fnv.New128a()
 	field := func(s string) { fmt.Fprintf(h, "%d:%s\n", len(s), s) }
-	for _, s := range []string{in.Version, in.ConfigFile, in.JName, in.Data, in.System, in.Fstab, in.RCConf} {
+	for _, s := range []string{in.Version, in.ConfigFile, in.JName, in.Data, in.System, in.Fstab, in.RCConf, Build()} {
 		field(s)
 	}
 	for _, p := range configpath.For(in.ConfigFile, in.JName).Paths() {
 		field(p)
-		raw, err := rawread.File(p)
-		switch {
-		case err == nil:
-			field("file")
-			h.Write(raw)
-		case errors.Is(err, os.ErrNotExist):
-			field("absent")
-		default:
-			field("unreadable")
-		}
+		fileField(h, field, p)
 	}
 	for _, k := range keys {
 		field(k)
@@ -101,113 +121,128 @@ func Fingerprint(in Inputs, keys []string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+func fileField(h hash.Hash, field func(string), p string) {
+	raw, err := safefile.Read(p, configpath.MaxFile)
+	switch {
+	case err == nil:
+		field("file")
+		h.Write(raw)
+	case errors.Is(err, os.ErrNotExist):
+		field("absent")
+	default:
+		field("unreadable")
+	}
+}
+
+// Programs are the installed programs the note depends on: mnt-start reads
+// it, envhooks-attach writes it. They are installed side by side.
+var Programs = []string{"mnt-start", AttachProgram}
+
+// Build identifies the installed programs: the revision they were built
+// from and whether the tree was modified (debug.ReadBuildInfo), then the
+// device, inode, size and modification time of each, beside the running
+// one. Every build and every installation changes it, so a note is never
+// read by another build than the one that wrote it (a version string is the
+// same for many builds, and a revision for every build of a modified tree).
+func Build() string {
+	self, err := os.Executable()
+	if err != nil {
+		return "unknown"
+	}
+	id := ""
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" || s.Key == "vcs.modified" {
+				id += s.Key + "=" + s.Value + ";"
+			}
+		}
+	}
+	for _, p := range Programs {
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(filepath.Dir(self), p), &st); err != nil {
+			id += p + ":absent;"
+			continue
+		}
+		id += fmt.Sprintf("%s:%d:%d:%d:%d.%d;", p, st.Dev, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec)
+	}
+	return id
+}
+
+// maxRecord is the largest state record digested, as lib/state reads it
+// (that package is not linked here: mnt-start never decodes the record).
+// A larger one is "unreadable", which sends the start to envhooks-attach.
+const maxRecord = 4 << 20
+
+// Digest identifies the content of the file at path ("absent" when there
+// is none, "unreadable" when it cannot be read as a record).
+func Digest(path string) string {
+	raw, err := safefile.Read(path, maxRecord)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "absent"
+	case err != nil:
+		return "unreadable"
+	}
+	h := fnv.New128a()
+	h.Write(raw)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
 // Path is where jname's note lives.
 func Path(jname string) string { return filepath.Join(Dir(), jname+".quick") }
 
-// Encode returns jname's note as the full start writes it. The writer uses
-// safefile.WriteAtomic, which mnt-start must not link (it brings
-// encoding/json along).
-func Encode(jname string, n Note) []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "%s\n# mnt-start's quick check for %s; written by envhooks-attach, removed by mnt-stop\n", header, jname)
-	fmt.Fprintf(&b, "inputs %s\n", strconv.Quote(n.Inputs))
-	b.WriteString("keys")
-	for _, k := range n.Keys {
-		b.WriteString(" " + strconv.Quote(k))
+// Write leaves jname's note.
+func Write(jname string, n Note) error {
+	if err := os.MkdirAll(Dir(), 0o700); err != nil {
+		return err
 	}
-	b.WriteByte('\n')
-	for _, m := range n.Mounts {
-		fmt.Fprintf(&b, "mount %s %s %s %s\n", strconv.Quote(m.Target), strconv.Quote(m.Want.FSType), strconv.Quote(m.Want.Source), strconv.Quote(m.Want.BindOf))
-	}
-	return b.Bytes()
+	return Codec.Write(Path(jname), n, 0o600)
 }
 
 // Remove deletes jname's note; a missing note is fine.
-func Remove(jname string) error {
-	if err := os.Remove(Path(jname)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
-}
+func Remove(jname string) error { return safefile.Remove(Path(jname)) }
 
 // Load reads jname's note; nil when there is none or it cannot be read
 // whole (a note is only ever a shortcut).
 func Load(jname string) *Note {
-	raw, err := rawread.File(Path(jname))
-	if err != nil {
+	var n Note
+	if found, err := Codec.Read(Path(jname), &n); !found || err != nil || len(n.Mounts) == 0 || n.State == "" {
 		return nil
 	}
-	lines := strings.Split(string(raw), "\n")
-	if len(lines) == 0 || lines[0] != header {
-		return nil
-	}
-	n := &Note{}
-	seen := map[string]bool{}
-	for _, line := range lines[1:] {
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		key, rest, _ := strings.Cut(line, " ")
-		vals, ok := quoted(rest)
-		if !ok {
-			return nil
-		}
-		switch {
-		case key == "inputs" && len(vals) == 1:
-			n.Inputs = vals[0]
-		case key == "keys":
-			n.Keys = vals
-		case key == "mount" && len(vals) == 4:
-			n.Mounts = append(n.Mounts, Mount{Target: vals[0], Want: mounttab.Want{FSType: vals[1], Source: vals[2], BindOf: vals[3]}})
-		default:
-			return nil
-		}
-		seen[key] = true
-	}
-	if !seen["inputs"] || !seen["keys"] || len(n.Mounts) == 0 {
-		return nil
-	}
-	return n
+	return &n
 }
 
-// quoted splits a line of space-separated Go-quoted strings. lib/state has
-// a lenient twin for its records (numbers share its lines); a note holds
-// quoted strings only, so anything else makes it unreadable.
-func quoted(s string) ([]string, bool) {
-	var out []string
-	for s = strings.TrimLeft(s, " "); s != ""; s = strings.TrimLeft(s, " ") {
-		q, err := strconv.QuotedPrefix(s)
-		if err != nil {
-			return nil, false
-		}
-		v, err := strconv.Unquote(q)
-		if err != nil {
-			return nil, false
-		}
-		out = append(out, v)
-		s = s[len(q):]
+// Needs turns mounts into what inplace.Decide asks about, against table.
+func Needs(mounts []Mount, table mounttab.Table) []inplace.Need {
+	needs := make([]inplace.Need, len(mounts))
+	for i, m := range mounts {
+		needs[i] = inplace.Need{ID: m.ID, Shows: func() (bool, error) { return table.Shows(m.Target, m.Want), nil }}
 	}
-	return out, true
+	return needs
 }
 
-// InPlace reports whether jname's note matches in and the mount table still
-// shows every mount it vouches for. The note is read before the table: a
-// mnt-stop running meanwhile unmounts before it forgets, so the two never
-// agree on something half undone.
+// InPlace reports whether jname's note matches in, the state record is the
+// one the note was written with, the directory flags still resolve where
+// they did, and inplace.Decide finds every mount in place. The note is read
+// before the table: a mnt-stop running meanwhile unmounts before it
+// forgets, so the two never agree on something half undone.
 func InPlace(in Inputs, read func() (mounttab.Table, error)) bool {
 	n := Load(in.JName)
-	if n == nil || Fingerprint(in, n.Keys) != n.Inputs {
+	if n == nil || Fingerprint(in, n.Keys) != n.Inputs || Digest(n.State) != n.Record {
 		return false
 	}
 	t, err := read()
 	if err != nil {
 		return false
 	}
-	for _, m := range n.Mounts {
-		top, ok := t.Top(m.Target)
-		if !ok || !t.Matches(top, m.Want) {
+	for _, d := range in.Dirs() {
+		if r, ok := n.Resolved[d]; !ok || t.Resolve(d) != r {
 			return false
 		}
 	}
-	return true
+	done := make(map[string]bool, len(n.Done))
+	for _, id := range n.Done {
+		done[id] = true
+	}
+	return inplace.Decide(Needs(n.Mounts, t), func(id string) bool { return done[id] })
 }

@@ -11,13 +11,13 @@
 package safefile
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // WriteAtomic replaces path with data: temp file in the same directory,
@@ -63,19 +63,6 @@ func SyncDir(dir string) error {
 	return nil
 }
 
-// WriteJSON writes v as indented JSON with WriteAtomic, creating the
-// directory with dirPerm when it is missing.
-func WriteJSON(path string, v any, perm, dirPerm os.FileMode) error {
-	raw, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), dirPerm); err != nil {
-		return err
-	}
-	return WriteAtomic(path, append(raw, '\n'), perm)
-}
-
 // Remove removes path; a missing file is not an error.
 func Remove(path string) error {
 	err := os.Remove(path)
@@ -96,63 +83,77 @@ var (
 // waiting for a writer; a device, a directory or a socket is refused too
 // (ErrNotRegular), and so is a file over max bytes (ErrTooLarge). A missing
 // file is os.ErrNotExist, as from os.ReadFile.
+//
+// It works on the descriptor with open(2), fstat(2) and read(2) directly:
+// os.Open registers every file with Go's poller, which costs a hook's
+// idempotent start an epoll instance and a woken thread for nothing. Files
+// of /proc report size 0 and are read up to max like any other.
 func Read(path string, max int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	fd, err := retry(func() (int, error) {
+		return unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	})
 	if err != nil {
-		return nil, err
+		// A socket or a device without a driver cannot even be opened:
+		// say what it is rather than ENXIO.
+		var st unix.Stat_t
+		if unix.Stat(path, &st) == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return nil, fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, kind(uint32(st.Mode)))
+		}
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, kind(fi.Mode()))
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, kind(uint32(st.Mode)))
 	}
-	if fi.Size() > max {
-		return nil, fmt.Errorf("%s: %w (%d bytes; at most %d are read)", path, ErrTooLarge, fi.Size(), max)
+	if st.Size > max {
+		return nil, fmt.Errorf("%s: %w (%d bytes; at most %d are read)", path, ErrTooLarge, st.Size, max)
 	}
-	// The size can grow between Stat and the read: read one byte past max
-	// to notice.
-	raw, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
+	// The size can grow between fstat and the read: read one byte past
+	// max to notice.
+	limit := max + 1
+	buf := make([]byte, 0, min(limit, st.Size+1))
+	for int64(len(buf)) < limit {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		end := min(int64(cap(buf)), limit)
+		n, err := retry(func() (int, error) { return unix.Read(fd, buf[len(buf):end]) })
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
 	}
-	if int64(len(raw)) > max {
-		return nil, fmt.Errorf("%s: %w (more than %d bytes)", path, ErrTooLarge, max)
-	}
-	return raw, nil
+	return nil, fmt.Errorf("%s: %w (more than %d bytes)", path, ErrTooLarge, max)
 }
 
-// ReadJSON decodes the file at path (at most max bytes, see Read) into v;
-// found is false when there is no such file. what names the file's kind in
-// the error of a damaged one.
-func ReadJSON(path, what string, max int64, v any) (found bool, err error) {
-	raw, err := Read(path, max)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
+func retry(call func() (int, error)) (int, error) {
+	for {
+		n, err := call()
+		if err != unix.EINTR {
+			return n, err
+		}
 	}
-	if err != nil {
-		return true, fmt.Errorf("%s %v", what, err)
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return true, fmt.Errorf("%s %s is damaged: %v", what, path, err)
-	}
-	return true, nil
 }
 
-func kind(m os.FileMode) string {
-	switch {
-	case m&os.ModeNamedPipe != 0:
+func kind(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFIFO:
 		return "a FIFO"
-	case m&os.ModeCharDevice != 0:
+	case unix.S_IFCHR:
 		return "a character device"
-	case m&os.ModeDevice != 0:
+	case unix.S_IFBLK:
 		return "a block device"
-	case m&os.ModeSocket != 0:
+	case unix.S_IFSOCK:
 		return "a socket"
-	case m.IsDir():
+	case unix.S_IFDIR:
 		return "a directory"
 	}
-	return "mode " + m.String()
+	return fmt.Sprintf("mode %o", mode)
 }

@@ -2,6 +2,7 @@ package safefile
 
 import (
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -59,20 +60,12 @@ func TestReadRefusesWhatIsNotASmallRegularFile(t *testing.T) {
 	require.Equal(t, "k=v\n", string(raw))
 }
 
-func TestReadJSON(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "r.json")
-	var v struct{ A int }
-	found, err := ReadJSON(p, "record", 1024, &v)
+func TestReadNamesASocket(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "sock")
+	l, err := net.Listen("unix", p)
 	require.NoError(t, err)
-	require.False(t, found)
-	require.NoError(t, WriteJSON(p, struct{ A int }{7}, 0o644, 0o755))
-	found, err = ReadJSON(p, "record", 1024, &v)
-	require.NoError(t, err)
-	require.True(t, found)
-	require.Equal(t, 7, v.A)
-	require.NoError(t, os.WriteFile(p, []byte("{"), 0o644))
-	found, err = ReadJSON(p, "record", 1024, &v)
-	require.True(t, found)
-	require.ErrorContains(t, err, "record "+p+" is damaged")
+	defer l.Close()
+	_, err = Read(p, 1024)
+	require.ErrorIs(t, err, ErrNotRegular)
+	require.Contains(t, err.Error(), "socket")
 }

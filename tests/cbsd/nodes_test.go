@@ -42,7 +42,7 @@ func newCluster(t *testing.T, driver string) *cluster {
 		}
 	})
 	c := &cluster{t: t, root: root, dfs: filepath.Join(root, "dfs")}
-	require.NoError(t, os.MkdirAll(filepath.Join(c.dfs, "leases"), 0o755))
+	testenv.SharedLeaseDir(t, filepath.Join(c.dfs, "leases"))
 	prefix := fmt.Sprintf("/cbsd-%d", time.Now().UnixNano())
 	switch driver {
 	case "file":

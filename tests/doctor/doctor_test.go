@@ -26,6 +26,7 @@ import (
 	"github.com/envhooks/envhooks/lib/doctor"
 	"github.com/envhooks/envhooks/lib/environment"
 	"github.com/envhooks/envhooks/lib/iscsi/iscsitest"
+	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/tests/lease/etcdcluster"
 	"github.com/envhooks/envhooks/tests/nfs/ganesha"
 	"github.com/envhooks/envhooks/tests/testenv"
@@ -97,6 +98,7 @@ func newNode(t *testing.T, keys string) *node {
 	for _, d := range []string{"dfs/data", "dfs/system", "dfs/leases", "state", "inventory", "jails/jails-rcconf"} {
 		require.NoError(t, os.MkdirAll(filepath.Join(root, d), 0o755))
 	}
+	testenv.SharedLeaseDir(t, filepath.Join(root, "dfs", "leases"))
 	testenv.WriteFile(t, n.cfg, fmt.Sprintf("BACKEND=nullfs\nNULLFS_ROOT=%[1]s/dfs\nLEASE_DIR=%[1]s/dfs/leases\nNODE_NAME=a\nWORKDIR=%[1]s/jails\nSTATE_DIR=%[1]s/state\nINVENTORY_DIR=%[1]s/inventory\nSYSLOG=0\nCBSD_COMMAND=%[3]s/cbsd\n%[2]s", root, keys, n.bin), 0o644)
 	return n
 }
@@ -216,6 +218,16 @@ func TestEachLocalCheckFails(t *testing.T) {
 		rep := n.doctor()
 		assert.Equal(t, 69, rep.Code)
 		assert.Equal(t, doctor.Fail, rep.one(t, "LEASE_DIR").Status)
+	})
+	t.Run("unmarked lease directory", func(t *testing.T) {
+		// On the root file system without envctl lease init's marker, it
+		// may be the empty mount point of storage that is not mounted.
+		n := newNode(t, "")
+		require.NoError(t, os.Remove(filepath.Join(n.root, "dfs", "leases", lease.MarkerName)))
+		rep := n.doctor()
+		assert.Equal(t, 69, rep.Code)
+		assert.Equal(t, doctor.Fail, rep.one(t, "LEASE_DIR").Status)
+		assert.Contains(t, rep.one(t, "LEASE_DIR").Detail, "envctl lease init")
 	})
 }
 

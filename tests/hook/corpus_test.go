@@ -1,7 +1,18 @@
 package hook
 
+// The corpus: bad inputs and injected faults, generated from failure
+// classes (command lines, jnames, forged log lines, exec hooks, deadlines,
+// configuration files, records, symbolic links, kills), each run against
+// the real programs and checked against the contract: a promised exit
+// code, one line on stderr that names what is wrong, nothing of the input
+// echoed, no control character, no hang, no change on disk when the input
+// is refused, and never exit 0 with something left attached. corpusCount
+// counts the cases by class; TestCorpusCounts, last, reports them.
+
 import (
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,14 +24,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/envhooks/envhooks/lib/failures"
+	"github.com/envhooks/envhooks/lib/sysexits"
 	"github.com/envhooks/envhooks/tests/testenv"
 )
 
-// The bad-input corpus of the hooks' and envctl's command lines: flags,
-// jnames and forged log lines, generated from failure classes. Every case
-// must end in one line on stderr with the promised code, no control
-// character from the input, a bounded length, and nothing changed.
-// corpusCount counts the cases run, for the report at the end.
+// corpusCount counts the cases run by class, for the report at the end.
 var corpusCount = map[string]int{}
 
 // forgery payloads: each tries to make a second log line, or to hide or
@@ -55,24 +63,14 @@ func checkOneLine(t *testing.T, n *node, class string, code int, prog string, ar
 	require.NoError(t, os.MkdirAll(failures.Dir(filepath.Join(n.root, "run")), 0o755))
 	before := n.snapshot()
 	r := testenv.Run(t, []string{n.runDirEnv()}, testenv.Bin(t, prog), args...)
-	assert.Equal(t, code, r.Code, "%s %q: %s", prog, args, r.Stderr)
-	assert.Equal(t, 1, strings.Count(r.Stderr, "\n"), "%s %q: want one line, got %q", prog, args, r.Stderr)
-	assert.True(t, strings.HasSuffix(r.Stderr, "\n"))
-	assert.Less(t, len(r.Stderr), 4096, "%s: a bounded line", prog)
-	assert.NotContains(t, r.Stderr, "panic")
-	assert.NotContains(t, r.Stderr, "goroutine")
-	for _, c := range strings.TrimSuffix(r.Stderr, "\n") {
-		if c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) || c == '\u2028' || c == '\u2029' || c == '\u202e' || c == '\u2066' || c == '\u2069' {
-			t.Errorf("%s %q: stderr carries control character %U: %q", prog, args, c, r.Stderr)
-			break
-		}
-	}
-	assert.Equal(t, before, n.snapshot(), "%s %q changed something", prog, args)
+	what := fmt.Sprintf("%s %.200q", prog, args)
+	assert.Equal(t, code, r.Code, "%s: %s", what, r.Stderr)
+	assertOneLine(t, r.Stderr, what)
+	assert.Equal(t, before, n.snapshot(), "%s changed something", what)
 }
 
 func TestCorpusFlags(t *testing.T) {
-	leases := t.TempDir()
-	n := newNode(t, "LEASE_DIR="+leases+"\n")
+	n := newNode(t, "LEASE_DIR="+testenv.SharedLeaseDir(t, t.TempDir())+"\n")
 	n.create("web1")
 	d, s := filepath.Join(n.workdir, "d"), filepath.Join(n.workdir, "s")
 	base := func(extra ...string) []string {
@@ -126,7 +124,7 @@ var badJNames = []string{"../x", "a b", "$(id)", "`id`", strings.Repeat("a", 65)
 	"\x1b[31mweb1", "web1\u202e", "\u200bweb1"}
 
 func TestCorpusJNames(t *testing.T) {
-	n := newNode(t, "LEASE_DIR="+t.TempDir()+"\n")
+	n := newNode(t, "LEASE_DIR="+testenv.SharedLeaseDir(t, t.TempDir())+"\n")
 	d, s := filepath.Join(n.workdir, "d"), filepath.Join(n.workdir, "s")
 	for _, j := range append(badJNames, "") {
 		checkOneLine(t, n, "jnames", 65, "mnt-start", "-c", n.cfg, "-j", j, "-d", d, "-s", s)
@@ -138,7 +136,7 @@ func TestCorpusJNames(t *testing.T) {
 }
 
 func TestCorpusForgedLines(t *testing.T) {
-	n := newNode(t, "LEASE_DIR="+t.TempDir()+"\n")
+	n := newNode(t, "LEASE_DIR="+testenv.SharedLeaseDir(t, t.TempDir())+"\n")
 	d, s := filepath.Join(n.workdir, "d"), filepath.Join(n.workdir, "s")
 	for _, p := range forgeries {
 		checkOneLine(t, n, "forged lines", 64, "mnt-start", "-c", n.cfg, "-"+p)
@@ -300,12 +298,483 @@ func TestCorpusDeadlines(t *testing.T) {
 
 func mkfifo(p string) error { return syscall.Mkfifo(p, 0o755) }
 
-// TestCorpusCounts says how many cases the corpus ran (go test -v shows it).
-func TestCorpusCounts(t *testing.T) {
-	total := 0
-	for class, c := range corpusCount {
-		t.Logf("bad-input corpus: %s: %d cases", class, c)
-		total += c
+// secret is planted in bad inputs: no message may repeat it.
+const secret = "SECRET-0xdeadbeef"
+
+// badFile is one bad configuration file: how to make it at path, and what
+// the one line must name (the path itself when empty).
+type badFile struct {
+	name    string
+	make    func(t *testing.T, path string)
+	mention string
+}
+
+func content(text string) func(t *testing.T, path string) {
+	return func(t *testing.T, path string) { testenv.WriteFile(t, path, text, 0o644) }
+}
+
+// badConfigs are the configuration files every program must refuse with 78.
+func badConfigs() []badFile {
+	special := []badFile{
+		{"a FIFO", func(t *testing.T, p string) { require.NoError(t, syscall.Mkfifo(p, 0o644)) }, "FIFO"},
+		{"/dev/zero", func(t *testing.T, p string) { require.NoError(t, os.Symlink("/dev/zero", p)) }, "character device"},
+		{"/dev/urandom", func(t *testing.T, p string) { require.NoError(t, os.Symlink("/dev/urandom", p)) }, "character device"},
+		{"a directory", func(t *testing.T, p string) { require.NoError(t, os.MkdirAll(p, 0o755)) }, "directory"},
+		{"a socket", func(t *testing.T, p string) {
+			l, err := net.Listen("unix", p)
+			require.NoError(t, err)
+			t.Cleanup(func() { l.Close() })
+		}, "socket"},
+		{"a link to a FIFO", func(t *testing.T, p string) {
+			require.NoError(t, syscall.Mkfifo(p+".fifo", 0o644))
+			require.NoError(t, os.Symlink(p+".fifo", p))
+		}, "FIFO"},
+		{"2 MiB of comments", content(strings.Repeat("# "+secret+"\n", 2<<20/20)), "too large"},
+		{"one 2 MiB line", content("BACKEND=" + strings.Repeat("x", 2<<20)), "too large"},
 	}
-	t.Logf("bad-input corpus: %d cases in all (this package's command lines, hooks and deadlines)", total)
+	texts := map[string]string{
+		"garbage last line without newline": "BACKEND=nullfs\n" + secret,
+		"garbage last line":                 "BACKEND=nullfs\n" + secret + "\n",
+		"garbage first line":                secret + "\nBACKEND=nullfs\n",
+		"a bare key":                        "BACKEND\n",
+		"a bare word after values":          "BACKEND=nullfs\nMOUNT_FSTAB=1\nnonsense\n",
+		"a NUL byte":                        "BACKEND=null\x00fs\n",
+		"a NUL line":                        "\x00\n",
+		"an unterminated double quote":      "BACKEND=\"nullfs\nMOUNT_FSTAB=1\n" + secret + "\n",
+		"an unterminated single quote":      "BACKEND='nullfs\n",
+		"text after a closing quote":        "BACKEND=\"nullfs\" " + secret + "\n",
+		"a key with a dash":                 "NULLFS-ROOT=/x\n",
+		"an empty key":                      "=" + secret + "\n",
+		"export alone":                      "export\n",
+		"a shell command":                   "echo " + secret + "\n",
+		"a shell if":                        "if [ -x /bin/sh ]; then\nBACKEND=nullfs\nfi\n",
+		"a byte order mark":                 "\ufeffBACKEND=nullfs\n",
+		"JSON":                              `{"BACKEND": "nullfs"}` + "\n",
+	}
+	for i := 0; i < 6; i++ {
+		rng := rand.New(rand.NewPCG(uint64(i), 7))
+		b := make([]byte, 256+rng.IntN(4096))
+		for j := range b {
+			b[j] = byte(rng.UintN(256))
+		}
+		texts[fmt.Sprintf("random bytes %d", i)] = string(b) + secret
+	}
+	var out []badFile
+	out = append(out, special...)
+	for name, text := range texts {
+		out = append(out, badFile{name, content(text), ""})
+	}
+	values := map[string]string{
+		"COMMAND_TIMEOUT=soon":                           "COMMAND_TIMEOUT",
+		"HOOK_TIMEOUT=0":                                 "HOOK_TIMEOUT",
+		"HOOK_TIMEOUT=99999999999":                       "HOOK_TIMEOUT",
+		"MOUNT_FSTAB=perhaps":                            "MOUNT_FSTAB",
+		"NULLFS_ROOT=relative/dir":                       "NULLFS_ROOT",
+		"STATE_DIR=state":                                "STATE_DIR",
+		"WORKDIR=\"/usr/jails\nx\"":                      "WORKDIR",
+		"LEASE_BACKEND=zookeeper":                        "LEASE_BACKEND",
+		"NODE_NAME=\"node a\"":                           "NODE_NAME",
+		"ETCD_ENDPOINTS=127.0.0.1:1":                     "ETCD_ENDPOINTS",
+		"PARALLEL=-1":                                    "PARALLEL",
+		"LOCK_TIMEOUT=1e3":                               "LOCK_TIMEOUT",
+		"HOOK_TIMEOUT=" + strings.Repeat("9", 900<<10):   "HOOK_TIMEOUT",
+		"ETCD_ENDPOINTS=" + strings.Repeat("x", 900<<10): "ETCD_ENDPOINTS",
+	}
+	for text, key := range values {
+		out = append(out, badFile{"value " + text, content(text + "\n"), key})
+	}
+	return out
+}
+
+// A bad configuration file, as the global file (-c) or as the
+// environment's own file, for mnt-start, mnt-stop and envctl: 78, one line
+// naming it, nothing echoed, nothing changed.
+func corpusConfigurationFiles(t *testing.T) int {
+	n := newNode(t, "")
+	n.create("web1")
+	leases := testenv.SharedLeaseDir(t, filepath.Join(n.root, "leases"))
+	cases := 0
+	for _, bad := range badConfigs() {
+		for _, placement := range []string{"global", "per-environment"} {
+			dir := t.TempDir()
+			global := filepath.Join(dir, "envhooks.conf")
+			path := global
+			if placement == "global" {
+				bad.make(t, global)
+			} else {
+				raw, err := os.ReadFile(n.cfg)
+				require.NoError(t, err)
+				testenv.WriteFile(t, global, string(raw)+"LEASE_DIR="+leases+"\n", 0o644)
+				path = filepath.Join(dir, "envhooks.d", "web1.conf")
+				require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+				bad.make(t, path)
+			}
+			mention := bad.mention
+			if mention == "" || strings.Contains(bad.name, "value") {
+				mention = path
+			}
+			for _, prog := range []struct {
+				name string
+				args []string
+			}{
+				{"mnt-start", append([]string{"-c", global}, n.jailArgs("web1")...)},
+				{"mnt-stop", []string{"-c", global, "-j", "web1"}},
+				{"envctl", []string{"-c", global, "status", "jname=web1"}},
+			} {
+				cases++
+				require.NoError(t, os.MkdirAll(failures.Dir(filepath.Join(n.root, "run")), 0o755)) // see checkOneLine
+				before := n.snapshot()
+				r := testenv.Run(t, []string{n.runDirEnv()}, testenv.Bin(t, prog.name), prog.args...)
+				what := fmt.Sprintf("%s, %s, %s", bad.name, placement, prog.name)
+				assert.Equal(t, sysexits.Config, r.Code, "%s: %s", what, r.Stderr)
+				assertOneLine(t, r.Stderr, what)
+				assert.Contains(t, r.Stderr, mention, what)
+				if bad.mention != "" && strings.Contains(bad.name, "value") {
+					assert.Contains(t, r.Stderr, bad.mention, what)
+				}
+				assert.Equal(t, before, n.snapshot(), "%s changed something", what)
+			}
+		}
+	}
+	return cases
+}
+
+// assertOneLine checks the message contract: one bounded line, no panic,
+// nothing of the planted secret, no control character (from the input or
+// not) that could forge or hide a line.
+func assertOneLine(t *testing.T, stderr, what string) {
+	t.Helper()
+	assert.Equal(t, 1, strings.Count(stderr, "\n"), "%s: want one line: %q", what, stderr)
+	assert.True(t, strings.HasSuffix(stderr, "\n"), "%s: a whole line", what)
+	assert.Less(t, len(stderr), maxLine, "%s: a bounded line", what)
+	assert.NotContains(t, stderr, secret, what)
+	assert.NotContains(t, stderr, "panic", what)
+	assert.NotContains(t, stderr, "goroutine", what)
+	for _, c := range strings.TrimSuffix(stderr, "\n") {
+		if c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) || c == '\u2028' || c == '\u2029' || c == '\u202e' || c == '\u2066' || c == '\u2069' {
+			t.Errorf("%s: stderr carries control character %U: %q", what, c, stderr)
+			break
+		}
+	}
+}
+
+// maxLine bounds a refusal's line (lib/oneline cuts what it quotes).
+const maxLine = 4096
+
+// damage is one way a record can be damaged.
+type damage struct {
+	name string
+	make func(t *testing.T, path string, good []byte)
+}
+
+func damages(good []byte, legacy []byte, rng *rand.Rand) []damage {
+	var out []damage
+	for cut := 0; cut < len(good); cut += 24 {
+		cut := cut
+		out = append(out, damage{fmt.Sprintf("cut at byte %d", cut), func(t *testing.T, p string, _ []byte) {
+			testenv.WriteFile(t, p, string(good[:cut]), 0o600)
+		}})
+	}
+	for cut := 16; cut < len(legacy); cut += 48 {
+		cut := cut
+		out = append(out, damage{fmt.Sprintf("0.1's format cut at byte %d", cut), func(t *testing.T, p string, _ []byte) {
+			testenv.WriteFile(t, p, string(legacy[:cut]), 0o600)
+		}})
+	}
+	for i := 0; i < 24; i++ {
+		at, bit := rng.IntN(len(good)), byte(1)<<rng.UintN(8)
+		out = append(out, damage{fmt.Sprintf("bit %d flipped at byte %d", bit, at), func(t *testing.T, p string, _ []byte) {
+			b := append([]byte(nil), good...)
+			b[at] ^= bit
+			testenv.WriteFile(t, p, string(b), 0o600)
+		}})
+	}
+	special := map[string]func(t *testing.T, p string, good []byte){
+		"empty":       func(t *testing.T, p string, _ []byte) { testenv.WriteFile(t, p, "", 0o600) },
+		"a FIFO":      func(t *testing.T, p string, _ []byte) { require.NoError(t, syscall.Mkfifo(p, 0o600)) },
+		"/dev/zero":   func(t *testing.T, p string, _ []byte) { require.NoError(t, os.Symlink("/dev/zero", p)) },
+		"a directory": func(t *testing.T, p string, _ []byte) { require.NoError(t, os.MkdirAll(p, 0o700)) },
+		"5 MiB":       func(t *testing.T, p string, _ []byte) { testenv.WriteFile(t, p, strings.Repeat(" ", 5<<20), 0o600) },
+		"a lease": func(t *testing.T, p string, _ []byte) {
+			testenv.WriteFile(t, p, `{"format": "envhooks-lease 2", "jname": "web1"}`, 0o600)
+		},
+		"another env": func(t *testing.T, p string, g []byte) {
+			testenv.WriteFile(t, p, strings.Replace(string(g), `"web1"`, `"web2"`, 1), 0o600)
+		},
+		"secret lines": func(t *testing.T, p string, _ []byte) { testenv.WriteFile(t, p, secret+"\n"+secret, 0o600) },
+		"binary":       func(t *testing.T, p string, _ []byte) { testenv.WriteFile(t, p, "\x00\x01\xff"+secret, 0o600) },
+		"wrong types": func(t *testing.T, p string, _ []byte) {
+			testenv.WriteFile(t, p, `{"format": "envhooks-state 2", "jname": "web1", "actions": {"a": 1}}`, 0o600)
+		},
+	}
+	for name, f := range special {
+		out = append(out, damage{name, f})
+	}
+	return out
+}
+
+// A damaged state record with the environment attached: mnt-start refuses
+// it with 65 naming it (or, when the damage left a valid record, answers
+// 0 without stacking a mount); mnt-stop detaches everything the plan
+// attaches either way and exits 0 or 65: never 0 with a mount left.
+func corpusStateRecords(t *testing.T) int {
+	n := newNode(t, "")
+	n.create("web1")
+	requireOK(t, n.start("web1"))
+	good, err := os.ReadFile(n.recordPath("web1"))
+	require.NoError(t, err)
+	legacyRaw, err := os.ReadFile("testdata/written-by-0.1.state")
+	require.NoError(t, err)
+	legacy := []byte(strings.NewReplacer("@DFS@", n.dfs, "@WORKDIR@", n.workdir).Replace(string(legacyRaw)))
+	cases := damages(good, legacy, rand.New(rand.NewPCG(14, 3)))
+	for _, d := range cases {
+		p := n.recordPath("web1")
+		require.NoError(t, os.RemoveAll(p))
+		d.make(t, p, good)
+		r := n.start("web1")
+		switch r.Code {
+		case 0:
+			assert.Len(t, n.mounts(), 3, "%s: a valid record, nothing stacked", d.name)
+		case sysexits.DataErr:
+			assertOneLine(t, r.Stderr, d.name)
+			assert.Contains(t, r.Stderr, "state record "+p, d.name)
+		default:
+			t.Errorf("%s: mnt-start exited %d: %s", d.name, r.Code, r.Stderr)
+		}
+		r = n.stop("web1")
+		assert.Contains(t, []int{0, sysexits.DataErr}, r.Code, "%s: %s", d.name, r.Stderr)
+		assert.Empty(t, n.mounts(), "%s: mnt-stop exited %d and left mounts", d.name, r.Code)
+		// Back to attached, with a good record, for the next case.
+		require.NoError(t, os.RemoveAll(p))
+		requireOK(t, n.start("web1"))
+	}
+	return len(cases)
+}
+
+// A damaged quick-check note never makes mnt-start answer by itself.
+func corpusNotes(t *testing.T) int {
+	n := newNode(t, "")
+	n.create("web1")
+	requireOK(t, n.start("web1"))
+	p := filepath.Join(n.root, "run", "web1.quick")
+	good, err := os.ReadFile(p)
+	require.NoError(t, err)
+	legacy, err := os.ReadFile("testdata/written-by-0.1.quick")
+	require.NoError(t, err)
+	cases := damages(good, legacy, rand.New(rand.NewPCG(14, 4)))
+	quick := 0
+	for _, d := range cases {
+		require.NoError(t, os.RemoveAll(p))
+		d.make(t, p, good)
+		if answeredQuickly(t, n, nil, "web1") {
+			quick++
+			raw, _ := os.ReadFile(p)
+			assert.JSONEq(t, string(good), string(raw), "%s: only an intact note is trusted", d.name)
+		}
+	}
+	assert.LessOrEqual(t, quick, 2, "only damage that leaves the note intact (trailing white space) may be trusted")
+	return len(cases)
+}
+
+// Damaged inventory and lease records: envctl status names the damaged one
+// with 65, list shows the other environments.
+func corpusEnvctlRecords(t *testing.T) int {
+	n := newNode(t, "")
+	leases := testenv.SharedLeaseDir(t, filepath.Join(n.root, "leases"))
+	inv := filepath.Join(n.root, "inventory")
+	cfg := filepath.Join(n.root, "etc", "envctl.conf")
+	raw, err := os.ReadFile(n.cfg)
+	require.NoError(t, err)
+	testenv.WriteFile(t, cfg, fmt.Sprintf("%sLEASE_DIR=%s\nINVENTORY_DIR=%s\nNODE_NAME=a\n", raw, leases, inv), 0o644)
+	invGood := `{"format": "envhooks-inventory 2", "jname": "web1", "kind": "jail", "node": "a", "registered": "2026-01-01T00:00:00Z", "generation": 1, "descriptor": "jname=\"web1\";\n"}` + "\n"
+	leaseGood := `{"format": "envhooks-lease 2", "jname": "web1", "node": "a", "since": "2026-01-01T00:00:00Z", "generation": 1}` + "\n"
+	testenv.WriteFile(t, filepath.Join(inv, "web2.json"), strings.ReplaceAll(invGood, "web1", "web2"), 0o644)
+	testenv.WriteFile(t, filepath.Join(leases, "web2.lease"), strings.ReplaceAll(leaseGood, "web1", "web2"), 0o644)
+	count := 0
+	for _, kind := range []struct {
+		what, path, good string
+		legacy           string
+	}{
+		{"inventory record", filepath.Join(inv, "web1.json"), invGood, strings.Replace(invGood, `"format": "envhooks-inventory 2", `, "", 1)},
+		{"lease record", filepath.Join(leases, "web1.lease"), leaseGood, "node=a\nsince=2026-01-01T00:00:00Z\ngeneration=1\n"},
+	} {
+		for _, d := range damages([]byte(kind.good), []byte(kind.legacy), rand.New(rand.NewPCG(14, 5))) {
+			count++
+			for _, p := range []string{filepath.Join(inv, "web1.json"), filepath.Join(leases, "web1.lease")} {
+				require.NoError(t, os.RemoveAll(p)) // the last damage may have left a directory or a FIFO
+			}
+			testenv.WriteFile(t, filepath.Join(inv, "web1.json"), invGood, 0o644)
+			testenv.WriteFile(t, filepath.Join(leases, "web1.lease"), leaseGood, 0o644)
+			require.NoError(t, os.RemoveAll(kind.path))
+			d.make(t, kind.path, []byte(kind.good))
+			what := kind.what + ", " + d.name
+			r := testenv.Run(t, nil, testenv.Bin(t, "envctl"), "-c", cfg, "status", "web1")
+			switch r.Code {
+			case 0:
+				assert.NotContains(t, r.Stdout, "damaged", what)
+			case sysexits.DataErr:
+				assertOneLine(t, r.Stderr, what)
+				assert.Contains(t, r.Stderr, kind.what+" "+kind.path, what)
+				assert.Contains(t, r.Stdout, "damaged", what)
+			default:
+				t.Errorf("%s: status exited %d: %s", what, r.Code, r.Stderr)
+			}
+			r = testenv.Run(t, nil, testenv.Bin(t, "envctl"), "-c", cfg, "list")
+			assert.Contains(t, []int{0, sysexits.DataErr}, r.Code, "%s: %s", what, r.Stderr)
+			assert.Contains(t, r.Stdout, "web2", "%s: the others are listed", what)
+		}
+	}
+	return count
+}
+
+// Every combination of links in NULLFS_ROOT, the workdir and a mount point
+// (and a source): starts never stack, the stop leaves nothing.
+func corpusSymlinks(t *testing.T) int {
+	roots := []string{"plain", "absolute link", "relative link", "chain"}
+	workdirs := []string{"plain", "link", "parent link"}
+	points := []string{"plain", "link"}
+	sources := []string{"plain", "link"}
+	count := 0
+	for _, root := range roots {
+		for _, wd := range workdirs {
+			for _, point := range points {
+				for _, source := range sources {
+					count++
+					name := fmt.Sprintf("root %s - workdir %s - mount point %s - source %s", root, wd, point, source) // no "," or ";": a workdir holding one is refused
+					t.Run(name, func(t *testing.T) {
+						n := newNode(t, "")
+						n.create("web1")
+						args := n.linked(root, wd, point, source)
+						run := func(prog string) testenv.Result {
+							return testenv.Run(t, []string{n.runDirEnv()}, testenv.Bin(t, prog), append([]string{"-c", n.cfg}, args...)...)
+						}
+						for i := 0; i < 2; i++ {
+							requireOK(t, run("mnt-start"))
+							assert.Len(t, n.mountsAll(), 3, "start %d", i+1)
+						}
+						requireOK(t, run("mnt-stop"))
+						assert.Empty(t, n.mountsAll())
+					})
+				}
+			}
+		}
+	}
+	return count
+}
+
+// linked sets the node up with links as named, and returns the directory
+// flags CBSD would pass.
+func (n *node) linked(root, wd, point, source string) []string {
+	t := n.t
+	switch root {
+	case "absolute link":
+		require.NoError(t, os.Symlink(n.dfs, filepath.Join(n.root, "dfs-link")))
+		n.setConfig("NULLFS_ROOT", filepath.Join(n.root, "dfs-link"))
+	case "relative link":
+		require.NoError(t, os.Symlink("dfs", filepath.Join(n.root, "dfs-link")))
+		n.setConfig("NULLFS_ROOT", filepath.Join(n.root, "dfs-link"))
+	case "chain":
+		require.NoError(t, os.MkdirAll(filepath.Join(n.root, "a", "b"), 0o755))
+		require.NoError(t, os.Symlink("../../dfs", filepath.Join(n.root, "a", "b", "up")))
+		require.NoError(t, os.Symlink(filepath.Join(n.root, "a", "b", "up"), filepath.Join(n.root, "top")))
+		n.setConfig("NULLFS_ROOT", filepath.Join(n.root, "top"))
+	}
+	if source == "link" {
+		real := filepath.Join(n.root, "elsewhere", "web1")
+		require.NoError(t, os.MkdirAll(filepath.Dir(real), 0o755))
+		require.NoError(t, os.Rename(filepath.Join(n.dfs, "system", "web1"), real))
+		require.NoError(t, os.Symlink("../../elsewhere/web1", filepath.Join(n.dfs, "system", "web1")))
+	}
+	require.NoError(t, os.MkdirAll(filepath.Join(n.workdir, "jails-data"), 0o755))
+	if point == "link" {
+		real := filepath.Join(n.root, "real-fstab")
+		require.NoError(t, os.MkdirAll(real, 0o755))
+		require.NoError(t, os.MkdirAll(filepath.Join(n.workdir, "jails-fstab"), 0o755))
+		require.NoError(t, os.Symlink(real, filepath.Join(n.workdir, "jails-fstab", "web1")))
+	}
+	workdir := n.workdir
+	switch wd {
+	case "link":
+		workdir = filepath.Join(n.root, "jails")
+		require.NoError(t, os.Symlink(n.workdir, workdir))
+	case "parent link":
+		require.NoError(t, os.Symlink(filepath.Join(n.root, "usr"), filepath.Join(n.root, "home")))
+		workdir = filepath.Join(n.root, "home", "jails")
+	}
+	return cbsdArgs(workdir, "web1")
+}
+
+// Kills: every crash point of a start and a stop (TestKilledAtEveryStep),
+// seeded random kills of mnt-start (TestRandomKillsThenStop) and of
+// jregister (tests/migrate), an exec hook's start under way; here, the
+// random kills of a stop.
+func corpusKilledStops(t *testing.T) int {
+	n := newNode(t, "")
+	n.create("web1")
+	requireOK(t, n.start("web1"))
+	var took time.Duration
+	for i := 0; i < 3; i++ {
+		r := n.stop("web1")
+		requireOK(t, r)
+		took = max(took, r.Took)
+		requireOK(t, n.start("web1"))
+	}
+	rng := rand.New(rand.NewPCG(killSeed, 5))
+	const runs = 40
+	for i := 0; i < runs; i++ {
+		delay := time.Duration(rng.Int64N(int64(took * 13 / 10)))
+		n.killAfter("mnt-stop", delay, "-c", n.cfg, "-j", "web1")
+		assert.Empty(t, n.unnamed("web1"), "run %d: every mount still attached is in the record", i)
+		if i%2 == 0 {
+			requireOK(t, n.stop("web1"))
+			assert.Empty(t, n.mounts())
+		}
+		requireOK(t, n.start("web1"))
+		assert.Len(t, n.mounts(), 3)
+	}
+	return runs
+}
+
+// TestCorpusRecordsAndFaults runs the corpus of files, records, links and
+// kills by class.
+func TestCorpusRecordsAndFaults(t *testing.T) {
+	for _, p := range []struct {
+		class string
+		run   func(t *testing.T) int
+	}{
+		{"configuration files", corpusConfigurationFiles},
+		{"state records", corpusStateRecords},
+		{"quick-check notes", corpusNotes},
+		{"inventory and lease records", corpusEnvctlRecords},
+		{"symbolic links", corpusSymlinks},
+		{"killed stops", corpusKilledStops},
+	} {
+		t.Run(p.class, func(t *testing.T) {
+			corpusCount[p.class] += p.run(t)
+		})
+	}
+}
+
+// corpusClasses are the classes of a whole run; the kills of
+// TestKilledAtEveryStep (20 crash points), TestRandomKillsThenStop (120),
+// TestKilledDuringExecHookStart (1) and tests/migrate's
+// TestRandomKillsOfRegister (60) belong to the corpus too.
+var corpusClasses = []string{"flags", "jnames", "forged lines", "exec hooks", "deadlines",
+	"configuration files", "state records", "quick-check notes", "inventory and lease records", "symbolic links", "killed stops"}
+
+const killsElsewhere = 20 + 120 + 1 + 60
+
+// TestCorpusCounts says how many cases the corpus ran (go test -v shows
+// it) and, after a whole run, that there were at least 400, kept in CI.
+func TestCorpusCounts(t *testing.T) {
+	total, whole := 0, true
+	for _, class := range corpusClasses {
+		t.Logf("bad-input corpus: %s: %d cases", class, corpusCount[class])
+		total += corpusCount[class]
+		whole = whole && corpusCount[class] > 0
+	}
+	t.Logf("bad-input corpus: %d cases in all here, and %d kills in the crash tests", total, killsElsewhere)
+	if whole {
+		assert.GreaterOrEqual(t, total, 400)
+	}
 }

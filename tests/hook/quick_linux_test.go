@@ -11,79 +11,70 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/envhooks/envhooks/lib/crashpoint"
 	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/sysexits"
 	"github.com/envhooks/envhooks/tests/testenv"
 )
 
-// lonelyMntStart is mnt-start installed without envhooks-attach beside it:
-// it can only answer from its quick check, and says so when it cannot.
-func lonelyMntStart(t *testing.T) string {
+// Installed without envhooks-attach beside it, mnt-start says so in one
+// line when its quick check cannot answer.
+func TestMntStartWithoutTheFullStart(t *testing.T) {
+	n := newNode(t, "")
+	n.create("web1")
 	dir := t.TempDir()
 	raw, err := os.ReadFile(testenv.Bin(t, "mnt-start"))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "mnt-start"), raw, 0o755))
-	return filepath.Join(dir, "mnt-start")
-}
-
-// answeredQuickly runs the lonely mnt-start and reports whether it answered
-// by itself (exit 0) rather than needing the full start.
-func answeredQuickly(t *testing.T, n *node, lonely string, env []string, jname string, extra ...string) bool {
-	t.Helper()
-	r := n.startWith(lonely, env, jname, extra...)
-	if r.Code == 0 {
-		assert.Empty(t, r.Stderr)
-		return true
-	}
+	r := n.startWith(filepath.Join(dir, "mnt-start"), nil, "web1")
 	assert.Equal(t, sysexits.Unavailable, r.Code, r.Stderr)
 	assert.Contains(t, r.Stderr, "cannot run envhooks-attach")
 	assert.Equal(t, 1, strings.Count(strings.TrimSpace(r.Stderr), "\n")+1, "one line: %s", r.Stderr)
-	return false
+	assert.Empty(t, n.mounts())
 }
 
 func TestQuickCheckAnswersOnlyForTheSameInputsAndMounts(t *testing.T) {
 	n := newNode(t, "MOUNT_RCCONF=0\n")
 	n.create("web1")
-	lonely := lonelyMntStart(t)
-	assert.False(t, answeredQuickly(t, n, lonely, nil, "web1"), "nothing mounted yet")
-	assert.Empty(t, n.mounts(), "the lonely mnt-start changed nothing")
+	assert.False(t, answeredQuickly(t, n, nil, "web1"), "nothing mounted yet")
+	assert.Empty(t, n.mounts(), "the killed start changed nothing")
 
 	requireOK(t, n.start("web1"))
 	mounts := n.mounts()
-	assert.True(t, answeredQuickly(t, n, lonely, nil, "web1"), "everything in place, same inputs")
+	assert.True(t, answeredQuickly(t, n, nil, "web1"), "everything in place, same inputs")
 	assert.Equal(t, mounts, n.mounts())
 
 	// Any input that could change the plan sends it to the full start.
-	assert.False(t, answeredQuickly(t, n, lonely, nil, "web1", "-v"), "-v is the full start's to answer")
-	assert.False(t, answeredQuickly(t, n, lonely, nil, "web1", "-n"), "so is a dry run")
-	assert.False(t, answeredQuickly(t, n, lonely, []string{"MOUNT_FSTAB=0"}, "web1"), "a key set in the environment")
-	assert.False(t, answeredQuickly(t, n, lonely, []string{"NULLFS_ROOT=" + n.dfs}, "web1"), "even to the same value")
+	assert.False(t, answeredQuickly(t, n, nil, "web1", "-v"), "-v is the full start's to answer")
+	assert.False(t, answeredQuickly(t, n, nil, "web1", "-n"), "so is a dry run")
+	assert.False(t, answeredQuickly(t, n, []string{"MOUNT_FSTAB=0"}, "web1"), "a key set in the environment")
+	assert.False(t, answeredQuickly(t, n, []string{"NULLFS_ROOT=" + n.dfs}, "web1"), "even to the same value")
 	raw, err := os.ReadFile(n.cfg)
 	require.NoError(t, err)
 	testenv.WriteFile(t, n.cfg, string(raw)+"# edited\n", 0o644)
-	assert.False(t, answeredQuickly(t, n, lonely, nil, "web1"), "the config file changed")
+	assert.False(t, answeredQuickly(t, n, nil, "web1"), "the config file changed")
 	testenv.WriteFile(t, n.cfg, string(raw), 0o644)
-	assert.True(t, answeredQuickly(t, n, lonely, nil, "web1"), "and back")
+	assert.True(t, answeredQuickly(t, n, nil, "web1"), "and back")
 	perEnv := filepath.Join(filepath.Dir(n.cfg), "envhooks.d", "web1.conf")
 	testenv.WriteFile(t, perEnv, "\n", 0o644)
-	assert.False(t, answeredQuickly(t, n, lonely, nil, "web1"), "a per-environment file appeared")
+	assert.False(t, answeredQuickly(t, n, nil, "web1"), "a per-environment file appeared")
 	require.NoError(t, os.Remove(perEnv))
 	args := n.jailArgs("web1")
 	args[1] = args[1] + "-other" // -d
-	r := testenv.Run(t, []string{n.runDirEnv()}, lonely, append([]string{"-c", n.cfg}, args...)...)
-	assert.Equal(t, sysexits.Unavailable, r.Code, "another -d: %s", r.Stderr)
+	r := testenv.Run(t, []string{n.runDirEnv(), crashpoint.Env + "=hook:begin"}, testenv.Bin(t, "mnt-start"), append([]string{"-c", n.cfg}, args...)...)
+	assert.Equal(t, -1, r.Code, "another -d: %s", r.Stderr)
 
 	// A mount gone behind its back: the full start puts it back.
 	data := filepath.Join(n.workdir, "jails-data", "web1-data")
 	require.NoError(t, unix.Unmount(data, 0))
-	assert.False(t, answeredQuickly(t, n, lonely, nil, "web1"), "data is no longer mounted")
+	assert.False(t, answeredQuickly(t, n, nil, "web1"), "data is no longer mounted")
 	requireOK(t, n.start("web1"))
 	assert.ElementsMatch(t, withoutMountIDs(mounts), withoutMountIDs(n.mounts()))
-	assert.True(t, answeredQuickly(t, n, lonely, nil, "web1"))
+	assert.True(t, answeredQuickly(t, n, nil, "web1"))
 
 	// Something else mounted on top: not in place.
 	require.NoError(t, unix.Mount(filepath.Join(n.dfs, "system", "web1"), data, "", unix.MS_BIND, ""))
-	assert.False(t, answeredQuickly(t, n, lonely, nil, "web1"), "data shows another directory")
+	assert.False(t, answeredQuickly(t, n, nil, "web1"), "data shows another directory")
 	require.NoError(t, unix.Unmount(data, 0))
 
 	// After mnt-stop it vouches for nothing, even for the same mounts made
@@ -95,7 +86,7 @@ func TestQuickCheckAnswersOnlyForTheSameInputsAndMounts(t *testing.T) {
 			"fstab": filepath.Join(n.workdir, "jails-fstab", "web1")}[role]
 		require.NoError(t, unix.Mount(filepath.Join(n.dfs, role, "web1"), target, "", unix.MS_BIND, ""))
 	}
-	assert.False(t, answeredQuickly(t, n, lonely, nil, "web1"))
+	assert.False(t, answeredQuickly(t, n, nil, "web1"))
 }
 
 // The full start leaves no note when the next start would not be silent
@@ -111,6 +102,8 @@ func TestNoQuickNoteWhenTheFullStartHasMoreToSay(t *testing.T) {
 				raw, err := os.ReadFile(n.cfg)
 				require.NoError(t, err)
 				require.NoError(t, os.MkdirAll(filepath.Join(n.root, "leases"), 0o755))
+				_, err = lease.InitDir(filepath.Join(n.root, "leases"), "a")
+				require.NoError(t, err)
 				testenv.WriteFile(t, n.cfg, string(raw)+strings.ReplaceAll(extra, "%s", n.root), 0o644)
 				// What envctl jregister on this node leaves.
 				_, err = (&lease.FileStore{Dir: filepath.Join(n.root, "leases")}).Acquire(context.Background(), "web1", "a")
@@ -124,7 +117,7 @@ func TestNoQuickNoteWhenTheFullStartHasMoreToSay(t *testing.T) {
 			requireOK(t, n.start("web1"))
 			requireOK(t, n.start("web1"))
 			assert.NoFileExists(t, filepath.Join(n.root, "run", "web1.quick"))
-			assert.False(t, answeredQuickly(t, n, lonelyMntStart(t), nil, "web1"))
+			assert.False(t, answeredQuickly(t, n, nil, "web1"))
 			requireOK(t, n.stop("web1"))
 		})
 	}

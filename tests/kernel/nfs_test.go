@@ -211,6 +211,11 @@ func testFrozen(t *testing.T, n *node, s *ganesha.Server) {
 		"SYSLOG=0",
 	)
 	n.Sh(t, "mkdir -p /var/lib/envhooks/leases")
+	// The one-node lease directory is on the guest's root file system:
+	// marked once, as an operator does.
+	if r := n.envctl(nil, "lease", "init"); r.Code != 0 {
+		t.Fatalf("envctl lease init: %s", r.Stderr)
+	}
 	n.WriteFile(t, workdir+"/jails-rcconf/rc.conf_frozen1", []byte(fmt.Sprintf(descriptor, "frozen1")), 0o644)
 	r := n.envctl(nil, "jregister", "frozen1")
 	require.Equal(t, 0, r.Code, "jregister: %s", r.Stderr)

@@ -115,7 +115,13 @@ func stores(t *testing.T, driver string, n int) []lease.Store {
 		var s lease.Store
 		switch driver {
 		case "file":
-			s = &lease.FileStore{Dir: filepath.Join(scratchDir(t), "file"+prefix)}
+			// The directory on the shared storage exists: a file store
+			// never creates it.
+			dir := filepath.Join(scratchDir(t), "file"+prefix)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			s = &lease.FileStore{Dir: dir}
 		case "nfs":
 			srv := nfsServer(t)
 			s = lease.NewNFSStore("127.0.0.1", srv.Export, srv.Export+prefix, timeout)

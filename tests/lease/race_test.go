@@ -4,12 +4,18 @@ package lease_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/envhooks/envhooks/lib/lease"
+	"github.com/envhooks/envhooks/lib/lease/etcdlease"
+	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
 // TestRaces races acquirers, each with a connection of its own, for one
@@ -93,4 +99,39 @@ func TestListAndTakeover(t *testing.T) {
 func index(node string) int {
 	i, _ := strconv.Atoi(strings.TrimPrefix(node, "node"))
 	return i
+}
+
+// A damaged etcd lease value (what another tool, or a torn migration, left
+// under the key) is a damaged record named by its key, with 65: never read
+// as free, never quoted back. An older value without a format still reads.
+func TestDamagedEtcdLeaseIsNamed(t *testing.T) {
+	ctx := context.Background()
+	prefix := fmt.Sprintf("/%s-%d", t.Name(), time.Now().UnixNano())
+	s, err := etcdlease.New(etcdCluster(t).Endpoints(), prefix, timeout)
+	require.NoError(t, err)
+	t.Cleanup(func() { lease.Close(s) })
+	c, err := etcdCluster(t).Client()
+	require.NoError(t, err)
+	defer c.Close()
+	const secret = "SECRET-0xdeadbeef"
+	for value, damaged := range map[string]bool{
+		"node=" + secret:                              true,
+		`{"since": "` + secret + `"}`:                 true,
+		`{"format": "envhooks-state 2"}`:              true,
+		`{"node":"a","since":"2026-01-02T03:04:05Z"}`: false,
+	} {
+		_, err := c.Put(ctx, prefix+"/web1", value)
+		require.NoError(t, err)
+		l, err := s.Get(ctx, "web1")
+		if !damaged {
+			require.NoError(t, err, value)
+			assert.Equal(t, "a", l.Node)
+			continue
+		}
+		assert.Equal(t, sysexits.DataErr, sysexits.Code(err), "%s: %v", value, err)
+		assert.ErrorContains(t, err, "lease record etcd key "+prefix+"/web1", value)
+		assert.NotContains(t, err.Error(), secret, value)
+		_, err = s.Acquire(ctx, "web1", "b")
+		assert.Error(t, err, "%s: a damaged lease is not free", value)
+	}
 }

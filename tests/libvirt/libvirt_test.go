@@ -212,7 +212,7 @@ func TestPrepareFailuresAbortTheStart(t *testing.T) {
 func TestGuestOwnedElsewhereDoesNotStart(t *testing.T) {
 	tmp := t.TempDir()
 	leases := filepath.Join(tmp, "leases")
-	require.NoError(t, os.MkdirAll(leases, 0o755))
+	testenv.SharedLeaseDir(t, leases)
 	h := newHost(t, fmt.Sprintf("LEASE_DIR=%s\nNODE_NAME=here\n", leases))
 	h.guest("vm1")
 	_, err := (&lease.FileStore{Dir: leases}).Acquire(context.Background(), "vm1", "there")

@@ -52,7 +52,7 @@ func newCluster(t *testing.T) *cluster {
 	testenv.Require(t, "lxc-start", "lxc-create", "lxc-stop", "lxc-attach", "lxc-wait", "busybox", "unshare", "nsenter")
 	root := t.TempDir()
 	c := &cluster{t: t, root: root, dfs: filepath.Join(root, "dfs")}
-	require.NoError(t, os.MkdirAll(filepath.Join(c.dfs, "leases"), 0o755))
+	testenv.SharedLeaseDir(t, filepath.Join(c.dfs, "leases"))
 	return c
 }
 

@@ -43,7 +43,7 @@ func newNode(t *testing.T) *node {
 	n := &node{t: t, root: root, dfs: filepath.Join(root, "dfs"), workdir: filepath.Join(root, "jails"), cfg: filepath.Join(root, "envhooks.conf"),
 		run: filepath.Join(root, "run"), leases: filepath.Join(root, "dfs", "leases")}
 	require.NoError(t, os.MkdirAll(filepath.Join(n.workdir, "jails-rcconf"), 0o755))
-	require.NoError(t, os.MkdirAll(n.leases, 0o755))
+	testenv.SharedLeaseDir(t, n.leases)
 	testenv.WriteFile(t, n.cfg, fmt.Sprintf("BACKEND=nullfs\nNULLFS_ROOT=%s\nLEASE_DIR=%s\nNODE_NAME=a\nWORKDIR=%s\nSTATE_DIR=%s/state\nINVENTORY_DIR=%s/inventory\nSYSLOG=0\nRUNNING_CHECK=test -e %s/running-%%j\n",
 		n.dfs, n.leases, n.workdir, root, root, root), 0o644)
 	t.Cleanup(func() {

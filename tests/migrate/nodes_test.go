@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/envhooks/envhooks/lib/environment"
+	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/tests/testenv"
 )
 
@@ -41,6 +42,10 @@ func newCluster(t *testing.T) *cluster {
 	root := t.TempDir()
 	c := &cluster{t: t, root: root, dfs: filepath.Join(root, "dfs")}
 	require.NoError(t, os.MkdirAll(filepath.Join(c.dfs, "leases"), 0o755))
+	// The shared directory is on the root filesystem here: marked as
+	// envctl lease init marks it (see TestMissingSharedStorageIsRefused).
+	_, err := lease.InitDir(filepath.Join(c.dfs, "leases"), "test")
+	require.NoError(t, err)
 	return c
 }
 

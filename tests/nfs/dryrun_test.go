@@ -59,7 +59,7 @@ func TestDryRunShowsThePlanWhenTheServerIsDown(t *testing.T) {
 
 			// envctl's dry run: the lease it would take, the mounts, and
 			// what it would read and write, in that order.
-			n = newNode(t, conf+fmt.Sprintf("LEASE_DIR=%s\nINVENTORY_DIR=%s\n", filepath.Join(root, "leases"), filepath.Join(root, "inventory")))
+			n = newNode(t, conf+fmt.Sprintf("LEASE_DIR=%s\nINVENTORY_DIR=%s\n", testenv.SharedLeaseDir(t, filepath.Join(root, "leases")), filepath.Join(root, "inventory")))
 			r = testenv.Run(t, nil, testenv.Bin(t, "envctl"), "-c", n.conf, "-n", "jregister", "jname=web1")
 			t.Logf("envctl -n jregister took %s", r.Took)
 			assert.Equal(t, 69, r.Code, "stderr: %s", r.Stderr)

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/envhooks/envhooks/lib/lease"
 )
 
 // TB is what the fixture needs of a *testing.T (benchenv.T has it too).
@@ -69,6 +71,10 @@ func New(t TB, root, envctl string, names []string, extra func(n *Node) string) 
 	}
 	c := &Cluster{t: t, Root: root, DFS: filepath.Join(root, "dfs"), Envctl: envctl}
 	must(t, os.MkdirAll(filepath.Join(c.DFS, "leases"), 0o755))
+	// The shared lease directory, marked as envctl lease init does: it is
+	// on the same filesystem as every node's root here.
+	_, err := lease.InitDir(filepath.Join(c.DFS, "leases"), "test")
+	must(t, err)
 	keys := filepath.Join(root, "keys")
 	must(t, os.MkdirAll(keys, 0o700))
 	run(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "envhooks-test", "-f", filepath.Join(keys, "id_ed25519"))

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/quick"
 	"github.com/envhooks/envhooks/lib/run"
 )
@@ -90,6 +91,10 @@ func Require(t testing.TB, commands ...string) {
 	}
 }
 
+// BinEnv names a directory of programs to test instead of those built from
+// the tree: another version's, to show that a test fails without a fix.
+const BinEnv = "ENVHOOKS_TEST_BIN"
+
 var (
 	buildOnce sync.Once
 	binDir    string
@@ -100,6 +105,9 @@ var (
 // mnt-stop, envctl), built once per test binary.
 func Bin(t testing.TB, name string) string {
 	t.Helper()
+	if dir := os.Getenv(BinEnv); dir != "" {
+		return filepath.Join(dir, name)
+	}
 	buildOnce.Do(func() {
 		binDir, buildErr = os.MkdirTemp("", "envhooks-bin-")
 		if buildErr != nil {
@@ -213,6 +221,21 @@ func SafeDir(t testing.TB) string {
 	WriteFile(t, probe, "#!/bin/sh\n", 0o755)
 	if err := run.CheckExecutable(probe); err != nil {
 		t.Fatalf("SafeDir needs /run owned by root and writable by root alone: %v", err)
+	}
+	return dir
+}
+
+// SharedLeaseDir makes dir a file lease directory as an operator does with
+// the shared storage mounted: created, then marked by envctl lease init's
+// marker. Tests keep it on the root file system, where an unmarked
+// directory is refused (it could be an empty mount point).
+func SharedLeaseDir(t testing.TB, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lease.InitDir(dir, "test"); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }

@@ -5,7 +5,7 @@ package etcdlease
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -77,12 +77,18 @@ func (e *Store) unavailable(op, jname string, err error) error {
 	return sysexits.New(sysexits.Unavailable, "etcd lease store: %s of %s failed: %v", op, jname, err)
 }
 
-func decode(jname string, value []byte, createRev int64) (*lease.Lease, error) {
-	var r record
-	if err := json.Unmarshal(value, &r); err != nil || r.Node == "" {
-		return nil, fmt.Errorf("the etcd lease of %s is damaged: %q", jname, value)
+// decode reads a lease key's value with the one lease codec; a value that
+// does not decode is a damaged record named by its key (65), never quoted.
+func (e *Store) decode(jname string, value []byte, createRev int64) (*lease.Lease, error) {
+	var l lease.Lease
+	err := lease.Codec.Decode(value, &l)
+	if err == nil && l.Node == "" {
+		err = errors.New("it names no node")
 	}
-	return &lease.Lease{JName: jname, Node: r.Node, Since: r.Since, Generation: uint64(createRev)}, nil
+	if err != nil {
+		return nil, lease.Codec.Damaged("etcd key "+e.key(jname), err)
+	}
+	return &lease.Lease{JName: jname, Node: l.Node, Since: l.Since, Generation: uint64(createRev)}, nil
 }
 
 func (e *Store) Get(ctx context.Context, jname string) (*lease.Lease, error) {
@@ -96,14 +102,14 @@ func (e *Store) Get(ctx context.Context, jname string) (*lease.Lease, error) {
 		return nil, nil
 	}
 	kv := resp.Kvs[0]
-	return decode(jname, kv.Value, kv.CreateRevision)
+	return e.decode(jname, kv.Value, kv.CreateRevision)
 }
 
 func (e *Store) Acquire(ctx context.Context, jname, node string) (*lease.Lease, error) {
 	ctx, cancel := e.bounded(ctx)
 	defer cancel()
 	now := time.Now().UTC().Truncate(time.Second)
-	value, _ := json.Marshal(record{Node: node, Since: now})
+	value, _ := lease.Codec.Encode(record{Node: node, Since: now}) // a record always encodes
 	k := e.key(jname)
 	resp, err := e.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
@@ -120,7 +126,7 @@ func (e *Store) Acquire(ctx context.Context, jname, node string) (*lease.Lease, 
 	if len(kvs) == 0 {
 		return nil, sysexits.New(sysexits.TempFail, "the lease of %s changed hands while it was being acquired: try again", jname)
 	}
-	cur, err := decode(jname, kvs[0].Value, kvs[0].CreateRevision)
+	cur, err := e.decode(jname, kvs[0].Value, kvs[0].CreateRevision)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +197,7 @@ func (e *Store) List(ctx context.Context) ([]lease.Lease, error) {
 		if strings.ContainsAny(jname, "/") || strings.HasPrefix(jname, ".") {
 			continue
 		}
-		if l, err := decode(jname, kv.Value, kv.CreateRevision); err == nil {
+		if l, err := e.decode(jname, kv.Value, kv.CreateRevision); err == nil {
 			out = append(out, *l)
 		}
 	}
@@ -224,7 +230,7 @@ func (e *Store) Beat(ctx context.Context, node string, ttl time.Duration) error 
 	if err != nil {
 		return e.unavailable("heartbeat", node, err)
 	}
-	now := time.Now().UTC().Format(time.RFC3339Nano)
+	now := string(lease.BeatRecord(time.Now()))
 	if _, err := e.client.Txn(ctx).Then(
 		clientv3.OpPut(e.beatKey(node), now, clientv3.WithLease(g.ID)),
 		clientv3.OpPut(e.seenKey(node), now),
@@ -248,7 +254,7 @@ func (e *Store) Alive(ctx context.Context, node string, _ time.Duration) (bool, 
 	seen := resp.Responses[1].GetResponseRange().Kvs
 	var last time.Time
 	if len(seen) > 0 {
-		last, _ = time.Parse(time.RFC3339Nano, string(seen[0].Value))
+		last, _ = lease.ParseBeat(seen[0].Value) // a damaged one says only that it was seen
 	}
 	return len(beat) > 0, len(seen) > 0, last, nil
 }

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/tests/benchenv"
 )
 
@@ -125,6 +126,10 @@ func newNode(tmp, dfs, name string) *node {
 	}
 	must(os.MkdirAll(filepath.Join(n.workdir, "jails-rcconf"), 0o755))
 	must(os.MkdirAll(filepath.Join(dfs, "leases"), 0o755))
+	// What envctl lease init writes: the shared directory is on the root
+	// filesystem here.
+	_, err := lease.InitDir(filepath.Join(dfs, "leases"), name)
+	must(err)
 	must(os.WriteFile(n.cfg, []byte(fmt.Sprintf("BACKEND=nullfs\nNULLFS_ROOT=%s\nLEASE_DIR=%s/leases\nNODE_NAME=%s\nWORKDIR=%s\nSTATE_DIR=%s/state\nINVENTORY_DIR=%s/inventory\nSYSLOG=0\nMOUNT_FSTAB=0\nPARALLEL=%s\n",
 		dfs, dfs, name, n.workdir, home, home, parallel())), 0o644))
 	return n

@@ -11,11 +11,10 @@ import (
 	"github.com/envhooks/envhooks/lib/mounttab"
 )
 
-// The record is kept in a small line format of its own rather than JSON:
-// it is read on every hook start, and encoding/json's reflection costs
-// several times the rest of an idempotent mnt-start in a binary this size.
-// One field per line, a keyword then Go-quoted strings (or numbers), an
-// "action" line opening each action:
+// decodeLegacy reads the line format envhooks wrote state records in
+// before they were JSON (a keyword, then Go-quoted strings or numbers, an
+// "action" line opening each action), so that environments attached before
+// an upgrade are still detached after it. Nothing writes it any more.
 //
 //	envhooks-state 1
 //	jname "web1"
@@ -24,64 +23,16 @@ import (
 //	target "/usr/jails/jails-data/web1-data"
 //	want "" "" "/dfs/data/web1"
 //	argv "umount" "/usr/jails/jails-data/web1-data"
-const header = "envhooks-state 1"
-
-func encode(r *Record) []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "%s\n# what mnt-start attached for %s; mnt-stop undoes it from the bottom up\n", header, r.JName)
-	str := func(key string, vals ...string) {
-		b.WriteString(key)
-		for _, v := range vals {
-			b.WriteByte(' ')
-			b.WriteString(strconv.Quote(v))
-		}
-		b.WriteByte('\n')
+func decodeLegacy(raw []byte, v any) error {
+	r, err := decode(raw)
+	if err != nil {
+		return err
 	}
-	str("jname", r.JName)
-	str("backend", r.Backend)
-	if r.Node != "" {
-		str("node", r.Node)
-	}
-	if r.Generation != 0 {
-		fmt.Fprintf(&b, "generation %d\n", r.Generation)
-	}
-	str("updated", r.Updated.UTC().Format(time.RFC3339))
-	for _, a := range r.Actions {
-		str("action", a.ID)
-		str("what", a.What)
-		str("kind", a.Kind)
-		if a.Target != "" {
-			str("target", a.Target)
-		}
-		if a.Want != (mounttab.Want{}) {
-			str("want", a.Want.FSType, a.Want.Source, a.Want.BindOf)
-		}
-		if a.Direct {
-			b.WriteString("direct\n")
-		}
-		str("argv", a.Argv...)
-		if len(a.Force) > 0 {
-			str("force", a.Force...)
-		}
-		if len(a.OKExit) > 0 {
-			b.WriteString("ok_exit")
-			for _, c := range a.OKExit {
-				fmt.Fprintf(&b, " %d", c)
-			}
-			b.WriteByte('\n')
-		}
-		if len(a.OKStderr) > 0 {
-			str("ok_stderr", a.OKStderr...)
-		}
-		if a.Timeout > 0 {
-			fmt.Fprintf(&b, "timeout %d\n", a.Timeout.Milliseconds())
-		}
-		if a.Configured {
-			b.WriteString("configured\n")
-		}
-	}
-	return b.Bytes()
+	*v.(*Record) = *r
+	return nil
 }
+
+const legacyHeader = "envhooks-state 1"
 
 func decode(raw []byte) (*Record, error) {
 	sc := bufio.NewScanner(bytes.NewReader(raw))
@@ -91,7 +42,7 @@ func decode(raw []byte) (*Record, error) {
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
 		if n == 1 {
-			if line != header {
+			if line != legacyHeader {
 				return nil, fmt.Errorf("line 1: not an envhooks state record")
 			}
 			continue
