@@ -144,8 +144,11 @@ func (n *Node) start() {
 	n.holder.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	must(t, n.holder.Start())
 	t.Cleanup(func() {
-		// The namespaces, the veth pair and the node's mounts go with
-		// their holder.
+		// The namespaces and the node's mounts go with their holder; the
+		// veth pair is deleted here and now, as the kernel frees a dead
+		// namespace's devices only later and the next cluster reuses
+		// the names.
+		_ = exec.Command("ip", "link", "del", n.hubIf()).Run() // best effort: absent before the pair was made
 		n.holder.Process.Kill()
 		n.holder.Wait()
 	})
