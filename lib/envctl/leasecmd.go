@@ -44,28 +44,28 @@ func (n *Node) leaseList(ctx context.Context, w io.Writer, asJSON bool) error {
 	if err != nil {
 		return sysexits.Wrap(sysexits.Unavailable, err)
 	}
-	ttl := n.Config.Seconds(lease.TTLKey)
-	lv, _ := n.Leases.(lease.Liveness)
-	verdict := map[string]string{}
+	owners := make([]string, 0, len(ls))
+	for _, l := range ls {
+		owners = append(owners, l.Node)
+	}
+	// Every owner's heartbeat at once where the store allows (etcd: one
+	// read), not one read per owner.
+	states, err := lease.Nodes(ctx, n.Leases, owners, n.Config.Seconds(lease.TTLKey))
+	if err != nil {
+		return sysexits.Wrap(sysexits.Unavailable, err)
+	}
 	out := make([]listedLease, 0, len(ls))
 	for _, l := range ls {
-		v, ok := verdict[l.Node]
-		if !ok {
-			v = "unknown"
-			if lv != nil && l.Node != lease.OrphanNode {
-				alive, known, _, err := lv.Alive(ctx, l.Node, ttl)
-				switch {
-				case err != nil:
-					return sysexits.Wrap(sysexits.Unavailable, err)
-				case !known:
-					v = "never"
-				case alive:
-					v = "alive"
-				default:
-					v = "expired"
-				}
+		v := "unknown"
+		if st, ok := states[l.Node]; states != nil && l.Node != lease.OrphanNode {
+			switch {
+			case !ok || !st.Known:
+				v = "never"
+			case st.Alive:
+				v = "alive"
+			default:
+				v = "expired"
 			}
-			verdict[l.Node] = v
 		}
 		out = append(out, listedLease{Lease: l, Heartbeat: v})
 	}
@@ -101,6 +101,16 @@ func (n *Node) heartbeat(ctx context.Context) error {
 		return nil
 	}
 	n.Log.Action("heartbeat of %s every %s (LEASE_TTL %s)", n.Name, interval, ttl)
+	if u, ok := n.Leases.(lease.Upgrader); ok {
+		// Once per cluster, beside the first beats: leases written by an
+		// older envctl get what newer ones have (etcd: the index by
+		// owner).
+		go func() {
+			if err := u.Upgrade(ctx); err != nil && ctx.Err() == nil {
+				n.Log.Error("could not upgrade the lease store's records (the next envctl heartbeat to start tries again): %v", err)
+			}
+		}()
+	}
 	lease.Heartbeat(ctx, lv, n.Name, ttl, interval, func(err error) {
 		n.Log.Error("heartbeat of %s failed, retrying in %s (without one for LEASE_TTL %s, other nodes may take this node's environments over): %v", n.Name, interval, ttl, err)
 	})
