@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -86,6 +87,21 @@ func (n *Node) leaseList(ctx context.Context, w io.Writer, asJSON bool) error {
 	return tw.Flush()
 }
 
+// firstBeat closes done after the first beat that succeeds.
+type firstBeat struct {
+	lease.Liveness
+	done chan struct{}
+	once sync.Once
+}
+
+func (f *firstBeat) Beat(ctx context.Context, node string, ttl time.Duration) error {
+	err := f.Liveness.Beat(ctx, node, ttl)
+	if err == nil {
+		f.once.Do(func() { close(f.done) })
+	}
+	return err
+}
+
 // heartbeat renews this node's liveness in the lease store every third of
 // LEASE_TTL until it is stopped (SIGTERM, SIGINT): the service that lets
 // other nodes take this node's environments over only once it is dead.
@@ -102,12 +118,19 @@ func (n *Node) heartbeat(ctx context.Context) error {
 	}
 	n.Log.Action("heartbeat of %s every %s (LEASE_TTL %s)", n.Name, interval, ttl)
 	if u, ok := n.Leases.(lease.Upgrader); ok {
-		// Once per cluster, beside the first beats: leases written by an
-		// older envctl get what newer ones have (etcd: the index by
-		// owner).
+		// Once per cluster, after this node's first beat (which says
+		// which envctl it runs): leases written by an older envctl get
+		// what newer ones have (etcd: the index by owner).
+		first := make(chan struct{})
+		lv = &firstBeat{Liveness: lv, done: first}
 		go func() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-first:
+			}
 			if err := u.Upgrade(ctx); err != nil && ctx.Err() == nil {
-				n.Log.Error("could not upgrade the lease store's records (the next envctl heartbeat to start tries again): %v", err)
+				n.Log.Warn("%v", err)
 			}
 		}()
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -100,9 +101,9 @@ func TestHeldByFollowsOwnership(t *testing.T) {
 
 // TestEtcdIndexAfterAnOlderEnvctl: leases written by the envctl before
 // the index (a bare key per lease) are read, listed and found by owner;
-// Upgrade indexes them once, concurrent changes of ownership included, and
-// an index entry an older envctl's release left behind is never taken for
-// a lease.
+// Upgrade waits while a live node runs that envctl, then indexes them
+// once, concurrent changes of ownership included, and an index entry an
+// older envctl's release left behind is never taken for a lease.
 func TestEtcdIndexAfterAnOlderEnvctl(t *testing.T) {
 	ctx := context.Background()
 	c := etcdClient(t)
@@ -148,13 +149,29 @@ func TestEtcdIndexAfterAnOlderEnvctl(t *testing.T) {
 		require.Equal(t, want[fmt.Sprintf("n%d", n)], names(ls), "before the upgrade: every lease read")
 	}
 
+	// A node still beating with the older envctl (whose heartbeat value
+	// was the time) could write leases without entries: no upgrade yet.
+	older, err := c.Grant(ctx, 30)
+	require.NoError(t, err)
+	_, err = c.Put(ctx, prefix+"/.nodes/n3", time.Now().UTC().Format(time.RFC3339Nano), clientv3.WithLease(older.ID))
+	require.NoError(t, err)
+	require.NoError(t, s.Beat(ctx, "n4", 30*time.Second), "a node with this envctl beats beside it")
+	var waiting *etcdlease.OlderNodesError
+	require.ErrorAs(t, s.Upgrade(ctx), &waiting)
+	assert.Equal(t, []string{"n3"}, waiting.Nodes)
+	resp, err := c.Get(ctx, prefix+"/.layout")
+	require.NoError(t, err)
+	require.Empty(t, resp.Kvs, "not while n3 runs the older envctl")
+	_, err = c.Revoke(ctx, older.ID) // n3 upgraded (or died)
+	require.NoError(t, err)
+
 	// Another node claims the upgrade: this one leaves it alone.
 	g, err := c.Grant(ctx, 30)
 	require.NoError(t, err)
 	_, err = c.Put(ctx, prefix+"/.upgrading", "", clientv3.WithLease(g.ID))
 	require.NoError(t, err)
 	require.NoError(t, s.Upgrade(ctx))
-	resp, err := c.Get(ctx, prefix+"/.layout")
+	resp, err = c.Get(ctx, prefix+"/.layout")
 	require.NoError(t, err)
 	require.Empty(t, resp.Kvs, "another node upgrades")
 	_, err = c.Revoke(ctx, g.ID)
@@ -397,4 +414,41 @@ func TestEtcdListInPages(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	require.Greater(t, most, 40, "leases were made during the listings")
+}
+
+// TestEnvctlHeartbeatUpgradesTheStore: envctl heartbeat, started on a
+// cluster whose leases an older envctl wrote, indexes them after its first
+// beat; the search by owner then goes through the index.
+func TestEnvctlHeartbeatUpgradesTheStore(t *testing.T) {
+	ctx := context.Background()
+	a, _, _ := envNodes(t, "etcd")
+	var prefix string
+	cfg, err := os.ReadFile(a.cfg)
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(cfg), "\n") {
+		if v, ok := strings.CutPrefix(line, "LEASE_DIR="); ok {
+			prefix = v
+		}
+	}
+	require.NotEmpty(t, prefix)
+	c := etcdClient(t)
+	v, _ := json.Marshal(map[string]any{"node": "gone", "since": time.Now().UTC().Truncate(time.Second)})
+	for i := 0; i < 30; i++ {
+		_, err := c.Put(ctx, fmt.Sprintf("%s/env%02d", prefix, i), string(v))
+		require.NoError(t, err)
+	}
+	a.heartbeat()
+	require.Eventually(t, func() bool {
+		resp, err := c.Get(ctx, prefix+"/.layout")
+		return err == nil && len(resp.Kvs) == 1
+	}, 15*time.Second, 100*time.Millisecond, "envctl heartbeat completed the index")
+	resp, err := c.Get(ctx, prefix+"/.owner/gone/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	require.NoError(t, err)
+	assert.Equal(t, int64(30), resp.Count)
+	s, err := etcdlease.New(etcdCluster(t).Endpoints(), prefix, timeout)
+	require.NoError(t, err)
+	defer s.Close()
+	held, err := s.HeldBy(ctx, "gone")
+	require.NoError(t, err)
+	assert.Len(t, held, 30)
 }

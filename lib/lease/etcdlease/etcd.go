@@ -409,7 +409,9 @@ func (e *Store) isIndexed(ctx context.Context) (bool, error) {
 
 // Upgrade gives every lease its index entry, then records that the index
 // is complete. Leases written by an envctl from before the index have
-// none. One node does it for the cluster: it holds <prefix>/.upgrading,
+// none, and it writes none while a live node's heartbeat says that node
+// runs such an envctl (an *OlderNodesError). One node does it for the
+// cluster: it holds <prefix>/.upgrading,
 // attached to an etcd lease, while it works, and any other node that
 // finds the key held leaves the work to it (if it dies, the key expires
 // and the next Upgrade starts over). Each batch of entries is written only
@@ -448,6 +450,24 @@ func (e *Store) Upgrade(ctx context.Context) error {
 	}
 	if !resp.Succeeded {
 		return nil // another node is at it
+	}
+	// A live node whose envctl is older than the index would write leases
+	// without entries after .layout: wait until every node runs this one
+	// (the next envctl heartbeat to start asks again).
+	bctx, cancel = e.bounded(ctx)
+	beats, err := e.client.Get(bctx, e.beatKey(""), clientv3.WithPrefix())
+	cancel()
+	if err != nil {
+		return fail(err)
+	}
+	var older []string
+	for _, kv := range beats.Kvs {
+		if string(kv.Value) != layoutIndexed {
+			older = append(older, strings.TrimPrefix(string(kv.Key), e.beatKey("")))
+		}
+	}
+	if len(older) > 0 {
+		return &OlderNodesError{Nodes: older}
 	}
 	kctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -509,6 +529,14 @@ func (e *Store) Upgrade(ctx context.Context) error {
 	return nil
 }
 
+// OlderNodesError says Upgrade waits for live nodes that run an envctl
+// from before the index.
+type OlderNodesError struct{ Nodes []string }
+
+func (e *OlderNodesError) Error() string {
+	return fmt.Sprintf("the etcd lease index is not complete until every node runs this envctl: %s still beat with an older one; the next envctl heartbeat to start after they are upgraded completes it", strings.Join(e.Nodes, ", "))
+}
+
 // upgradeClaim is how long a node that died while upgrading keeps others
 // from starting over.
 const upgradeClaim = time.Minute
@@ -557,7 +585,9 @@ func (e *Store) Beat(ctx context.Context, node string, ttl time.Duration) error 
 	}
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	if _, err := e.client.Txn(ctx).Then(
-		clientv3.OpPut(e.beatKey(node), now, clientv3.WithLease(g.ID)),
+		// The value says which layout this node's envctl writes, so
+		// that Upgrade can tell when no live node writes an older one.
+		clientv3.OpPut(e.beatKey(node), layoutIndexed, clientv3.WithLease(g.ID)),
 		clientv3.OpPut(e.seenKey(node), now),
 	).Commit(); err != nil {
 		return e.unavailable("heartbeat", node, err)
