@@ -34,6 +34,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -259,6 +260,7 @@ func runRow(be backend, row int, sz size, holder, other *envNode) *rowResult {
 	// Heartbeats: every simulated node, and envctl heartbeat on a and b,
 	// started spread over one interval as independent nodes would be.
 	beats := newMeter()
+	var up atomic.Int64 // nodes whose first beat succeeded
 	interval := ttl / 3
 	for i, s := range sims {
 		bctx, cancel := context.WithCancel(ctx)
@@ -270,14 +272,21 @@ func runRow(be backend, row int, sz size, holder, other *envNode) *rowResult {
 				return
 			case <-time.After(delay):
 			}
-			lease.Heartbeat(bctx, beating{Liveness: s.store.(lease.Liveness), m: beats}, s.name, ttl, interval, func(error) {})
+			lease.Heartbeat(bctx, &beating{Liveness: s.store.(lease.Liveness), m: beats, up: &up}, s.name, ttl, interval, func(error) {})
 		}(s, interval*time.Duration(i)/time.Duration(len(sims)))
 	}
 	for _, n := range []*envNode{holder, other} {
 		n.startHeartbeat()
 		defer n.stopHeartbeat()
 	}
-	time.Sleep(interval + time.Second)
+	// The steady state: every node's first beat (an etcd grant and a
+	// write) done, then one more interval.
+	for deadline := time.Now().Add(3 * ttl); up.Load() < int64(len(sims)); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			benchenv.Fatal("only %d of %d nodes beat within %s", up.Load(), len(sims), 3*ttl)
+		}
+	}
+	time.Sleep(interval)
 	beats.take(time.Now())
 	probePhase(time.Now())
 	start = time.Now()

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/envhooks/envhooks/lib/lease"
@@ -86,16 +87,22 @@ func short(d time.Duration) string {
 	}
 }
 
-// beating is a node's heartbeat with every beat recorded in a meter.
+// beating is a node's heartbeat with every beat recorded in a meter; the
+// node's first beat that succeeds adds one to up.
 type beating struct {
 	lease.Liveness
-	m *meter
+	m     *meter
+	first sync.Once
+	up    *atomic.Int64
 }
 
-func (b beating) Beat(ctx context.Context, node string, ttl time.Duration) error {
+func (b *beating) Beat(ctx context.Context, node string, ttl time.Duration) error {
 	start := time.Now()
 	err := b.Liveness.Beat(ctx, node, ttl)
 	b.m.record("beat", time.Since(start), err)
+	if err == nil {
+		b.first.Do(func() { b.up.Add(1) })
+	}
 	return err
 }
 

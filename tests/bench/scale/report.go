@@ -12,7 +12,7 @@ func report(rs []*rowResult) {
 	fmt.Printf("\nCluster scale on one machine: N simulated nodes holding E environments, two envctl nodes migrating %d more; LEASE_TTL %s (beats every %s), PARALLEL %d\n", migrating, ttl, ttl/3, parallel)
 	fmt.Printf("latencies are p50/p99/max; the probe is one lease read every %s from a connection of its own\n\n", probeEvery)
 
-	fmt.Println("== heartbeats and the store (heartbeat-only phase of", steady, "after one interval)")
+	fmt.Println("== heartbeats and the store (heartbeats only, for", steady, "from one interval after every node's first beat)")
 	rows := [][]string{{"driver", "N", "E", "acquire E", "beats/s", "store writes/s", "store CPU", "nodes' CPU", "store size", "beat", "probe"}}
 	for _, r := range rs {
 		w := "-"
