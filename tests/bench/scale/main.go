@@ -155,9 +155,10 @@ type rowResult struct {
 	populate           time.Duration
 	beatsPerSec        float64
 	beatFails          int
-	writesPerSec       float64 // -1: the store cannot tell
-	cpu                float64 // percent of one core, heartbeat phase
-	simCPU             float64 // this program's (the simulated nodes), heartbeat phase
+	writesPerSec       float64       // -1: the store cannot tell
+	cpu                float64       // percent of one core, heartbeat phase
+	simCPU             float64       // this program's (the simulated nodes), heartbeat phase
+	firstBeats         time.Duration // until every node's first beat, all started over one interval
 	storeSize          int64
 	beatLatency        string
 	probeSteady        string
@@ -281,11 +282,14 @@ func runRow(be backend, row int, sz size, holder, other *envNode) *rowResult {
 	}
 	// The steady state: every node's first beat (an etcd grant and a
 	// write) done, then one more interval.
-	for deadline := time.Now().Add(3 * ttl); up.Load() < int64(len(sims)); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			benchenv.Fatal("only %d of %d nodes beat within %s", up.Load(), len(sims), 3*ttl)
+	beatStart := time.Now()
+	for up.Load() < int64(len(sims)) {
+		if time.Since(beatStart) > 3*time.Minute {
+			benchenv.Fatal("only %d of %d nodes beat within %s (last failure: %v)", up.Load(), len(sims), 3*time.Minute, beats.lastError())
 		}
+		time.Sleep(100 * time.Millisecond)
 	}
+	r.firstBeats = time.Since(beatStart)
 	time.Sleep(interval)
 	beats.take(time.Now())
 	probePhase(time.Now())
@@ -307,7 +311,7 @@ func runRow(be backend, row int, sz size, holder, other *envNode) *rowResult {
 	r.storeSize = be.size()
 	r.beatLatency = quantiles(p.times["beat"])
 	r.probeSteady = probePhase(start)
-	progress("%s N=%d E=%d: %.1f beats/s, %.1f writes/s, store CPU %.0f%%, size %s", r.driver, sz.nodes, sz.envs, r.beatsPerSec, r.writesPerSec, r.cpu, mib(r.storeSize))
+	progress("%s N=%d E=%d: every node beating after %s; %.1f beats/s, %.1f writes/s, store CPU %.0f%%, size %s", r.driver, sz.nodes, sz.envs, r.firstBeats.Round(time.Millisecond), r.beatsPerSec, r.writesPerSec, r.cpu, mib(r.storeSize))
 
 	// envctl lease list, three times: the best of three.
 	var listed []struct {

@@ -22,6 +22,7 @@ type meter struct {
 	mu    sync.Mutex
 	times map[string][]time.Duration
 	fails map[string]int
+	last  error // the last failure, for a report that gives up
 }
 
 func newMeter() *meter {
@@ -34,6 +35,7 @@ func (m *meter) record(op string, took time.Duration, err error) {
 	m.times[op] = append(m.times[op], took)
 	if err != nil {
 		m.fails[op]++
+		m.last = err
 	}
 }
 
@@ -53,6 +55,12 @@ func (m *meter) take(since time.Time) phase {
 }
 
 func (p phase) count(op string) int { return len(p.times[op]) }
+
+func (m *meter) lastError() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.last
+}
 
 func (p phase) all() []time.Duration {
 	var out []time.Duration

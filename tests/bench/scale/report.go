@@ -13,7 +13,7 @@ func report(rs []*rowResult) {
 	fmt.Printf("latencies are p50/p99/max; the probe is one lease read every %s from a connection of its own\n\n", probeEvery)
 
 	fmt.Println("== heartbeats and the store (heartbeats only, for", steady, "from one interval after every node's first beat)")
-	rows := [][]string{{"driver", "N", "E", "acquire E", "beats/s", "store writes/s", "store CPU", "nodes' CPU", "store size", "beat", "probe"}}
+	rows := [][]string{{"driver", "N", "E", "acquire E", "all beating", "beats/s", "store writes/s", "store CPU", "nodes' CPU", "store size", "beat", "probe"}}
 	for _, r := range rs {
 		w := "-"
 		if r.writesPerSec >= 0 {
@@ -23,7 +23,7 @@ func report(rs []*rowResult) {
 		if r.beatFails > 0 {
 			beats += fmt.Sprintf(" (%d failed)", r.beatFails)
 		}
-		rows = append(rows, []string{r.driver, fmt.Sprint(r.nodes), fmt.Sprint(r.envs), short(r.populate), beats, w,
+		rows = append(rows, []string{r.driver, fmt.Sprint(r.nodes), fmt.Sprint(r.envs), short(r.populate), short(r.firstBeats), beats, w,
 			fmt.Sprintf("%.0f%%", r.cpu), fmt.Sprintf("%.0f%%", r.simCPU), mib(r.storeSize), r.beatLatency, r.probeSteady})
 	}
 	benchenv.Table(rows)
