@@ -1,6 +1,7 @@
 package envctl
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -55,8 +56,7 @@ func (n *Node) leaseList(ctx context.Context, w io.Writer, asJSON bool) error {
 	if err != nil {
 		return sysexits.Wrap(sysexits.Unavailable, err)
 	}
-	out := make([]listedLease, 0, len(ls))
-	for _, l := range ls {
+	listed := func(l lease.Lease) listedLease {
 		v := "unknown"
 		if st, ok := states[l.Node]; states != nil && l.Node != lease.OrphanNode {
 			switch {
@@ -68,23 +68,45 @@ func (n *Node) leaseList(ctx context.Context, w io.Writer, asJSON bool) error {
 				v = "expired"
 			}
 		}
-		out = append(out, listedLease{Lease: l, Heartbeat: v})
+		return listedLease{Lease: l, Heartbeat: v}
 	}
+	bw := bufio.NewWriter(w)
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		// One lease at a time: a cluster's 100,000 leases are never one
+		// encoded array in memory.
+		sep := "["
+		for _, l := range ls {
+			b, err := json.MarshalIndent(listed(l), "  ", "  ")
+			if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(bw, "%s\n  %s", sep, b); err != nil {
+				return err
+			}
+			sep = ","
+		}
+		end := "\n]\n"
+		if len(ls) == 0 {
+			end = "[]\n"
+		}
+		if _, err := bw.WriteString(end); err != nil {
+			return err
+		}
+		return bw.Flush()
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "JNAME\tOWNER\tSINCE\tGEN\tHEARTBEAT")
-	for _, l := range out {
+	for _, l := range ls {
 		since := "-"
 		if !l.Since.IsZero() {
 			since = l.Since.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", l.JName, l.Node, since, l.Generation, l.Heartbeat)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", l.JName, l.Node, since, l.Generation, listed(l).Heartbeat)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // firstBeat closes done after the first beat that succeeds.

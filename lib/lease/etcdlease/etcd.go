@@ -238,7 +238,7 @@ func (e *Store) Takeover(ctx context.Context, jname, node, from string) (*lease.
 func (e *Store) List(ctx context.Context) ([]lease.Lease, error) {
 	var out []lease.Lease
 	from, end := e.leaseRange()
-	err := e.scan(ctx, from, end, false, func(kv *mvccpb.KeyValue) {
+	err := e.scan(ctx, from, end, false, func() { out = out[:0] }, func(kv *mvccpb.KeyValue) {
 		jname := strings.TrimPrefix(string(kv.Key), e.Prefix+"/")
 		if strings.Contains(jname, "/") {
 			return // not one of ours
@@ -253,18 +253,19 @@ func (e *Store) List(ctx context.Context) ([]lease.Lease, error) {
 	return out, nil
 }
 
-// scan calls fn for every key in [from, end), in key order, reading
-// PageSize keys per request, each request under the store's timeout. A
-// history compacted between two pages starts the scan again, at most
-// three times.
-func (e *Store) scan(ctx context.Context, from, end string, keysOnly bool, fn func(*mvccpb.KeyValue)) error {
+// scan calls fn for every key in [from, end), in key order, a page of
+// PageSize keys at a time, each request under the store's timeout, all at
+// the revision of the first. A history compacted between two pages starts
+// the scan again, at most three times: start runs before every pass, so
+// the caller can drop what an abandoned pass gave it.
+func (e *Store) scan(ctx context.Context, from, end string, keysOnly bool, start func(), fn func(*mvccpb.KeyValue)) error {
 	page := e.PageSize
 	if page <= 0 {
 		page = DefaultPageSize
 	}
 	for attempt := 0; ; attempt++ {
+		start()
 		var rev int64
-		var seen []*mvccpb.KeyValue
 		next := from
 		err := func() error {
 			for {
@@ -281,7 +282,9 @@ func (e *Store) scan(ctx context.Context, from, end string, keysOnly bool, fn fu
 				if rev == 0 {
 					rev = resp.Header.Revision
 				}
-				seen = append(seen, resp.Kvs...)
+				for _, kv := range resp.Kvs {
+					fn(kv)
+				}
 				if !resp.More || len(resp.Kvs) == 0 {
 					return nil
 				}
@@ -291,13 +294,7 @@ func (e *Store) scan(ctx context.Context, from, end string, keysOnly bool, fn fu
 		if errors.Is(err, rpctypes.ErrCompacted) && attempt < 3 {
 			continue
 		}
-		if err != nil {
-			return err
-		}
-		for _, kv := range seen {
-			fn(kv)
-		}
-		return nil
+		return err
 	}
 }
 
@@ -325,7 +322,7 @@ func (e *Store) HeldBy(ctx context.Context, node string) ([]lease.Lease, error) 
 	}
 	base := e.ownerKey(node, "")
 	var jnames []string
-	err = e.scan(ctx, base, clientv3.GetPrefixRangeEnd(base), true, func(kv *mvccpb.KeyValue) {
+	err = e.scan(ctx, base, clientv3.GetPrefixRangeEnd(base), true, func() { jnames = jnames[:0] }, func(kv *mvccpb.KeyValue) {
 		if j := strings.TrimPrefix(string(kv.Key), base); !strings.Contains(j, "/") {
 			jnames = append(jnames, j)
 		}
@@ -481,7 +478,7 @@ func (e *Store) Upgrade(ctx context.Context) error {
 	}()
 	owners := e.Prefix + "/.owner/"
 	entries := map[string]bool{}
-	err = e.scan(ctx, owners, clientv3.GetPrefixRangeEnd(owners), true, func(kv *mvccpb.KeyValue) {
+	err = e.scan(ctx, owners, clientv3.GetPrefixRangeEnd(owners), true, func() { clear(entries) }, func(kv *mvccpb.KeyValue) {
 		entries[strings.TrimPrefix(string(kv.Key), owners)] = true
 	})
 	if err != nil {
