@@ -44,6 +44,26 @@ func etcdClient(t *testing.T) *clientv3.Client {
 	return c
 }
 
+// meanwhile runs step(0), step(1), ... in the background until the
+// returned stop is called, which waits for the step under way.
+func meanwhile(step func(i int)) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			step(i)
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
 // revision is the cluster's revision now.
 func revision(t *testing.T, c *clientv3.Client) int64 {
 	t.Helper()
@@ -179,28 +199,14 @@ func TestEtcdIndexAfterAnOlderEnvctl(t *testing.T) {
 
 	// Upgrade while two new-version nodes move leases between them.
 	moving := open()
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			j := fmt.Sprintf("old%03d", 200+i%50)
-			cur, err := moving.Get(ctx, j)
-			if err != nil || cur == nil {
-				continue
-			}
+	stop := meanwhile(func(i int) {
+		j := fmt.Sprintf("old%03d", 200+i%50)
+		if cur, err := moving.Get(ctx, j); err == nil && cur != nil {
 			moving.Takeover(ctx, j, fmt.Sprintf("m%d", i%2), cur.Node)
 		}
-	}()
+	})
 	require.NoError(t, open().Upgrade(ctx))
-	close(stop)
-	wg.Wait()
+	stop()
 	resp, err = c.Get(ctx, prefix+"/.layout")
 	require.NoError(t, err)
 	require.Len(t, resp.Kvs, 1, "the index is complete")
@@ -372,20 +378,7 @@ func TestEtcdListInPages(t *testing.T) {
 	// names spread over the key space: pages read at different moments
 	// would show a later lease on a later page but miss an earlier one
 	// on an earlier page.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			ss[1].Acquire(ctx, fmt.Sprintf("t%02d-%05d", i%40, i), "b")
-		}
-	}()
+	stop := meanwhile(func(i int) { ss[1].Acquire(ctx, fmt.Sprintf("t%02d-%05d", i%40, i), "b") })
 	most := 0
 	for r := 0; r < 30; r++ {
 		ls, err := s.List(ctx)
@@ -411,8 +404,7 @@ func TestEtcdListInPages(t *testing.T) {
 		}
 		most = max(most, len(made))
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	require.Greater(t, most, 40, "leases were made during the listings")
 }
 
