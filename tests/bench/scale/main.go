@@ -295,17 +295,17 @@ func runRow(be backend, row int, sz size, holder, other *envNode) *rowResult {
 	probePhase(time.Now())
 	start = time.Now()
 	self := []int{os.Getpid()}
-	ticks, selfTicks, writes := cpuTicks(be.pids()), cpuTicks(self), be.writes()
+	ticks, selfTicks, writesBefore := cpuTicks(be.pids()), cpuTicks(self), be.writes()
 	time.Sleep(steady)
-	ticks, selfTicks, writes = cpuTicks(be.pids())-ticks, cpuTicks(self)-selfTicks, be.writes()-writes
+	ticks, selfTicks = cpuTicks(be.pids())-ticks, cpuTicks(self)-selfTicks
 	took := time.Since(start)
 	r.simCPU = cpuShare(selfTicks, took)
 	p := beats.take(start)
 	r.beatsPerSec = float64(p.count("beat")) / took.Seconds()
 	r.beatFails = p.fails["beat"]
 	r.writesPerSec = -1
-	if writes >= 0 {
-		r.writesPerSec = float64(writes) / took.Seconds()
+	if writesBefore >= 0 { // -1: the store cannot tell
+		r.writesPerSec = float64(be.writes()-writesBefore) / took.Seconds()
 	}
 	r.cpu = cpuShare(ticks, took)
 	r.storeSize = be.size()
