@@ -432,7 +432,7 @@ func (e *Store) Upgrade(ctx context.Context) error {
 	}
 	defer func() {
 		rctx, cancel := e.bounded(context.WithoutCancel(ctx))
-		e.client.Revoke(rctx, g.ID)
+		_, _ = e.client.Revoke(rctx, g.ID) // best effort: the claim expires after upgradeClaim anyway
 		cancel()
 	}()
 	claim := e.Prefix + "/.upgrading"

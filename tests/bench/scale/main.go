@@ -196,7 +196,6 @@ func runRow(be backend, row int, sz size, holder, other *envNode) *rowResult {
 	be.row(row)
 	ctx := context.Background()
 
-	probe := newMeter()
 	probeStore := be.open()
 	defer lease.Close(probeStore)
 	// The cluster runs this envctl from the start: whatever its first
@@ -204,32 +203,7 @@ func runRow(be backend, row int, sz size, holder, other *envNode) *rowResult {
 	if u, ok := probeStore.(lease.Upgrader); ok {
 		must(u.Upgrade(ctx))
 	}
-	pctx, stopProbe := context.WithCancel(ctx)
-	probing := make(chan struct{})
-	go func() {
-		defer close(probing)
-		t := time.NewTicker(probeEvery)
-		defer t.Stop()
-		for {
-			start := time.Now()
-			_, err := probeStore.Get(pctx, "probe")
-			if pctx.Err() != nil {
-				return
-			}
-			probe.record("get", time.Since(start), err)
-			select {
-			case <-pctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	var probeAll []time.Duration
-	probePhase := func(since time.Time) string {
-		p := probe.take(since)
-		probeAll = append(probeAll, p.all()...)
-		return quantiles(p.all())
-	}
+	probe := startProbe(probeStore)
 
 	sims := make([]*sim, sz.nodes)
 	for i := range sims {
@@ -249,50 +223,28 @@ func runRow(be backend, row int, sz size, holder, other *envNode) *rowResult {
 	populate(ctx, sims, per)
 	r.populate = time.Since(start)
 	progress("%s N=%d E=%d: %d leases acquired in %s", r.driver, sz.nodes, sz.envs, sz.envs, r.populate.Round(time.Millisecond))
-	probePhase(start)
+	probe.phase(start)
 
 	for _, n := range []*envNode{holder, other} {
 		n.configure(be.config())
 	}
 	start = time.Now()
 	holder.holdMigrating(be)
-	probePhase(start)
+	probe.phase(start)
 
 	// Heartbeats: every simulated node, and envctl heartbeat on a and b,
 	// started spread over one interval as independent nodes would be.
-	beats := newMeter()
-	var up atomic.Int64 // nodes whose first beat succeeded
 	interval := ttl / 3
-	for i, s := range sims {
-		bctx, cancel := context.WithCancel(ctx)
-		s.stop, s.done = cancel, make(chan struct{})
-		go func(s *sim, delay time.Duration) {
-			defer close(s.done)
-			select {
-			case <-bctx.Done():
-				return
-			case <-time.After(delay):
-			}
-			lease.Heartbeat(bctx, &beating{Liveness: s.store.(lease.Liveness), m: beats, up: &up}, s.name, ttl, interval, func(error) {})
-		}(s, interval*time.Duration(i)/time.Duration(len(sims)))
-	}
+	beats := newMeter()
+	up := startBeats(ctx, sims, beats, interval)
 	for _, n := range []*envNode{holder, other} {
 		n.startHeartbeat()
 		defer n.stopHeartbeat()
 	}
-	// The steady state: every node's first beat (an etcd grant and a
-	// write) done, then one more interval.
-	beatStart := time.Now()
-	for up.Load() < int64(len(sims)) {
-		if time.Since(beatStart) > 3*time.Minute {
-			benchenv.Fatal("only %d of %d nodes beat within %s (last failure: %v)", up.Load(), len(sims), 3*time.Minute, beats.lastError())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	r.firstBeats = time.Since(beatStart)
+	r.firstBeats = awaitBeats(sims, up, beats)
 	time.Sleep(interval)
 	beats.take(time.Now())
-	probePhase(time.Now())
+	probe.phase(time.Now())
 	start = time.Now()
 	self := []int{os.Getpid()}
 	ticks, selfTicks, writesBefore := cpuTicks(be.pids()), cpuTicks(self), be.writes()
@@ -310,27 +262,11 @@ func runRow(be backend, row int, sz size, holder, other *envNode) *rowResult {
 	r.cpu = cpuShare(ticks, took)
 	r.storeSize = be.size()
 	r.beatLatency = quantiles(p.times["beat"])
-	r.probeSteady = probePhase(start)
+	r.probeSteady = probe.phase(start)
 	progress("%s N=%d E=%d: every node beating after %s; %.1f beats/s, %.1f writes/s, store CPU %.0f%%, size %s", r.driver, sz.nodes, sz.envs, r.firstBeats.Round(time.Millisecond), r.beatsPerSec, r.writesPerSec, r.cpu, mib(r.storeSize))
 
-	// envctl lease list, three times: the best of three.
-	var listed []struct {
-		JName, Node, Heartbeat string
-	}
-	r.leaseList, r.leaseListRSS = best(3, func() (time.Duration, int64) {
-		res := other.mustRun("--json", "lease", "list")
-		must(json.Unmarshal(res.out, &listed))
-		return res.took, res.rss
-	})
-	if len(listed) != sz.envs+migrating {
-		benchenv.Fatal("lease list shows %d leases, want %d", len(listed), sz.envs+migrating)
-	}
-	for _, l := range listed {
-		if l.Heartbeat != "alive" {
-			benchenv.Fatal("lease list: %s of %s has heartbeat %q, want alive", l.JName, l.Node, l.Heartbeat)
-		}
-	}
-	probePhase(start)
+	r.leaseList, r.leaseListRSS = leaseList(other, sz.envs+migrating)
+	probe.phase(start)
 
 	// The wildcard migration of 1,000 environments.
 	start = time.Now()
@@ -341,7 +277,7 @@ func runRow(be backend, row int, sz size, holder, other *envNode) *rowResult {
 	holder.registered, other.registered = 0, migrating
 	r.register = time.Since(start) - r.unregister
 	r.cpuMigrate = cpuShare(cpuTicks(be.pids())-ticks, time.Since(start))
-	r.probeMigrate = probePhase(start)
+	r.probeMigrate = probe.phase(start)
 	progress("%s N=%d E=%d: migration %s + %s", r.driver, sz.nodes, sz.envs, r.unregister.Round(time.Millisecond), r.register.Round(time.Millisecond))
 
 	var sts []struct{ State string }
@@ -353,22 +289,126 @@ func runRow(be backend, row int, sz size, holder, other *envNode) *rowResult {
 	if len(sts) != migrating || sts[0].State != "registered-here" {
 		benchenv.Fatal("list on %s shows %d environments (first %+v), want %d registered here", other.name, len(sts), sts[0], migrating)
 	}
-	probePhase(start)
+	probe.phase(start)
 
 	// Node 0 dies (its heartbeat stops); node 1 takes over everything it
 	// held, once etcd or the heartbeat file says it is dead.
 	start = time.Now()
 	r.takeEnvs, r.detect, r.find, r.take, r.takeoverCall = takeoverAll(ctx, sims[0], sims[1], per)
-	r.probeTakeover = probePhase(start)
+	r.probeTakeover = probe.phase(start)
 	progress("%s N=%d E=%d: takeover of %d: dead after %s, found in %s, taken in %s", r.driver, sz.nodes, sz.envs, r.takeEnvs, r.detect.Round(time.Millisecond), r.find.Round(time.Millisecond), r.take.Round(time.Millisecond))
 
-	stopProbe()
-	<-probing
-	r.probeAll = probeAll
+	r.probeAll = probe.stop()
 	if raw, err := os.ReadFile("/proc/loadavg"); err == nil {
 		r.load = strings.Join(strings.Fields(string(raw))[:3], " ")
 	}
 	return r
+}
+
+// prober reads one lease every probeEvery on a connection of its own, for
+// the store's latency as every other client sees it, phase by phase.
+type prober struct {
+	m       *meter
+	all     []time.Duration
+	stopped context.CancelFunc
+	done    chan struct{}
+}
+
+func startProbe(s lease.Store) *prober {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &prober{m: newMeter(), stopped: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		t := time.NewTicker(probeEvery)
+		defer t.Stop()
+		for {
+			start := time.Now()
+			_, err := s.Get(ctx, "probe")
+			if ctx.Err() != nil {
+				return
+			}
+			p.m.record("get", time.Since(start), err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return p
+}
+
+// phase returns the latencies recorded since the last phase, and keeps
+// them for the row's whole figure.
+func (p *prober) phase(since time.Time) string {
+	ph := p.m.take(since)
+	p.all = append(p.all, ph.all()...)
+	return quantiles(ph.all())
+}
+
+// stop ends the probe and returns every latency it recorded.
+func (p *prober) stop() []time.Duration {
+	p.stopped()
+	<-p.done
+	return p.all
+}
+
+// startBeats starts every simulated node's heartbeat, spread over one
+// interval as independent nodes would start, each beat recorded in beats;
+// it counts the nodes whose first beat succeeded.
+func startBeats(ctx context.Context, sims []*sim, beats *meter, interval time.Duration) *atomic.Int64 {
+	up := new(atomic.Int64)
+	for i, s := range sims {
+		bctx, cancel := context.WithCancel(ctx)
+		s.stop, s.done = cancel, make(chan struct{})
+		go func(s *sim, delay time.Duration) {
+			defer close(s.done)
+			select {
+			case <-bctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			lease.Heartbeat(bctx, &beating{Liveness: s.store.(lease.Liveness), m: beats, up: up}, s.name, ttl, interval, func(error) {})
+		}(s, interval*time.Duration(i)/time.Duration(len(sims)))
+	}
+	return up
+}
+
+// awaitBeats returns once every simulated node's first beat (an etcd
+// grant and a write) succeeded, and how long that took; three minutes
+// without it end the benchmark, naming the last failure.
+func awaitBeats(sims []*sim, up *atomic.Int64, beats *meter) time.Duration {
+	start := time.Now()
+	for up.Load() < int64(len(sims)) {
+		if time.Since(start) > 3*time.Minute {
+			benchenv.Fatal("only %d of %d nodes beat within %s (last failure: %v)", up.Load(), len(sims), 3*time.Minute, beats.lastError())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// leaseList runs envctl lease list --json on n three times and keeps the
+// best time and the largest memory; every one of want leases must be
+// there, each with its owner alive.
+func leaseList(n *envNode, want int) (time.Duration, int64) {
+	var listed []struct {
+		JName, Node, Heartbeat string
+	}
+	took, rss := best(3, func() (time.Duration, int64) {
+		res := n.mustRun("--json", "lease", "list")
+		must(json.Unmarshal(res.out, &listed))
+		return res.took, res.rss
+	})
+	if len(listed) != want {
+		benchenv.Fatal("lease list shows %d leases, want %d", len(listed), want)
+	}
+	for _, l := range listed {
+		if l.Heartbeat != "alive" {
+			benchenv.Fatal("lease list: %s of %s has heartbeat %q, want alive", l.JName, l.Node, l.Heartbeat)
+		}
+	}
+	return took, rss
 }
 
 // populate has every simulated node acquire its share, 32 at a time.
