@@ -426,14 +426,12 @@ func listCmd(c *call) error {
 	if err != nil {
 		return err
 	}
-	var sts []*Status
-	for _, name := range names {
-		st, err := c.node.Status(c.ctx, name)
-		if err != nil {
-			return err
-		}
+	sts, err := c.node.Statuses(c.ctx, names)
+	if err != nil {
+		return err
+	}
+	for _, st := range sts {
 		st.Maintenance = m
-		sts = append(sts, st)
 	}
 	if m != nil && !c.flags.json {
 		fmt.Fprintf(c.out, "# %s is in maintenance since %s (drained to %s): it takes no environment until envctl restore\n", m.Node, m.Since.Format(time.RFC3339), strings.Join(m.Targets, ","))

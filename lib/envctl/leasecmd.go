@@ -1,10 +1,12 @@
 package envctl
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -44,46 +46,82 @@ func (n *Node) leaseList(ctx context.Context, w io.Writer, asJSON bool) error {
 	if err != nil {
 		return sysexits.Wrap(sysexits.Unavailable, err)
 	}
-	ttl := n.Config.Seconds(lease.TTLKey)
-	lv, _ := n.Leases.(lease.Liveness)
-	verdict := map[string]string{}
-	out := make([]listedLease, 0, len(ls))
+	owners := make([]string, 0, len(ls))
 	for _, l := range ls {
-		v, ok := verdict[l.Node]
-		if !ok {
-			v = "unknown"
-			if lv != nil && l.Node != lease.OrphanNode {
-				alive, known, _, err := lv.Alive(ctx, l.Node, ttl)
-				switch {
-				case err != nil:
-					return sysexits.Wrap(sysexits.Unavailable, err)
-				case !known:
-					v = "never"
-				case alive:
-					v = "alive"
-				default:
-					v = "expired"
-				}
+		owners = append(owners, l.Node)
+	}
+	// Every owner's heartbeat at once where the store allows (etcd: one
+	// read), not one read per owner.
+	states, err := lease.Nodes(ctx, n.Leases, owners, n.Config.Seconds(lease.TTLKey))
+	if err != nil {
+		return sysexits.Wrap(sysexits.Unavailable, err)
+	}
+	listed := func(l lease.Lease) listedLease {
+		v := "unknown"
+		if st, ok := states[l.Node]; states != nil && l.Node != lease.OrphanNode {
+			switch {
+			case !ok || !st.Known:
+				v = "never"
+			case st.Alive:
+				v = "alive"
+			default:
+				v = "expired"
 			}
-			verdict[l.Node] = v
 		}
-		out = append(out, listedLease{Lease: l, Heartbeat: v})
+		return listedLease{Lease: l, Heartbeat: v}
 	}
+	bw := bufio.NewWriter(w)
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		// One lease at a time: a cluster's 100,000 leases are never one
+		// encoded array in memory.
+		sep := "["
+		for _, l := range ls {
+			b, err := json.MarshalIndent(listed(l), "  ", "  ")
+			if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(bw, "%s\n  %s", sep, b); err != nil {
+				return err
+			}
+			sep = ","
+		}
+		end := "\n]\n"
+		if len(ls) == 0 {
+			end = "[]\n"
+		}
+		if _, err := bw.WriteString(end); err != nil {
+			return err
+		}
+		return bw.Flush()
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "JNAME\tOWNER\tSINCE\tGEN\tHEARTBEAT")
-	for _, l := range out {
+	for _, l := range ls {
 		since := "-"
 		if !l.Since.IsZero() {
 			since = l.Since.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", l.JName, l.Node, since, l.Generation, l.Heartbeat)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", l.JName, l.Node, since, l.Generation, listed(l).Heartbeat)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// firstBeat closes done after the first beat that succeeds.
+type firstBeat struct {
+	lease.Liveness
+	done chan struct{}
+	once sync.Once
+}
+
+func (f *firstBeat) Beat(ctx context.Context, node string, ttl time.Duration) error {
+	err := f.Liveness.Beat(ctx, node, ttl)
+	if err == nil {
+		f.once.Do(func() { close(f.done) })
+	}
+	return err
 }
 
 // heartbeat renews this node's liveness in the lease store every third of
@@ -101,6 +139,23 @@ func (n *Node) heartbeat(ctx context.Context) error {
 		return nil
 	}
 	n.Log.Action("heartbeat of %s every %s (LEASE_TTL %s)", n.Name, interval, ttl)
+	if u, ok := n.Leases.(lease.Upgrader); ok {
+		// Once per cluster, after this node's first beat (which says
+		// which envctl it runs): leases written by an older envctl get
+		// what newer ones have (etcd: the index by owner).
+		first := make(chan struct{})
+		lv = &firstBeat{Liveness: lv, done: first}
+		go func() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-first:
+			}
+			if err := u.Upgrade(ctx); err != nil && ctx.Err() == nil {
+				n.Log.Warn("%v", err)
+			}
+		}()
+	}
 	lease.Heartbeat(ctx, lv, n.Name, ttl, interval, func(err error) {
 		n.Log.Error("heartbeat of %s failed, retrying in %s (without one for LEASE_TTL %s, other nodes may take this node's environments over): %v", n.Name, interval, ttl, err)
 	})

@@ -131,6 +131,14 @@ func stores(t *testing.T, driver string, n int) []lease.Store {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if i == 0 {
+				// A fresh store, as the first envctl heartbeat of a
+				// new cluster finds it: the index by owner is
+				// complete from the start.
+				if err := s.(lease.Upgrader).Upgrade(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 		t.Cleanup(func() { lease.Close(s) })
 		out = append(out, s)

@@ -48,6 +48,11 @@ func TestRaces(t *testing.T) {
 				require.Equal(t, winners[0], l.Node, "round %d: the store names the winner", r)
 				require.Greater(t, l.Generation, lastGen, "round %d: generations grow", r)
 				lastGen = l.Generation
+				if r%250 == 0 {
+					held, err := lease.HeldBy(ctx, ss[r%len(ss)], winners[0])
+					require.NoError(t, err)
+					require.Equal(t, []lease.Lease{*l}, held, "round %d: the winner's leases", r)
+				}
 				w := index(winners[0])
 				require.NoError(t, ss[w].Release(ctx, "web1", winners[0]))
 			}
@@ -55,6 +60,11 @@ func TestRaces(t *testing.T) {
 			ls, err := ss[1].List(ctx)
 			require.NoError(t, err)
 			require.Empty(t, ls, "every lease released")
+			for i := range ss {
+				held, err := lease.HeldBy(ctx, ss[0], node(i))
+				require.NoError(t, err)
+				require.Empty(t, held, "%s holds nothing", node(i))
+			}
 		})
 	}
 }

@@ -26,3 +26,19 @@ func TestRegisteredWithLeaseOpen(t *testing.T) {
 	assert.Equal(t, "/envhooks/web1", e.key("web1"))
 	lease.Close(s)
 }
+
+// The keys of the store's own (heartbeats, the index by owner, the layout
+// marker) sort before every lease, and the lease range holds exactly the
+// keys whose name may be a jname.
+func TestKeyLayout(t *testing.T) {
+	e := &Store{Prefix: "/envhooks"}
+	from, end := e.leaseRange()
+	in := func(k string) bool { return k >= from && k < end }
+	for _, k := range []string{e.key("0"), e.key("web1"), e.key("zzz"), e.key("Z-9_x.y")} {
+		assert.True(t, in(k), k)
+	}
+	for _, k := range []string{e.beatKey("a"), e.seenKey("a"), e.ownerKey("a", "web1"), e.layoutKey(), "/envhooks2/web1", "/envhooks"} {
+		assert.False(t, in(k), k)
+	}
+	assert.Equal(t, "/envhooks/.owner/node-1/web1", e.ownerKey("node-1", "web1"))
+}
