@@ -199,7 +199,10 @@ func (w *watcher) checkDeadline(ctx context.Context) {
 		if err != nil {
 			why = fmt.Sprintf("the witness in %s cannot be read: %v", w.witness.Dir, err)
 		} else {
-			v := fence.Judge(records, n.Name, w.reached.Round(0), w.c, now.Round(0))
+			// Without a renewal since it started, the heartbeat's start
+			// is what others' renewals must come after to prove that
+			// this node, not the store, is the one cut off.
+			v := fence.Judge(records, n.Name, w.lastOK.Round(0), w.c, now.Round(0))
 			isolated, why = v.Isolated, v.Why
 		}
 	}
