@@ -203,9 +203,15 @@ func TestStepWithWitness(t *testing.T) {
 	assert.Equal(t, sysexits.NoPerm, sysexits.Code(err))
 	assert.ErrorContains(t, err, "alive on the shared storage")
 
-	// With FENCE_HOOK, the hook decides.
+	// With FENCE_HOOK too: a node sitting out a store outage is not
+	// switched off by the first takeover after it; the operator's
+	// --force runs the hook.
 	s, rec = newStep(t, "FENCE_WITNESS_DIR="+dir, "FENCE_HOOK=/bin/true")
 	_, err = s.Fence(ctx, req)
+	assert.Equal(t, sysexits.NoPerm, sysexits.Code(err))
+	assert.ErrorContains(t, err, "did not fence itself")
+	assert.Empty(t, rec.Cmds)
+	_, err = s.Fence(ctx, Request{JName: "web1", Victim: "a", Generation: 7, Forced: true})
 	require.NoError(t, err)
 	assert.Len(t, rec.Cmds, 1)
 
@@ -218,7 +224,7 @@ func TestStepWithWitness(t *testing.T) {
 	assert.Contains(t, how, "fenced itself")
 	assert.Empty(t, rec.Cmds)
 	// ... but not out of a newer one.
-	_, err = s.Fence(ctx, Request{JName: "web1", Victim: "a", Generation: 8})
+	_, err = s.Fence(ctx, Request{JName: "web1", Victim: "a", Generation: 8, Forced: true})
 	require.NoError(t, err)
 	assert.Len(t, rec.Cmds, 1)
 

@@ -75,11 +75,14 @@ func NewStep(cfg *config.Config, backends backend.Registry, runner run.Runner, l
 //
 //  1. the witness shows the victim fenced itself out of this generation:
 //     done, nothing else is needed;
-//  2. FENCE_HOOK is configured: it runs; its failure stops the takeover;
-//  3. the victim is alive on the shared storage (its witness record is
-//     fresh) and nothing else fenced it: refused (77), since it may be
-//     sitting out a lease store outage with its environments running;
-//  4. otherwise the takeover relies on the backend's storage fence at
+//  2. the victim is alive on the shared storage (its witness record is
+//     fresh) and did not fence itself: a --takeover is refused (77), since
+//     the victim is sitting out a lease store outage with its environments
+//     running, or is still fencing; only the operator's --force goes on;
+//  3. FENCE_HOOK is configured: it runs; its failure stops the takeover;
+//  4. a --force of a victim alive on the storage without FENCE_HOOK:
+//     refused (77), as in 2;
+//  5. otherwise the takeover relies on the backend's storage fence at
 //     attach (an iSCSI reservation) or on the victim's self-fencing, which
 //     the timing contract guarantees for a victim whose heartbeat expired
 //     (--takeover), and nothing for a --force whose victim is still up.
@@ -97,6 +100,11 @@ func (s *Step) Fence(ctx context.Context, r Request) (string, error) {
 			return fmt.Sprintf("%s fenced itself out of %s (generation %d), says its witness record", r.Victim, r.JName, r.Generation), nil
 		}
 	}
+	alive := rec != nil && time.Since(rec.Written) < s.Contract.TakeoverAfter()
+	if alive && !r.Forced {
+		return "", sysexits.New(sysexits.NoPerm, "refusing to take %s from %s: %s is alive on the shared storage (its witness record in %s is %s old) and did not fence itself: it cannot reach the lease store, or the store was down for everyone, and it still runs %s; wait for it to renew or to fence itself, or use --force --from %s if you know it must go",
+			r.JName, r.Victim, r.Victim, s.Witness.Dir, time.Since(rec.Written).Round(time.Second), r.JName, r.Victim)
+	}
 	if s.Hook != "" {
 		argv := []string{s.Hook, r.Victim, r.JName, strconv.FormatUint(r.Generation, 10)}
 		s.Log.Action("fencing %s off %s: %s", r.Victim, r.JName, run.Quote(argv))
@@ -105,11 +113,9 @@ func (s *Step) Fence(ctx context.Context, r Request) (string, error) {
 		}
 		return "FENCE_HOOK fenced " + r.Victim, nil
 	}
-	if rec != nil {
-		if age := time.Since(rec.Written); age < s.Contract.TakeoverAfter() {
-			return "", sysexits.New(sysexits.NoPerm, "refusing to take %s from %s: %s is alive on the shared storage (its witness record in %s is %s old) though its lease heartbeat stopped: it cannot reach the lease store and still runs %s; it fences itself once it sees other nodes reach the store; configure FENCE_HOOK, or use --no-fence if you know %s is down",
-				r.JName, r.Victim, r.Victim, s.Witness.Dir, age.Round(time.Second), r.JName, r.Victim)
-		}
+	if alive {
+		return "", sysexits.New(sysexits.NoPerm, "refusing to take %s from %s: %s is alive on the shared storage (its witness record in %s is %s old) and nothing fences it: configure FENCE_HOOK, or use --no-fence if you know %s is down",
+			r.JName, r.Victim, r.Victim, s.Witness.Dir, time.Since(rec.Written).Round(time.Second), r.Victim)
 	}
 	switch {
 	case s.Storage != "":
