@@ -19,8 +19,9 @@
 //   - a lease store outage alone stops nothing, and lets no takeover
 //     through.
 //
-// A failing seed is printed; FENCECHECK_SEED replays it,
-// FENCECHECK_SEEDS=N runs N seeds per driver (make bench).
+// A failing seed is printed; FENCECHECK_SEED replays it (with the same
+// FENCECHECK_STEPS), FENCECHECK_SEEDS=N runs N seeds per driver and
+// FENCECHECK_STEPS=N events per seed (make bench).
 package fence_test
 
 import (
@@ -298,6 +299,10 @@ type run struct {
 	problems []string
 	mu       sync.Mutex
 	takeover int
+	// The figures: from a cut to the holder's environments detached (its
+	// local fence complete), and from a holder's SIGSTOP to its
+	// environment attached elsewhere.
+	fenced, moved []time.Duration
 }
 
 var jnames = []string{"web1", "web2"}
@@ -525,6 +530,32 @@ func (r *run) takeOver(h *node, deadline time.Time) {
 	}
 }
 
+// timeFence waits for h's attach records to go, the end of its local
+// fence, and records how long after the cut that was.
+func (r *run) timeFence(h *node, cut time.Time) {
+	var held []string
+	for _, j := range jnames {
+		if r.holder[j] == h {
+			held = append(held, j)
+		}
+	}
+	for time.Since(cut) < 2*r.c.TakeoverAfter() {
+		gone := true
+		for _, j := range held {
+			if _, err := os.Stat(filepath.Join(h.dir, "state", j+".state")); err == nil {
+				gone = false
+			}
+		}
+		if gone {
+			r.mu.Lock()
+			r.fenced = append(r.fenced, time.Since(cut))
+			r.mu.Unlock()
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (r *run) randDuration(from, spread time.Duration) time.Duration {
 	return from + time.Duration(r.rng.Int64N(int64(spread)))
 }
@@ -549,7 +580,9 @@ func (r *run) event(kind string) {
 		d := r.randDuration(after+time.Second, 2*time.Second)
 		r.say("cut %s off the lease store for %s", h.name, d)
 		r.store.cut(h.i, true)
-		healAt := time.Now().Add(d)
+		cut := time.Now()
+		healAt := cut.Add(d)
+		go r.timeFence(h, cut)
 		r.takeOver(h, time.Now().Add(after+4*time.Second))
 		time.Sleep(time.Until(healAt))
 		r.store.cut(h.i, false)
@@ -562,8 +595,15 @@ func (r *run) event(kind string) {
 		for _, w := range h.writers {
 			w.signal(syscall.SIGSTOP)
 		}
-		contAt := time.Now().Add(d)
+		stopped := time.Now()
+		contAt := stopped.Add(d)
+		before := r.takeover
 		r.takeOver(h, time.Now().Add(after+4*time.Second))
+		if r.takeover > before {
+			r.mu.Lock()
+			r.moved = append(r.moved, time.Since(stopped))
+			r.mu.Unlock()
+		}
 		time.Sleep(time.Until(contAt))
 		h.hb.signal(syscall.SIGCONT)
 		for _, w := range h.writers {
@@ -658,6 +698,7 @@ type result struct {
 	violations        []string
 	problems          []string
 	events            []string
+	fenced, moved     []time.Duration
 }
 
 func (r *run) play(steps int, kinds []string) result {
@@ -682,7 +723,9 @@ func (r *run) play(steps int, kinds []string) result {
 	cancel()
 	<-watching
 	r.stopAll()
-	res := result{takeovers: r.takeover, problems: r.problems, events: r.events}
+	r.mu.Lock()
+	res := result{takeovers: r.takeover, problems: r.problems, events: r.events, fenced: r.fenced, moved: r.moved}
+	r.mu.Unlock()
 	res.writes, res.violations = r.verdict()
 	return res
 }
@@ -707,7 +750,16 @@ func seeds(t *testing.T, ci int) []uint64 {
 	return out
 }
 
-const steps = 3
+// stepsPerSeed is how many events a seed's schedule has: 2 in CI,
+// FENCECHECK_STEPS in make bench.
+func stepsPerSeed(t *testing.T) int {
+	if s := os.Getenv("FENCECHECK_STEPS"); s != "" {
+		n, err := strconv.Atoi(s)
+		require.NoError(t, err)
+		return n
+	}
+	return 2
+}
 
 // TestHistory runs the checker for every lease driver with fencing on:
 // self-fencing with the witness, and a power fence (FENCE_HOOK) before
@@ -719,9 +771,16 @@ func TestHistory(t *testing.T) {
 			total := result{}
 			for _, seed := range seeds(t, 1) {
 				r := newRun(t, driver, seed, true)
-				res := r.play(steps, []string{"cut", "pause", "outage", "kill"})
+				res := r.play(stepsPerSeed(t), []string{"cut", "pause", "outage", "kill"})
 				total.writes += res.writes
 				total.takeovers += res.takeovers
+				// FIGURE lines are what make bench sums up.
+				for _, d := range res.fenced {
+					t.Logf("FIGURE %s lease-loss-to-fenced %.3f", driver, d.Seconds())
+				}
+				for _, d := range res.moved {
+					t.Logf("FIGURE %s holder-death-to-attached-elsewhere %.3f ttl %d", driver, d.Seconds(), ttl)
+				}
 				if len(res.violations) > 0 || len(res.problems) > 0 {
 					t.Errorf("seed %d (replay: FENCECHECK_SEED=%d go test -run 'TestHistory/%s' ./tests/fence): %d violations, problems %v\nfirst violations: %v\nschedule:\n%s",
 						seed, seed, driver, len(res.violations), res.problems, head(res.violations, 5), strings.Join(res.events, "\n"))
@@ -730,7 +789,7 @@ func TestHistory(t *testing.T) {
 					t.Errorf("seed %d: no writes checked", seed)
 				}
 			}
-			t.Logf("%s: %d seeds, %d writes checked, %d takeovers, no violation", driver, len(seeds(t, 1)), total.writes, total.takeovers)
+			t.Logf("COUNT %s seeds %d writes %d takeovers %d failed %v", driver, len(seeds(t, 1)), total.writes, total.takeovers, t.Failed())
 		})
 	}
 }
