@@ -48,8 +48,8 @@ func KeyGeneration(key uint64) uint64 { return key >> 16 }
 
 func hexKey(k uint64) string { return "0x" + strconv.FormatUint(k, 16) }
 
-// sg3_utils' sg_persist on Linux (sg_persist(8)); -n skips the INQUIRY
-// it would print first.
+// LinuxReadKeysArgv is sg3_utils' sg_persist on Linux (sg_persist(8));
+// --no-inquiry skips the INQUIRY it would print first.
 func LinuxReadKeysArgv(dev string) []string {
 	return []string{"sg_persist", "--no-inquiry", "--in", "--read-keys", dev}
 }
@@ -82,8 +82,8 @@ const (
 	linuxPRConflict      = 24 // reservation conflict: this initiator is not registered
 )
 
-// camcontrol persist on FreeBSD (camcontrol(8)); the device is its
-// peripheral name (da3), right after the verb.
+// FreeBSDReadKeysArgv is camcontrol persist on FreeBSD (camcontrol(8));
+// the device is its peripheral name (da3), right after the verb.
 func FreeBSDReadKeysArgv(dev string) []string {
 	return []string{"camcontrol", "persist", filepath.Base(dev), "-i", "read_keys"}
 }
@@ -113,9 +113,9 @@ var (
 
 // ParseKeys reads the registered keys from sg_persist --read-keys
 //
-//	  PR generation=0x2, 2 registered reservation keys follow:
-//	    0x30a1b
-//	    0x4c3d2
+//	PR generation=0x2, 2 registered reservation keys follow:
+//	  0x30a1b
+//	  0x4c3d2
 //
 // or camcontrol persist -i read_keys ("0: 0x30a1b" lines).
 func ParseKeys(out string) []uint64 {
@@ -180,9 +180,9 @@ func (r *reserveStep) Apply(ctx context.Context, s *plan.System) error {
 		return sysexits.Wrap(sysexits.Config, err)
 	}
 	if s.DryRun {
-		s.Run.Run(ctx, run.Cmd{Argv: b.registerArgv(a.dev, key)})
+		_, _ = s.Run.Run(ctx, run.Cmd{Argv: b.registerArgv(a.dev, key)}) // a dry run: the runner prints it
 		s.Say("# preempt the key of every older owner of %s", a.dev)
-		s.Run.Run(ctx, run.Cmd{Argv: b.reserveArgv(a.dev, key)})
+		_, _ = s.Run.Run(ctx, run.Cmd{Argv: b.reserveArgv(a.dev, key)}) // a dry run: the runner prints it
 		return nil
 	}
 	if err := r.pr(ctx, s, b.registerArgv(a.dev, key)); err != nil {

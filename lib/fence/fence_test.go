@@ -198,7 +198,7 @@ func TestStepWithWitness(t *testing.T) {
 	// The victim writes its record and has not fenced itself: it sits out
 	// a lease store outage; without FENCE_HOOK the takeover is refused.
 	require.NoError(t, w.Write(ctx, Record{Node: "a", Written: time.Now().UTC()}))
-	s, rec := newStep(t, "FENCE_WITNESS_DIR="+dir)
+	s, _ := newStep(t, "FENCE_WITNESS_DIR="+dir)
 	_, err := s.Fence(ctx, req)
 	assert.Equal(t, sysexits.NoPerm, sysexits.Code(err))
 	assert.ErrorContains(t, err, "alive on the shared storage")
@@ -206,7 +206,7 @@ func TestStepWithWitness(t *testing.T) {
 	// With FENCE_HOOK too: a node sitting out a store outage is not
 	// switched off by the first takeover after it; the operator's
 	// --force runs the hook.
-	s, rec = newStep(t, "FENCE_WITNESS_DIR="+dir, "FENCE_HOOK=/bin/true")
+	s, rec := newStep(t, "FENCE_WITNESS_DIR="+dir, "FENCE_HOOK=/bin/true")
 	_, err = s.Fence(ctx, req)
 	assert.Equal(t, sysexits.NoPerm, sysexits.Code(err))
 	assert.ErrorContains(t, err, "did not fence itself")
