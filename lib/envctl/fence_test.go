@@ -293,3 +293,21 @@ func TestSelfFenceOnAnotherOwner(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "b", l.Node, "a released nothing it no longer owns")
 }
+
+// A heartbeat restarted after a crash counts from its predecessor's last
+// renewal with the same lease store, and only with it.
+func TestHeartbeatMark(t *testing.T) {
+	t.Setenv(quick.DirEnv, t.TempDir())
+	c := newCluster(t)
+	a, _, _ := c.node(t, "a", "LEASE_TTL=3\n")
+	cf, err := fence.Load(a.Config)
+	require.NoError(t, err)
+	lv := a.Leases.(lease.Liveness)
+	w := newWatcher(a, lv, cf)
+	w.lastOK = time.Now().Add(-time.Minute).Round(time.Second)
+	w.writeMark()
+	assert.Equal(t, w.lastOK.Unix(), newWatcher(a, lv, cf).lastOK.Unix())
+
+	other, _, _ := c.node(t, "a", "LEASE_TTL=3\nLEASE_DIR="+c.root+"/other-leases\n")
+	assert.WithinDuration(t, time.Now(), newWatcher(other, lv, cf).lastOK, 5*time.Second, "a mark of another lease store does not count")
+}

@@ -422,10 +422,19 @@ func (w *watcher) writeWitness(ctx context.Context) {
 }
 
 // The mark keeps the start of the last successful renewal in the run
-// directory, for a heartbeat restarted after a crash.
+// directory, for a heartbeat restarted after a crash. It counts only for
+// the same node and the same lease store: a renewal with another store
+// says nothing about this one.
 type mark struct {
 	Node    string    `json:"node"`
+	Store   string    `json:"store"`
 	Renewed time.Time `json:"renewed"`
+}
+
+// storeID names the lease store this node renews with.
+func (w *watcher) storeID() string {
+	cfg := w.n.Config
+	return strings.Join([]string{cfg.Get(lease.BackendKey), cfg.Get(lease.DirKey), cfg.Get(lease.ServerKey), cfg.Get(lease.EtcdKey)}, " ")
 }
 
 func markPath() string { return filepath.Join(quick.Dir(), "heartbeat.json") }
@@ -433,7 +442,7 @@ func markPath() string { return filepath.Join(quick.Dir(), "heartbeat.json") }
 func (w *watcher) readMark() (time.Time, bool) {
 	var m mark
 	found, err := safefile.ReadJSON(markPath(), "heartbeat mark", 4096, &m)
-	if !found || err != nil || m.Node != w.n.Name || m.Renewed.IsZero() || m.Renewed.After(time.Now()) {
+	if !found || err != nil || m.Node != w.n.Name || m.Store != w.storeID() || m.Renewed.IsZero() || m.Renewed.After(time.Now()) {
 		return time.Time{}, false
 	}
 	return m.Renewed, true
@@ -444,7 +453,7 @@ func (w *watcher) writeMark() {
 		w.n.Log.Debug("heartbeat mark: %v", err)
 		return
 	}
-	if err := safefile.WriteJSON(markPath(), mark{Node: w.n.Name, Renewed: w.lastOK.Round(0).UTC()}, 0o644, 0o755); err != nil {
+	if err := safefile.WriteJSON(markPath(), mark{Node: w.n.Name, Store: w.storeID(), Renewed: w.lastOK.Round(0).UTC()}, 0o644, 0o755); err != nil {
 		w.n.Log.Debug("heartbeat mark: %v", err)
 	}
 }

@@ -207,10 +207,14 @@ func newStore(t *testing.T, driver, root string) *store {
 			etcd, err = etcdcluster.Start(filepath.Join(scratchDir(t), "etcd"), 1)
 			require.NoError(t, err)
 		}
-		// Node i talks to etcd through a relay on its own address.
+		// Node i talks to etcd through a relay on its own address, one
+		// for all seeds.
 		member := etcd.Members[0]
-		for i := 0; i < 3; i++ {
-			relay(t, nodeAddr(i)+":2379", member.Addr+":2379")
+		if !relaying {
+			for i := 0; i < 3; i++ {
+				relay(t, nodeAddr(i)+":2379", member.Addr+":2379")
+			}
+			relaying = true
 		}
 		return &store{name: driver,
 			conf: func(i int) string {
@@ -228,12 +232,14 @@ func newStore(t *testing.T, driver, root string) *store {
 	}
 }
 
-// relay forwards TCP connections from listen to target until the test
-// ends.
+// relaying says the relays to etcd run.
+var relaying bool
+
+// relay forwards TCP connections from listen to target until the tests
+// end.
 func relay(t *testing.T, listen, target string) {
 	l, err := net.Listen("tcp", listen)
 	require.NoError(t, err)
-	t.Cleanup(func() { l.Close() })
 	go func() {
 		for {
 			c, err := l.Accept()
