@@ -30,16 +30,17 @@ import (
 )
 
 var (
-	portalKey = config.Define(config.Key{Name: "ISCSI_PORTAL", Doc: "iscsi backend: portal(s) as host[:port] (port 3260 by default), separated by spaces; the first that offers the target is used", Check: checkPortals})
-	targetKey = config.Define(config.Key{Name: "ISCSI_TARGET", Doc: "iscsi backend: the target's IQN; %j is replaced by the jname (iqn.2026-01.org.example:%j)", Check: checkTargetTemplate})
-	lunKey    = config.Define(config.Key{Name: "ISCSI_LUN", Default: "0", Doc: "iscsi backend: the LUN of the target that holds the environment", Check: config.IsInt})
-	fstypeKey = config.Define(config.Key{Name: "ISCSI_FSTYPE", Doc: "iscsi backend: what the LUN holds: ufs (FreeBSD default), ext4 (Linux default), xfs, or zfs (a pool)", Check: config.OneOf("", "ufs", "ext4", "xfs", "zfs")})
-	chapKey   = config.Define(config.Key{Name: "ISCSI_CHAP_FILE", Doc: "iscsi backend: a root-owned mode 0600 file with CHAP_USER= and CHAP_SECRET= lines, used for discovery and login", Check: config.IsAbsPath})
-	devTOKey  = config.Define(config.Key{Name: "ISCSI_DEVICE_TIMEOUT", Default: "30", Doc: "iscsi backend: seconds to wait for the LUN's device after login before logging out again with 69", Check: config.IsSeconds})
-	rootKey   = config.Define(config.Key{Name: "ISCSI_MOUNT_ROOT", Default: "/mnt/envhooks-iscsi", Doc: "iscsi backend: the LUN's filesystem (or pool altroot) of <jname> is mounted on ISCSI_MOUNT_ROOT/<jname>", Check: config.IsAbsPath})
-	poolKey   = config.Define(config.Key{Name: "ISCSI_ZPOOL", Default: "%j", Doc: "iscsi backend with ISCSI_FSTYPE=zfs: the pool on the LUN; %j is replaced by the jname", Check: checkPoolTemplate})
-	devDirKey = config.Define(config.Key{Name: "ISCSI_DEVICE_DIR", Doc: "iscsi backend: where LUN devices appear (Linux: /dev/disk/by-path, FreeBSD: /dev); change only for tests", Check: config.IsAbsPath})
-	nameKey   = config.Define(config.Key{Name: "ISCSI_INITIATOR_NAME", Doc: "iscsi backend: the initiator IQN the preflight logs in with (default: the OS initiator's own name)", Check: checkIQN})
+	portalKey  = config.Define(config.Key{Name: "ISCSI_PORTAL", Doc: "iscsi backend: portal(s) as host[:port] (port 3260 by default), separated by spaces; the first that offers the target is used", Check: checkPortals})
+	targetKey  = config.Define(config.Key{Name: "ISCSI_TARGET", Doc: "iscsi backend: the target's IQN; %j is replaced by the jname (iqn.2026-01.org.example:%j)", Check: checkTargetTemplate})
+	lunKey     = config.Define(config.Key{Name: "ISCSI_LUN", Default: "0", Doc: "iscsi backend: the LUN of the target that holds the environment", Check: config.IsInt})
+	fstypeKey  = config.Define(config.Key{Name: "ISCSI_FSTYPE", Doc: "iscsi backend: what the LUN holds: ufs (FreeBSD default), ext4 (Linux default), xfs, or zfs (a pool)", Check: config.OneOf("", "ufs", "ext4", "xfs", "zfs")})
+	chapKey    = config.Define(config.Key{Name: "ISCSI_CHAP_FILE", Doc: "iscsi backend: a root-owned mode 0600 file with CHAP_USER= and CHAP_SECRET= lines, used for discovery and login", Check: config.IsAbsPath})
+	devTOKey   = config.Define(config.Key{Name: "ISCSI_DEVICE_TIMEOUT", Default: "30", Doc: "iscsi backend: seconds to wait for the LUN's device after login before logging out again with 69", Check: config.IsSeconds})
+	rootKey    = config.Define(config.Key{Name: "ISCSI_MOUNT_ROOT", Default: "/mnt/envhooks-iscsi", Doc: "iscsi backend: the LUN's filesystem (or pool altroot) of <jname> is mounted on ISCSI_MOUNT_ROOT/<jname>", Check: config.IsAbsPath})
+	poolKey    = config.Define(config.Key{Name: "ISCSI_ZPOOL", Default: "%j", Doc: "iscsi backend with ISCSI_FSTYPE=zfs: the pool on the LUN; %j is replaced by the jname", Check: checkPoolTemplate})
+	devDirKey  = config.Define(config.Key{Name: "ISCSI_DEVICE_DIR", Doc: "iscsi backend: where LUN devices appear (Linux: /dev/disk/by-path, FreeBSD: /dev); change only for tests", Check: config.IsAbsPath})
+	reserveKey = config.Define(config.Key{Name: "ISCSI_RESERVE", Default: "1", Doc: "iscsi backend with leases: 1: the owner holds a SCSI-3 persistent reservation (write exclusive, registrants only) on the LUN and a node that takes over preempts the old owner's key before it touches the filesystem, so the old owner's writes fail at the target (needs sg_persist from sg3-utils on Linux, camcontrol on FreeBSD); 0: no reservation", Check: config.IsBool})
+	nameKey    = config.Define(config.Key{Name: "ISCSI_INITIATOR_NAME", Doc: "iscsi backend: the initiator IQN the preflight logs in with (default: the OS initiator's own name)", Check: checkIQN})
 )
 
 // OS selects an initiator's syntax. Both are built on every OS so tests
@@ -68,6 +69,7 @@ type Backend struct {
 	DeviceTimeout    time.Duration
 	PreflightTimeout time.Duration
 	Poll             time.Duration // how often to look for the device
+	Reserve          bool          // hold a SCSI-3 reservation under a lease (reserve.go)
 }
 
 // New reads the iSCSI keys and the CHAP file.
@@ -84,6 +86,7 @@ func New(cfg *config.Config) (plan.Backend, error) {
 		DeviceTimeout:    cfg.Seconds(devTOKey),
 		PreflightTimeout: cfg.Seconds(config.PreflightTimeout),
 		Poll:             250 * time.Millisecond,
+		Reserve:          cfg.Bool(reserveKey),
 	}
 	for _, p := range cfg.Words(portalKey) {
 		addr, _ := iscsi.Portal(p) // checked when loaded
@@ -217,6 +220,11 @@ func expand(template, jname string) string { return strings.ReplaceAll(template,
 func (b *Backend) Steps(env *environment.Env, roles []environment.Role) ([]plan.Step, error) {
 	a := &attachment{b: b, jname: env.Name, target: expand(b.Target, env.Name), lunRoot: filepath.Join(b.MountRoot, env.Name)}
 	steps := []plan.Step{a.preflight(), &loginStep{a: a}, &waitDevice{a: a}}
+	if b.Reserve {
+		// Before anything reads or writes the LUN: a node taking over
+		// fences the old owner here, ahead of its own fsck.
+		steps = append(steps, &reserveStep{a: a})
+	}
 	rolesRoot := a.lunRoot
 	if b.FSType == "zfs" {
 		pool := expand(b.Pool, env.Name)

@@ -5,17 +5,20 @@ package attach
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/envhooks/envhooks/lib/backend"
 	"github.com/envhooks/envhooks/lib/cbsdlock"
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/environment"
 	"github.com/envhooks/envhooks/lib/inplace"
+	"github.com/envhooks/envhooks/lib/fence"
 	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/locallock"
 	"github.com/envhooks/envhooks/lib/logging"
@@ -371,23 +374,63 @@ func (s *Session) attach(ctx context.Context, eng *plan.Engine, p planned) error
 				s.Log.Warn("%s was attached here under generation %d, but the lease is at %d: this node lost ownership in between; make sure no other node still uses it", s.Env.Name, old.Generation, l.Generation)
 			}
 			rec.Generation = l.Generation
+			eng.Sys.Owner = plan.Owner{Node: node, Generation: l.Generation}
 		}
 	}
-	err = eng.Attach(ctx, rec, p.steps)
+	steps := p.steps
+	if owner := s.ownerStep(eng.Sys.Owner); owner != nil {
+		steps = append(steps[:len(steps):len(steps)], owner)
+	}
+	err = eng.Attach(ctx, rec, steps)
 	if refused != nil && (err == nil || plan.IsDryRunFailure(err)) {
 		return refused // the first failure the plan met
 	}
 	if err != nil {
 		return err
 	}
-	// The engine leaves the record alone when everything is in place
-	// already; a lease regained since must still move it on.
-	if rec.Generation != 0 && !s.DryRun {
-		st := state.Store{Dir: s.Config.Get(config.StateDir)}
-		if cur, err := st.Load(s.Env.Name); err == nil && cur != nil && cur.Generation < rec.Generation {
-			cur.Generation = rec.Generation
-			return st.Save(cur)
-		}
+	if rec.Generation == 0 || s.DryRun {
+		return nil
+	}
+	// The engine skips every step when everything is in place already
+	// (the owner record too); a lease regained since must still move the
+	// records on.
+	if err := s.writeOwner(ctx, eng.Sys.Owner); err != nil {
+		return err
+	}
+	st := state.Store{Dir: s.Config.Get(config.StateDir)}
+	if cur, err := st.Load(s.Env.Name); err == nil && cur != nil && cur.Generation < rec.Generation {
+		cur.Generation = rec.Generation
+		return st.Save(cur)
+	}
+	return nil
+}
+
+// ownerStep writes the owner record (see fence.Owner) once everything is
+// attached, as the plan's last step: if it fails, the attach is undone. It
+// is nil without a lease.
+func (s *Session) ownerStep(o plan.Owner) plan.Step {
+	if o.Generation == 0 {
+		return nil
+	}
+	return &plan.Check{
+		What:    fmt.Sprintf("write the owner record of %s (node %s, generation %d) in %s and %s", s.Env.Name, o.Node, o.Generation, fence.OwnerFile(s.Env.Dir(environment.System)), fence.OwnerFile(s.Env.Dir(environment.Data))),
+		Changes: true,
+		Fn:      func(ctx context.Context, _ *plan.System) error { return s.writeOwner(ctx, o) },
+	}
+}
+
+// writeOwner writes the owner record where it differs, within
+// COMMAND_TIMEOUT: the storage may have just died under the mounts.
+func (s *Session) writeOwner(ctx context.Context, o plan.Owner) error {
+	ctx, cancel := context.WithTimeout(ctx, s.Config.Seconds(config.CommandTimeout))
+	defer cancel()
+	rec := fence.Owner{JName: s.Env.Name, Node: o.Node, Generation: o.Generation, Written: time.Now().UTC()}
+	err := fence.WriteOwner(ctx, rec, s.Env.Dir(environment.System), s.Env.Dir(environment.Data))
+	switch {
+	case errors.Is(err, fence.ErrNoAnswer):
+		return sysexits.New(sysexits.Unavailable, "%v", err)
+	case err != nil:
+		return sysexits.New(sysexits.CantCreat, "%v", err)
 	}
 	return nil
 }

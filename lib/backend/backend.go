@@ -85,3 +85,12 @@ type Lister interface {
 type Diagnoser interface {
 	Diagnose(ctx context.Context) []doctor.Finding
 }
+
+// StorageFencer is a backend that fences at the storage itself when this
+// node attaches: the storage refuses the writes of the node that held the
+// environment before (iSCSI: the SCSI-3 reservation is preempted before the
+// filesystem is touched). StorageFence says how, for the takeover's log,
+// or "" when it is switched off.
+type StorageFencer interface {
+	StorageFence() string
+}

@@ -56,7 +56,7 @@ func (h HookScript) Path(sysdir string) string { return sysdir + "/" + h.Dir + "
 type cliFlags struct {
 	configFile, from, textfile, listen   string
 	dryRun, verbose, help, version, json bool
-	force, takeover                      bool
+	force, takeover, noFence             bool
 }
 
 func (f *cliFlags) set(prog string) *getopt.Set {
@@ -70,7 +70,8 @@ func (f *cliFlags) set(prog string) *getopt.Set {
 	s.FlagLong(&f.json, "json", 0, "machine-readable output (list, status, lease show)")
 	s.FlagLong(&f.force, "force", 0, "take the lease over from the node named by --from")
 	s.FlagLong(&f.from, "from", 0, "the node a --force takeover takes from", "NODE")
-	s.FlagLong(&f.takeover, "takeover", 0, "take the lease over if its owner's heartbeat is older than LEASE_TTL")
+	s.FlagLong(&f.takeover, "takeover", 0, "take the lease over if its owner's heartbeat is older than LEASE_TTL + FENCE_MARGIN")
+	s.FlagLong(&f.noFence, "no-fence", 0, "with --takeover or --force: skip the fence step (FENCE_HOOK, the witness): only when you know the old owner is down")
 	s.FlagLong(&f.textfile, "textfile", 0, "metrics: write envhooks.prom into node_exporter's textfile directory DIR", "DIR")
 	s.FlagLong(&f.listen, "listen", 0, "heartbeat: also serve the metrics on http://ADDR/metrics", "ADDR")
 	return s
@@ -110,7 +111,7 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{name: "jregister", operands: "jname=NAME|NAME|jname='GLOB' [rcfile=FILE] [--force --from NODE | --takeover]", about: "take a jail over on this node: lease, attach, descriptor, record", run: registerCmd(Jail)},
+		{name: "jregister", operands: "jname=NAME|NAME|jname='GLOB' [rcfile=FILE] [--force --from NODE | --takeover] [--no-fence]", about: "take a jail over on this node: lease, attach, descriptor, record", run: registerCmd(Jail)},
 		{name: "junregister", operands: "jname=NAME|NAME|jname='GLOB'", about: "give a jail up: descriptor to the shared storage, detach, release the lease", run: unregisterCmd(Jail)},
 		{name: "bregister", operands: "(as jregister)", about: "the same for bhyve VMs", run: registerCmd(VM)},
 		{name: "bunregister", operands: "(as junregister)", about: "the same for bhyve VMs", run: unregisterCmd(VM)},
@@ -356,13 +357,13 @@ func registerCmd(kind string) func(c *call) error {
 		if f.force && f.from == "" {
 			return usageError("--force needs --from NODE")
 		}
-		if f.takeover {
-			if f.force {
-				return usageError("--takeover goes with %s alone, without --force", cmd)
-			}
-			c.node.Leases = expiredTakeover(c.node.Leases, c.cfg)
+		if f.takeover && f.force {
+			return usageError("--takeover goes with %s alone, without --force", cmd)
 		}
-		opts := RegisterOptions{RCFile: c.ops["rcfile"], Force: f.force, From: f.from}
+		if f.noFence && !f.takeover && !f.force {
+			return usageError("--no-fence goes with --takeover or --force")
+		}
+		opts := RegisterOptions{RCFile: c.ops["rcfile"], Force: f.force, From: f.from, Takeover: f.takeover, NoFence: f.noFence}
 		return c.each(cmd, "register", func(ctx context.Context, j string) error {
 			return c.node.Register(ctx, j, kind, opts)
 		})

@@ -27,22 +27,20 @@ var (
 	errNotEligible = errors.New("not eligible")
 )
 
-// Takeover is how failover takes an environment from a dead node: the
-// one step that may someday fence the dead node first. The default is
-// jregister --takeover's path.
+// Takeover is how failover takes an environment from a dead node. The
+// default is jregister --takeover's path, fence step included.
 type Takeover interface {
 	Take(ctx context.Context, n *Node, jname, kind, from string) error
 }
 
 // registerTakeover takes over as jregister --takeover does: the lease
-// only if its owner's heartbeat expired (a race among survivors decides),
-// then attach, descriptor, record.
+// only if its owner's heartbeat is LEASE_TTL + FENCE_MARGIN old, after the
+// fence step (a race among survivors decides), then attach, descriptor,
+// record.
 type registerTakeover struct{}
 
 func (registerTakeover) Take(ctx context.Context, n *Node, jname, kind, _ string) error {
-	taker := *n
-	taker.Leases = expiredTakeover(n.Leases, n.Config)
-	return taker.Register(ctx, jname, kind, RegisterOptions{})
+	return n.Register(ctx, jname, kind, RegisterOptions{Takeover: true})
 }
 
 // Failover makes one pass: every HA=1 environment whose owner's heartbeat

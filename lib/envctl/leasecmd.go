@@ -10,28 +10,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/fence"
 	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
-
-// expiring makes Acquire a takeover of leases whose owner's heartbeat has
-// expired, so jregister --takeover runs the ordinary register path.
-type expiring struct {
-	lease.Store
-	ttl time.Duration
-}
-
-func (e expiring) Acquire(ctx context.Context, jname, node string) (*lease.Lease, error) {
-	return lease.TakeoverExpired(ctx, e.Store, jname, node, e.ttl)
-}
-
-// Unwrap gives the records of the store underneath.
-func (e expiring) Unwrap() lease.Store { return e.Store }
-
-func expiredTakeover(s lease.Store, cfg *config.Config) lease.Store {
-	return expiring{Store: s, ttl: cfg.Seconds(lease.TTLKey)}
-}
 
 // listedLease is one line of envctl lease list.
 type listedLease struct {
@@ -126,19 +108,26 @@ func (f *firstBeat) Beat(ctx context.Context, node string, ttl time.Duration) er
 
 // heartbeat renews this node's liveness in the lease store every third of
 // LEASE_TTL until it is stopped (SIGTERM, SIGINT): the service that lets
-// other nodes take this node's environments over only once it is dead.
+// other nodes take this node's environments over only once it is dead, and
+// that fences this node's environments when it is cut off (see watcher).
 func (n *Node) heartbeat(ctx context.Context) error {
 	lv, ok := n.Leases.(lease.Liveness)
 	if !ok {
 		return sysexits.New(sysexits.Config, "the %s lease store keeps no heartbeats", n.Config.Get(lease.BackendKey))
 	}
-	ttl := n.Config.Seconds(lease.TTLKey)
-	interval := ttl / 3
+	c, err := fence.Load(n.Config)
+	if err != nil {
+		return err
+	}
+	selfFence := "off (SELF_FENCE=0)"
+	if n.Config.Bool(fence.SelfKey) {
+		selfFence = fmt.Sprintf("after %s without a renewal, within %s", c.RenewBy(), c.Fence)
+	}
 	if n.DryRun {
-		fmt.Fprintf(n.Out, "# renew the heartbeat of %s every %s (LEASE_TTL %s)\n", n.Name, interval, ttl)
+		fmt.Fprintf(n.Out, "# renew the heartbeat of %s every %s (LEASE_TTL %s); self-fencing %s\n", n.Name, c.Interval, c.TTL, selfFence)
 		return nil
 	}
-	n.Log.Action("heartbeat of %s every %s (LEASE_TTL %s)", n.Name, interval, ttl)
+	n.Log.Action("heartbeat of %s every %s (LEASE_TTL %s); self-fencing %s", n.Name, c.Interval, c.TTL, selfFence)
 	if u, ok := n.Leases.(lease.Upgrader); ok {
 		// Once per cluster, after this node's first beat (which says
 		// which envctl it runs): leases written by an older envctl get
@@ -156,8 +145,5 @@ func (n *Node) heartbeat(ctx context.Context) error {
 			}
 		}()
 	}
-	lease.Heartbeat(ctx, lv, n.Name, ttl, interval, func(err error) {
-		n.Log.Error("heartbeat of %s failed, retrying in %s (without one for LEASE_TTL %s, other nodes may take this node's environments over): %v", n.Name, interval, ttl, err)
-	})
-	return nil
+	return newWatcher(n, lv, c).run(ctx)
 }

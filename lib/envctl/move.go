@@ -110,9 +110,6 @@ func (n *Node) Move(ctx context.Context, jname, to string, opt MoveOptions) erro
 	if err != nil {
 		return sysexits.New(sysexits.TempFail, "cannot tell whether %s runs (%s): %v", jname, how, err)
 	}
-	if on && len(n.Config.Words(stopKey)) == 0 {
-		return n.Config.Errorf(stopKey, "%s runs (%s): set STOP_COMMAND so that move can stop it, or stop it first", jname, how)
-	}
 	target := n.peer(to)
 	if err := n.preflight(ctx, target, jname, kind); err != nil {
 		return err

@@ -147,9 +147,11 @@ func (n *Node) begin(ctx context.Context, jname string) (unlock func(), l *lease
 
 // RegisterOptions are jregister's choices.
 type RegisterOptions struct {
-	RCFile string // explicit descriptor
-	Force  bool   // take the lease over from From
-	From   string
+	RCFile   string // explicit descriptor
+	Force    bool   // take the lease over from From
+	From     string
+	Takeover bool // take the lease over from a holder whose heartbeat expired
+	NoFence  bool // take it over without the fence step
 	// InMaintenance lets a node in maintenance take an environment: a
 	// move's own steps run here (a rollback coming home, or recover
 	// finishing a move to a target that passed its preflight); nothing
@@ -177,17 +179,12 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 	if n.DryRun {
 		return n.dryRegister(ctx, jname, kind, before, opt)
 	}
-	var l *lease.Lease
-	if opt.Force {
-		if opt.From == "" {
-			return sysexits.New(sysexits.Usage, "--force needs --from NODE: name the node you are taking %s from", jname)
-		}
-		l, err = n.Leases.Takeover(ctx, jname, n.Name, opt.From)
-		if err == nil {
-			n.Log.Warn("took %s over from %s (generation %d): make sure %s no longer uses it", jname, opt.From, l.Generation, opt.From)
-		}
-	} else {
-		l, err = n.Leases.Acquire(ctx, jname, n.Name)
+	if opt.Force && opt.From == "" {
+		return sysexits.New(sysexits.Usage, "--force needs --from NODE: name the node you are taking %s from", jname)
+	}
+	l, err := n.takeLease(ctx, jname, opt)
+	if err == nil && before != nil && before.Node != n.Name {
+		n.Log.Warn("took %s over from %s (generation %d)", jname, before.Node, l.Generation)
 	}
 	if err != nil {
 		return sysexits.Wrap(sysexits.Unavailable, err)

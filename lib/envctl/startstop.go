@@ -2,20 +2,42 @@ package envctl
 
 import (
 	"context"
-	"strings"
 
 	"github.com/envhooks/envhooks/lib/config"
+	"github.com/envhooks/envhooks/lib/fence"
 	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/run"
 	"github.com/envhooks/envhooks/lib/running"
 	"github.com/envhooks/envhooks/lib/sysexits"
 )
 
-// Keys of envctl start and stop, which move and failover run.
-var (
-	startKey = config.Define(config.Key{Name: "START_COMMAND", Doc: "how envctl start (and so move, restore and failover) starts an environment: a command, %j for the jname, e.g. /usr/local/bin/cbsd jstart %j; RUNNING_CHECK confirms it"})
-	stopKey  = config.Define(config.Key{Name: "STOP_COMMAND", Doc: "how envctl stop (and so move and drain) stops an environment: a command, %j for the jname, e.g. /usr/local/bin/cbsd jstop %j; RUNNING_CHECK confirms it"})
-)
+// START_COMMAND is envctl start's, which move, restore and failover run;
+// STOP_COMMAND (fence.StopCommandKey) is shared by envctl stop and
+// self-fencing: one way to stop an environment.
+var startKey = config.Define(config.Key{Name: "START_COMMAND", Doc: "how envctl start (and so move, restore and failover) starts an environment: a command, %j for the jname, e.g. /usr/local/bin/cbsd jstart %j; RUNNING_CHECK confirms it"})
+
+// stopCommand is STOP_COMMAND, or the kind's own way to stop; fast (for
+// self-fencing) stops at once, without a clean shutdown. configured says
+// whether the argv came from the configuration.
+func (n *Node) stopCommand(kind, jname string, fast bool) (argv []string, configured bool) {
+	cfg := n.Config
+	if words := cfg.Words(fence.StopCommandKey); len(words) > 0 {
+		return fence.Command(words, jname), true
+	}
+	switch {
+	case kind == Container && fast:
+		return []string{"lxc-stop", "-P", cfg.Get(config.LXCPath), "-n", jname, "-k"}, false
+	case kind == Container:
+		return []string{"lxc-stop", "-P", cfg.Get(config.LXCPath), "-n", jname}, false
+	case kind == VM && fast:
+		return []string{cfg.Get(cbsdKey), "bstop", "noacpi=1", "jname=" + jname}, true
+	case kind == VM:
+		return []string{cfg.Get(cbsdKey), "bstop", "jname=" + jname}, true
+	case fast:
+		return []string{cfg.Get(cbsdKey), "jstop", "fast=1", "jname=" + jname}, true
+	}
+	return []string{cfg.Get(cbsdKey), "jstop", "jname=" + jname}, true
+}
 
 // Start starts jname on this node with START_COMMAND, if this node owns it
 // and it does not run already, and confirms with RUNNING_CHECK that it
@@ -30,7 +52,7 @@ func (n *Node) Stop(ctx context.Context, jname, kind string) error {
 }
 
 func (n *Node) startStop(ctx context.Context, jname, kind string, start bool) error {
-	verb, key, done, already := "stop", stopKey, "stopped", "is stopped"
+	verb, key, done, already := "stop", fence.StopCommandKey, "stopped", "is stopped"
 	if start {
 		verb, key, done, already = "start", startKey, "started", "runs"
 		// Never start what another node owns: mnt-start would refuse
@@ -47,15 +69,15 @@ func (n *Node) startStop(ctx context.Context, jname, kind string, start bool) er
 		n.Log.Action("%s already %s on %s (%s)", jname, already, n.Name, how)
 		return nil
 	}
-	words := n.Config.Words(key)
-	if len(words) == 0 {
-		return n.Config.Errorf(key, "cannot %s %s: %s is not set", verb, jname, key)
+	argv, configured := n.stopCommand(kind, jname, false)
+	if start {
+		words := n.Config.Words(key)
+		if len(words) == 0 {
+			return n.Config.Errorf(key, "cannot %s %s: %s is not set", verb, jname, key)
+		}
+		argv, configured = fence.Command(words, jname), true
 	}
-	argv := make([]string, len(words))
-	for i, w := range words {
-		argv[i] = strings.ReplaceAll(w, "%j", jname)
-	}
-	if _, err := n.runner().Run(ctx, run.Cmd{Argv: argv, Timeout: n.Config.Seconds(config.CommandTimeout), Configured: true}); err != nil {
+	if _, err := n.runner().Run(ctx, run.Cmd{Argv: argv, Timeout: n.Config.Seconds(config.CommandTimeout), Configured: configured}); err != nil {
 		return sysexits.Wrap(sysexits.Unavailable, err)
 	}
 	if n.DryRun {

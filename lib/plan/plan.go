@@ -55,8 +55,18 @@ type System struct {
 	// Layers says which mounts sitting on a recorded mount the engine may
 	// unmount first (nil: none, they are reported).
 	Layers *Layers
+	// Owner is the lease this run attaches under (zero without leases):
+	// steps that fence at the storage carry its generation there.
+	Owner Owner
 
 	table mounttab.Table
+}
+
+// Owner is a lease holder: the node and its lease generation, the fencing
+// token.
+type Owner struct {
+	Node       string
+	Generation uint64
 }
 
 // Kernel is the part of mount(2)/umount(2) the engine calls directly.
