@@ -3,6 +3,8 @@ package envctl
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -308,6 +310,10 @@ func TestHeartbeatMark(t *testing.T) {
 	w.writeMark()
 	assert.Equal(t, w.lastOK.Unix(), newWatcher(a, lv, cf).lastOK.Unix())
 
-	other, _, _ := c.node(t, "a", "LEASE_TTL=3\nLEASE_DIR="+c.root+"/other-leases\n")
+	otherDir := filepath.Join(c.root, "other-leases")
+	require.NoError(t, os.Mkdir(otherDir, 0o755))
+	_, err = lease.InitDir(otherDir, "test") // as envctl lease init: it is on the root filesystem
+	require.NoError(t, err)
+	other, _, _ := c.node(t, "a", "LEASE_TTL=3\nLEASE_DIR="+otherDir+"\n")
 	assert.WithinDuration(t, time.Now(), newWatcher(other, lv, cf).lastOK, 5*time.Second, "a mark of another lease store does not count")
 }

@@ -48,6 +48,7 @@ type watcher struct {
 
 	lastOK  time.Time         // the deadline counts from here: the last successful renewal's start, or this process's
 	reached time.Time         // when the last successful renewal began; zero: none known
+	steady  time.Time         // when the current run of renewals (none missed) began
 	lapse   time.Time         // the lapse being handled; zero: none
 	judged  time.Time         // when the lapse was last judged
 	fenced  map[string]uint64 // fenced here: jname -> generation
@@ -156,6 +157,9 @@ func (w *watcher) renewed(ctx context.Context, b beat) {
 	}
 	if !w.lapse.IsZero() {
 		n.Log.Action("heartbeat of %s renewed again after %s without", n.Name, w.elapsed(b.start).Round(time.Millisecond))
+	}
+	if w.reached.IsZero() || b.start.Sub(w.reached) > 2*w.c.Interval {
+		w.steady = b.start // renewals were missed: a new run begins
 	}
 	w.lastOK, w.reached, w.lapse = b.start, b.start, time.Time{}
 	w.writeMark()
@@ -398,6 +402,7 @@ func (w *watcher) writeWitness(ctx context.Context) {
 	rec := fence.Record{Node: w.n.Name, Written: time.Now().UTC(), Fenced: fenced}
 	if !w.reached.IsZero() {
 		rec.Reached = w.reached.Round(0).UTC()
+		rec.Steady = w.steady.Round(0).UTC()
 	}
 	wctx, cancel := context.WithTimeout(ctx, w.c.Interval)
 	defer cancel()

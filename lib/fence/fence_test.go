@@ -77,6 +77,15 @@ func TestJudge(t *testing.T) {
 	assert.False(t, v.Isolated, v.Why)
 	assert.Contains(t, v.Why, "down for everyone")
 
+	// b reaches the store again, but only since an outage that a went
+	// through too: b's run of renewals began after a last renewed, so a
+	// may be reconnecting still, not cut off.
+	v = Judge([]Record{self, {Node: "b", Written: now.Add(-time.Second), Reached: now.Add(-2 * time.Second), Steady: now.Add(-5 * time.Second)}}, "a", reached, c, now)
+	assert.False(t, v.Isolated, v.Why)
+	// ... while a b that renewed all along proves a is cut off.
+	v = Judge([]Record{self, {Node: "b", Written: now.Add(-time.Second), Reached: now.Add(-2 * time.Second), Steady: now.Add(-time.Hour)}}, "a", reached, c, now)
+	assert.True(t, v.Isolated, v.Why)
+
 	// b's record is older than LEASE_TTL + FENCE_MARGIN: b is gone and
 	// proves nothing, however recent its last renewal looks.
 	v = Judge([]Record{self, {Node: "b", Written: now.Add(-time.Minute), Reached: now.Add(-time.Minute)}}, "a", reached, c, now)

@@ -36,6 +36,11 @@ type Record struct {
 	// Reached is when the node's last successful renewal began (zero:
 	// never since it started).
 	Reached time.Time `json:"reached"`
+	// Steady is when the node's current run of renewals began, each
+	// within two intervals of the one before (zero: not known). A node
+	// that reached the store only since an outage ended proves nothing
+	// about another node that has not reached it yet.
+	Steady time.Time `json:"steady,omitempty"`
 	// Fenced lists the environments the node fenced itself out of, with
 	// the lease generation it held.
 	Fenced map[string]uint64 `json:"fenced,omitempty"`
@@ -105,9 +110,11 @@ type Verdict struct {
 
 // Judge decides, for node whose last renewal began at reached, whether it
 // is cut off from the lease store (another node, alive on the storage,
-// reached the store more than an interval and the clock skew after it did)
-// or the store is down for everyone (nobody did). Records not written
-// within fresh are of nodes that are gone: they prove nothing.
+// reached the store more than an interval and the clock skew after it
+// did, and had been reaching it steadily since then) or the store is down
+// for everyone (nobody did; or those who did only came back after an
+// outage, which this node may still be reconnecting from). Records not
+// written within fresh are of nodes that are gone: they prove nothing.
 func Judge(records []Record, node string, reached time.Time, c Contract, now time.Time) Verdict {
 	fresh := c.TakeoverAfter()
 	var alive []string
@@ -115,7 +122,8 @@ func Judge(records []Record, node string, reached time.Time, c Contract, now tim
 		if r.Node == node || now.Sub(r.Written) > fresh {
 			continue
 		}
-		if r.Reached.After(reached.Add(c.Interval + c.Skew)) {
+		after := reached.Add(c.Interval + c.Skew)
+		if r.Reached.After(after) && (r.Steady.IsZero() || !r.Steady.After(after)) {
 			return Verdict{Isolated: true, Why: fmt.Sprintf("node %s reached the lease store at %s, after this node last did (%s)", r.Node, r.Reached.UTC().Format(time.RFC3339), stamp(reached))}
 		}
 		alive = append(alive, r.Node)
