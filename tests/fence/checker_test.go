@@ -45,6 +45,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/envhooks/envhooks/lib/fence"
+	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/tests/lease/etcdcluster"
 	"github.com/envhooks/envhooks/tests/nfs/ganesha"
 	"github.com/envhooks/envhooks/tests/testenv"
@@ -151,6 +152,8 @@ func newStore(t *testing.T, driver, root string) *store {
 		leases := filepath.Join(root, "shared", "leases")
 		blocked := filepath.Join(root, "shared", "unreachable")
 		require.NoError(t, os.MkdirAll(leases, 0o755))
+		_, err := lease.InitDir(leases, "test") // as envctl lease init: it is on the root filesystem
+		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(blocked, nil, 0o644))
 		link := func(i int) string { return filepath.Join(root, fmt.Sprintf("leases-n%d", i)) }
 		point := func(i int, to string) {
