@@ -393,12 +393,13 @@ func (s *Session) attach(ctx context.Context, eng *plan.Engine, p planned) error
 	}
 	// The engine skips every step when everything is in place already
 	// (the owner record too); a lease regained since must still move the
-	// records on.
-	if err := s.writeOwner(ctx, eng.Sys.Owner); err != nil {
-		return err
-	}
+	// records on. Otherwise nothing here touches the storage: an attached
+	// environment answers even when its server hangs.
 	st := state.Store{Dir: s.Config.Get(config.StateDir)}
 	if cur, err := st.Load(s.Env.Name); err == nil && cur != nil && cur.Generation < rec.Generation {
+		if err := s.writeOwner(ctx, eng.Sys.Owner); err != nil {
+			return err
+		}
 		cur.Generation = rec.Generation
 		return st.Save(cur)
 	}
