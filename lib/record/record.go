@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/envhooks/envhooks/lib/safefile"
 	"github.com/envhooks/envhooks/lib/sysexits"
@@ -103,11 +104,14 @@ func (k Kind) Decode(raw []byte, v any) error {
 func jsonError(err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var tim *time.ParseError
 	switch {
 	case errors.As(err, &syn):
 		return fmt.Errorf("not JSON at byte %d: %v", syn.Offset, syn)
 	case errors.As(err, &typ):
 		return fmt.Errorf("field %q holds a JSON %s, not a %s", typ.Field, typ.Value, typ.Type)
+	case errors.As(err, &tim):
+		return errors.New("a time field does not parse as RFC 3339")
 	}
 	return err
 }

@@ -130,16 +130,22 @@ func (e *Store) unavailable(op, jname string, err error) error {
 	return sysexits.New(sysexits.Unavailable, "etcd lease store: %s of %s failed: %v", op, jname, err)
 }
 
+// etcdCodec is the lease codec without the file drivers' key=value
+// lines: etcd's values were JSON from the start, so such a value is damage.
+var etcdCodec = lease.Codec
+
+func init() { etcdCodec.Legacy = nil }
+
 // decode reads a lease key's value with the one lease codec; a value that
 // does not decode is a damaged record named by its key (65), never quoted.
 func (e *Store) decode(jname string, value []byte, createRev int64) (*lease.Lease, error) {
 	var l lease.Lease
-	err := lease.Codec.Decode(value, &l)
+	err := etcdCodec.Decode(value, &l)
 	if err == nil && l.Node == "" {
 		err = errors.New("it names no node")
 	}
 	if err != nil {
-		return nil, lease.Codec.Damaged("etcd key "+e.key(jname), err)
+		return nil, etcdCodec.Damaged("etcd key "+e.key(jname), err)
 	}
 	return &lease.Lease{JName: jname, Node: l.Node, Since: l.Since, Generation: uint64(createRev)}, nil
 }
