@@ -12,6 +12,7 @@ package sshnodes
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -336,18 +337,17 @@ func (c *Cluster) Create(n *Node, jname string) {
 	must(c.t, os.WriteFile(filepath.Join(n.Workdir, "jails-rcconf", "rc.conf_"+jname), []byte(fmt.Sprintf(descriptor, jname)), 0o644))
 }
 
-// Owner is the node holding jname's lease ("" for none).
+// Owner is the node holding jname's lease ("" for none, "?" for a lease
+// that cannot be read), as the lease store says.
 func (c *Cluster) Owner(jname string) string {
-	raw, err := os.ReadFile(filepath.Join(c.DFS, "leases", jname+".lease"))
-	if err != nil {
+	l, err := (&lease.FileStore{Dir: filepath.Join(c.DFS, "leases")}).Get(context.Background(), jname)
+	switch {
+	case err != nil:
+		return "?"
+	case l == nil:
 		return ""
 	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "node="); ok {
-			return v
-		}
-	}
-	return "?"
+	return l.Node
 }
 
 // JournalOpen says whether a move of jname is unfinished.
