@@ -142,6 +142,8 @@ func (r *Record) check(jname string) error {
 			return fmt.Errorf("an action has no id")
 		case a.Kind == KindUnmount && a.Target == "":
 			return fmt.Errorf("action %q unmounts no target", a.ID)
+		case a.Kind == KindUnmount && !a.Direct && len(a.Argv) == 0:
+			return fmt.Errorf("action %q has no unmount command", a.ID)
 		case a.Kind == KindCommand && len(a.Argv) == 0:
 			return fmt.Errorf("action %q has no undo command", a.ID)
 		case a.Kind != KindUnmount && a.Kind != KindCommand:

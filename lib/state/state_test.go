@@ -152,3 +152,21 @@ func FuzzDecode(f *testing.F) {
 		assert.Equal(t, r.Actions, again.Actions)
 	})
 }
+
+// A record cut short after an unmount's target (an old line-format record
+// torn at any byte) names no way to unmount: it is damaged, never undone
+// with an empty command.
+func TestUnmountWithoutCommandIsDamaged(t *testing.T) {
+	s := Store{Dir: t.TempDir()}
+	cut := "envhooks-state 1\njname \"web1\"\nbackend \"nullfs\"\naction \"mount:/j/web1-data\"\nwhat \"bind /d on /j/web1-data\"\nkind \"unmount\"\ntarget \"/j/web1-data\"\n"
+	require.NoError(t, os.WriteFile(s.Path("web1"), []byte(cut), 0o600))
+	_, err := s.Load("web1")
+	require.Error(t, err)
+	assert.Equal(t, sysexits.DataErr, sysexits.Code(err))
+	assert.Contains(t, err.Error(), "has no unmount command")
+
+	direct := cut + "direct\n"
+	require.NoError(t, os.WriteFile(s.Path("web1"), []byte(direct), 0o600))
+	_, err = s.Load("web1")
+	require.NoError(t, err, "umount(2) itself needs no command")
+}
