@@ -22,10 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/envhooks/envhooks/tests/lease/etcdcluster"
 	"github.com/envhooks/envhooks/tests/nfs/ganesha"
@@ -35,97 +32,59 @@ import (
 
 func TestMain(m *testing.M) {
 	testnet.Isolate()
-	testenv.MainTeardown(m, teardown)
+	testenv.MainTeardown(m, func() {
+		etcd.Close()
+		nfs.Close()
+		scratch.Close()
+		fake.Close()
+	})
 }
 
+// What the package's tests share, made on first use and ended when the
+// test binary ends: a scratch tmpfs, the servers in it, the fake cbsd.
 var (
-	scratchOnce sync.Once
-	scratch     string
-	scratchErr  error
-
-	etcdOnce sync.Once
-	etcd     *etcdcluster.Cluster
-	etcdErr  error
-
-	nfsOnce sync.Once
-	nfs     *ganesha.Server
-	nfsErr  error
-
-	fakeOnce sync.Once
-	fakeBin  string
-	fakeErr  error
+	scratch = testenv.SharedTmpfs("envhooks-cbsd-")
+	etcd    = etcdcluster.Shared(scratch, 3)
+	nfs     = ganesha.Shared(scratch)
+	fake    = &testenv.Shared[string]{Make: buildFakeCBSD, End: func(bin string) { os.RemoveAll(filepath.Dir(bin)) }}
 )
 
 func scratchDir(t *testing.T) string {
 	t.Helper()
-	scratchOnce.Do(func() {
-		scratch, scratchErr = os.MkdirTemp("", "envhooks-cbsd-")
-		if scratchErr == nil {
-			scratchErr = unix.Mount("tmpfs", scratch, "tmpfs", 0, "mode=0755")
-		}
-	})
-	if scratchErr != nil {
-		t.Fatal(scratchErr)
-	}
-	return scratch
+	return scratch.Get(t)
 }
 
 func etcdCluster(t *testing.T) *etcdcluster.Cluster {
 	t.Helper()
 	testenv.Require(t, etcdcluster.Commands...)
-	etcdOnce.Do(func() { etcd, etcdErr = etcdcluster.Start(filepath.Join(scratchDir(t), "etcd"), 3) })
-	if etcdErr != nil {
-		t.Fatal(etcdErr)
-	}
-	return etcd
+	return etcd.Get(t)
 }
 
 func nfsServer(t *testing.T) *ganesha.Server {
 	t.Helper()
 	testenv.Require(t, ganesha.Commands...)
-	nfsOnce.Do(func() { nfs, nfsErr = ganesha.Start(filepath.Join(scratchDir(t), "ganesha")) })
-	if nfsErr != nil {
-		t.Fatal(nfsErr)
-	}
-	return nfs
-}
-
-func teardown() {
-	if etcd != nil {
-		etcd.Stop()
-	}
-	if nfs != nil {
-		nfs.Stop()
-	}
-	if scratch != "" {
-		unix.Unmount(scratch, unix.MNT_DETACH)
-		os.RemoveAll(scratch)
-	}
-	if fakeBin != "" {
-		os.RemoveAll(filepath.Dir(fakeBin))
-	}
+	return nfs.Get(t)
 }
 
 // fakeCBSD builds the fake cbsd program once.
 func fakeCBSD(t *testing.T) string {
 	t.Helper()
-	fakeOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "envhooks-fakecbsd-")
-		if err != nil {
-			fakeErr = err
-			return
-		}
-		fakeBin = filepath.Join(dir, "fakecbsd")
-		cmd := exec.Command("go", "build", "-o", fakeBin, "./tests/cbsd/fakecbsd")
-		cmd.Dir = testenv.RepoRoot()
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			fakeErr = fmt.Errorf("go build ./tests/cbsd/fakecbsd: %v\n%s", err, out.String())
-		}
-	})
-	if fakeErr != nil {
-		t.Fatal(fakeErr)
+	return fake.Get(t)
+}
+
+func buildFakeCBSD() (string, error) {
+	dir, err := os.MkdirTemp("", "envhooks-fakecbsd-")
+	if err != nil {
+		return "", err
 	}
-	return fakeBin
+	bin := filepath.Join(dir, "fakecbsd")
+	cmd := exec.Command("go", "build", "-o", bin, "./tests/cbsd/fakecbsd")
+	cmd.Dir = testenv.RepoRoot()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("go build ./tests/cbsd/fakecbsd: %v\n%s", err, out.String())
+	}
+	return bin, nil
 }

@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,53 +34,29 @@ import (
 
 func TestMain(m *testing.M) {
 	testnet.Isolate()
-	testenv.MainTeardown(m, stopServers)
+	testenv.MainTeardown(m, func() {
+		etcd.Close()
+		nfs.Close()
+		scratch.Close()
+	})
 }
 
+// The servers the checks talk to, made on first use and stopped when the
+// test binary ends, with their data on a scratch tmpfs.
 var (
-	nfsOnce, etcdOnce sync.Once
-	nfsServer         *ganesha.Server
-	etcd              *etcdcluster.Cluster
-	nfsErr, etcdErr   error
-	scratch           []string
+	scratch = testenv.SharedTmpfs("envhooks-doctor-")
+	nfs     = ganesha.Shared(scratch)
+	etcd    = etcdcluster.Shared(scratch, 1)
 )
 
 func startNFS(t *testing.T) *ganesha.Server {
 	testenv.Require(t, ganesha.Commands...)
-	nfsOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "envhooks-doctor-ganesha-")
-		if nfsErr = err; err == nil {
-			scratch = append(scratch, dir)
-			nfsServer, nfsErr = ganesha.Start(dir)
-		}
-	})
-	require.NoError(t, nfsErr)
-	return nfsServer
+	return nfs.Get(t)
 }
 
 func startEtcd(t *testing.T) *etcdcluster.Cluster {
 	testenv.Require(t, etcdcluster.Commands...)
-	etcdOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "envhooks-doctor-etcd-")
-		if etcdErr = err; err == nil {
-			scratch = append(scratch, dir)
-			etcd, etcdErr = etcdcluster.Start(dir, 1)
-		}
-	})
-	require.NoError(t, etcdErr)
-	return etcd
-}
-
-func stopServers() {
-	if nfsServer != nil {
-		nfsServer.Stop()
-	}
-	if etcd != nil {
-		etcd.Stop()
-	}
-	for _, d := range scratch {
-		os.RemoveAll(d)
-	}
+	return etcd.Get(t)
 }
 
 type node struct {

@@ -93,29 +93,19 @@ func writer(spec string) int {
 // renewal and others take over after 3.75 s.
 const ttl = 3
 
+// The servers the checker's drivers share, made on first use and stopped
+// when the test binary ends, with their data on a scratch tmpfs.
 var (
-	servers  sync.Mutex
-	nfs      *ganesha.Server
-	etcd     *etcdcluster.Cluster
-	scratch  string
-	teardown = func() {
-		if etcd != nil {
-			etcd.Stop()
-		}
-		if nfs != nil {
-			nfs.Stop()
-		}
-	}
+	servers sync.Mutex // the relays are set up once, by one test at a time
+	scratch = testenv.SharedTmpfs("envhooks-fencecheck-")
+	nfs     = ganesha.Shared(scratch)
+	etcd    = etcdcluster.Shared(scratch, 1)
 )
 
-// scratchDir is where the servers keep their data.
-func scratchDir(t *testing.T) string {
-	if scratch == "" {
-		var err error
-		scratch, err = os.MkdirTemp("", "envhooks-fencecheck-")
-		require.NoError(t, err)
-	}
-	return scratch
+func teardown() {
+	etcd.Close()
+	nfs.Close()
+	scratch.Close()
 }
 
 // store is one lease driver as the checker drives it: each node's
@@ -181,12 +171,7 @@ func newStore(t *testing.T, driver, root string) *store {
 		return s
 	case "nfs":
 		testenv.Require(t, ganesha.Commands...)
-		if nfs == nil {
-			var err error
-			nfs, err = ganesha.Start(filepath.Join(scratchDir(t), "ganesha"))
-			require.NoError(t, err)
-		}
-		srv := nfs
+		srv := nfs.Get(t)
 		return &store{name: driver,
 			conf: func(i int) string {
 				return fmt.Sprintf("LEASE_BACKEND=nfs\nLEASE_NFS_SERVER=%s\nLEASE_NFS_EXPORT=%s\nLEASE_DIR=%s%s\n", nodeAddr(i), srv.Export, srv.Export, prefix)
@@ -206,14 +191,9 @@ func newStore(t *testing.T, driver, root string) *store {
 		}
 	default:
 		testenv.Require(t, etcdcluster.Commands...)
-		if etcd == nil {
-			var err error
-			etcd, err = etcdcluster.Start(filepath.Join(scratchDir(t), "etcd"), 1)
-			require.NoError(t, err)
-		}
 		// Node i talks to etcd through a relay on its own address, one
 		// for all seeds.
-		member := etcd.Members[0]
+		member := etcd.Get(t).Members[0]
 		if !relaying {
 			for i := 0; i < 3; i++ {
 				relay(t, nodeAddr(i)+":2379", member.Addr+":2379")

@@ -10,7 +10,6 @@ package kernel_test
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,33 +25,18 @@ import (
 
 func TestMain(m *testing.M) {
 	testnet.Isolate()
-	testenv.MainTeardown(m, stopServer)
-}
-
-var (
-	serverOnce sync.Once
-	server     *ganesha.Server
-	serverErr  error
-	serverDir  string
-)
-
-// startServer starts the one ganesha the package's tests share; it is
-// stopped when the test binary ends.
-func startServer(t *testing.T) *ganesha.Server {
-	t.Helper()
-	testenv.Require(t, ganesha.Commands...)
-	serverOnce.Do(func() {
-		serverDir, serverErr = os.MkdirTemp("", "envhooks-kernel-ganesha-")
-		if serverErr != nil {
-			return
-		}
-		server, serverErr = ganesha.Start(serverDir)
+	testenv.MainTeardown(m, func() {
+		server.Close()
+		scratch.Close()
 	})
-	if serverErr != nil {
-		t.Fatal(serverErr)
-	}
-	return server
 }
+
+// The one ganesha the package's tests share; it is stopped when the test
+// binary ends.
+var (
+	scratch = testenv.SharedTmpfs("envhooks-kernel-")
+	server  = ganesha.Shared(scratch)
+)
 
 // serverUse lets one test at a time use the shared ganesha: the NFS
 // scenarios freeze it. The iSCSI scenarios, which do not use it, run
@@ -62,19 +46,11 @@ var serverUse sync.Mutex
 // useServer starts the shared ganesha if needed and holds it for t.
 func useServer(t *testing.T) *ganesha.Server {
 	t.Helper()
-	s := startServer(t)
+	testenv.Require(t, ganesha.Commands...)
+	s := server.Get(t)
 	serverUse.Lock()
 	t.Cleanup(serverUse.Unlock)
 	return s
-}
-
-func stopServer() {
-	if server != nil {
-		server.Stop()
-	}
-	if serverDir != "" {
-		os.RemoveAll(serverDir)
-	}
 }
 
 // nfsPorts are the server's ports a guest reaches: portmapper, NFS, MOUNT.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/lease/etcdlease"
-	"github.com/envhooks/envhooks/tests/nfs/ganesha"
 	"github.com/envhooks/envhooks/tests/testenv"
 	"github.com/envhooks/envhooks/tests/testnet"
 )
@@ -81,11 +79,7 @@ func TestNFSServerRestartedMidAcquire(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		srv.Stop()
 		time.Sleep(500 * time.Millisecond)
-		s, err := ganesha.Start(filepath.Join(scratchDir(t), "ganesha"))
-		if err == nil {
-			nfs = s
-		}
-		restarted <- err
+		restarted <- srv.Restart()
 	}()
 	errorsBefore := storeErrors.Load()
 	var (

@@ -20,8 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/lease/etcdlease"
 	"github.com/envhooks/envhooks/tests/lease/etcdcluster"
@@ -38,69 +36,37 @@ func TestMain(m *testing.M) {
 	testenv.MainTeardown(m, teardown)
 }
 
+// What the package's tests share, made on first use and ended when the
+// test binary ends: a scratch tmpfs of the test's own mount namespace
+// (etcd's fsyncs there cost what they cost on a battery-backed disk, not on
+// this VM's), and the servers in it.
 var (
-	scratchOnce sync.Once
-	scratch     string
-	scratchErr  error
-
-	etcdOnce sync.Once
-	etcd     *etcdcluster.Cluster
-	etcdErr  error
-
-	nfsOnce sync.Once
-	nfs     *ganesha.Server
-	nfsErr  error
+	scratch = testenv.SharedTmpfs("envhooks-lease-")
+	etcd    = etcdcluster.Shared(scratch, 3)
+	nfs     = ganesha.Shared(scratch)
 )
 
-// scratchDir is a tmpfs of the test's own mount namespace: etcd's fsyncs
-// there cost what they cost on a battery-backed disk, not on this VM's.
 func scratchDir(t *testing.T) string {
 	t.Helper()
-	scratchOnce.Do(func() {
-		scratch, scratchErr = os.MkdirTemp("", "envhooks-lease-")
-		if scratchErr == nil {
-			scratchErr = unix.Mount("tmpfs", scratch, "tmpfs", 0, "mode=0755")
-		}
-	})
-	if scratchErr != nil {
-		t.Fatal(scratchErr)
-	}
-	return scratch
+	return scratch.Get(t)
 }
 
 func etcdCluster(t *testing.T) *etcdcluster.Cluster {
 	t.Helper()
 	testenv.Require(t, etcdcluster.Commands...)
-	dir := scratchDir(t)
-	etcdOnce.Do(func() { etcd, etcdErr = etcdcluster.Start(filepath.Join(dir, "etcd"), 3) })
-	if etcdErr != nil {
-		t.Fatal(etcdErr)
-	}
-	return etcd
+	return etcd.Get(t)
 }
 
 func nfsServer(t *testing.T) *ganesha.Server {
 	t.Helper()
 	testenv.Require(t, ganesha.Commands...)
-	dir := scratchDir(t)
-	nfsOnce.Do(func() { nfs, nfsErr = ganesha.Start(filepath.Join(dir, "ganesha")) })
-	if nfsErr != nil {
-		t.Fatal(nfsErr)
-	}
-	return nfs
+	return nfs.Get(t)
 }
 
 func teardown() {
-	if etcd != nil {
-		etcd.Stop()
-	}
-	if nfs != nil {
-		nfs.Stop()
-	}
-	if scratch != "" {
-		unix.Unmount(scratch, unix.MNT_DETACH)
-		os.RemoveAll(scratch)
-	}
+	etcd.Close()
+	nfs.Close()
+	scratch.Close()
 }
 
 const timeout = 3 * time.Second

@@ -9,7 +9,6 @@ package nfs_test
 import (
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/envhooks/envhooks/tests/nfs/ganesha"
@@ -19,43 +18,23 @@ import (
 
 func TestMain(m *testing.M) {
 	testnet.Isolate()
-	testenv.MainTeardown(m, stopServer)
+	testenv.MainTeardown(m, func() {
+		server.Close()
+		scratch.Close()
+	})
 }
 
+// The one ganesha the package's tests share (starting it takes seconds);
+// it is stopped when the test binary ends.
 var (
-	serverOnce sync.Once
-	server     *ganesha.Server
-	serverErr  error
-	serverDir  string
+	scratch = testenv.SharedTmpfs("envhooks-nfs-")
+	server  = ganesha.Shared(scratch)
 )
 
-// startServer starts the one ganesha the package's tests share (starting
-// it takes seconds); it is stopped when the test binary ends.
 func startServer(t *testing.T) *ganesha.Server {
 	t.Helper()
 	testenv.Require(t, ganesha.Commands...)
-	serverOnce.Do(func() {
-		serverDir, serverErr = os.MkdirTemp("", "envhooks-ganesha-")
-		if serverErr != nil {
-			return
-		}
-		server, serverErr = ganesha.Start(serverDir)
-	})
-	if serverErr != nil {
-		t.Fatal(serverErr)
-	}
-	return server
-}
-
-// stopServer runs once after all tests, inside the namespaces.
-func stopServer() {
-	if server != nil {
-		server.Stop()
-		server = nil
-	}
-	if serverDir != "" {
-		os.RemoveAll(serverDir)
-	}
+	return server.Get(t)
 }
 
 // mkExport makes a directory inside the export, as an operator would on

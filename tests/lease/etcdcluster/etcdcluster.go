@@ -21,6 +21,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/envhooks/envhooks/tests/testenv"
 )
 
 // Commands lists what Start needs installed.
@@ -55,6 +57,21 @@ func Start(dir string, size int) (*Cluster, error) {
 // figures would otherwise include the cost of the tests' fast elections.
 func StartAsDeployed(dir string, size int) (*Cluster, error) {
 	return start(dir, loopback(size), nil, nil)
+}
+
+// Shared is the one cluster of size members a test package's tests share,
+// with its data in the scratch directory they share; Close stops it.
+func Shared(scratch *testenv.Shared[string], size int) *testenv.Shared[*Cluster] {
+	return &testenv.Shared[*Cluster]{
+		Make: func() (*Cluster, error) {
+			dir, err := scratch.Value()
+			if err != nil {
+				return nil, err
+			}
+			return Start(filepath.Join(dir, "etcd"), size)
+		},
+		End: (*Cluster).Stop,
+	}
 }
 
 func loopback(size int) []string {

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/envhooks/envhooks/lib/nfsclient"
+	"github.com/envhooks/envhooks/tests/testenv"
 	"github.com/envhooks/envhooks/tests/testnet"
 )
 
@@ -59,24 +60,37 @@ func Start(dir string) (*Server, error) {
 	if err := os.WriteFile(conf, []byte(config(s.Export, filepath.Join(dir, "recovery"))), 0o644); err != nil {
 		return nil, err
 	}
-	if err := s.spawn("rpcbind", "-f", "-w"); err != nil {
+	if err := s.Restart(); err != nil {
 		return nil, err
+	}
+	return s, nil
+}
+
+// Restart starts a stopped server again with its directory, export and
+// recovery records as they are, as a server coming back from a reboot
+// does. Start uses it for the first start.
+func (s *Server) Restart() error {
+	if len(s.procs) > 0 {
+		return errors.New("ganesha is running: stop it before restarting it")
+	}
+	if err := s.spawn("rpcbind", "-f", "-w"); err != nil {
+		return err
 	}
 	if err := waitTCP(nfsclient.PortmapPort, 10*time.Second); err != nil {
 		s.Stop()
-		return nil, fmt.Errorf("rpcbind did not start: %v", err)
+		return fmt.Errorf("rpcbind did not start: %v", err)
 	}
-	log := filepath.Join(dir, "ganesha.log")
-	if err := s.spawn("ganesha.nfsd", "-F", "-f", conf, "-L", log, "-p", filepath.Join(dir, "ganesha.pid"), "-N", "NIV_EVENT"); err != nil {
+	log := filepath.Join(s.Dir, "ganesha.log")
+	if err := s.spawn("ganesha.nfsd", "-F", "-f", filepath.Join(s.Dir, "ganesha.conf"), "-L", log, "-p", filepath.Join(s.Dir, "ganesha.pid"), "-N", "NIV_EVENT"); err != nil {
 		s.Stop()
-		return nil, err
+		return err
 	}
 	if err := s.waitReady(30 * time.Second); err != nil {
 		tail, _ := os.ReadFile(log)
 		s.Stop()
-		return nil, fmt.Errorf("ganesha did not start: %v\n%s", err, lastLines(tail, 15))
+		return fmt.Errorf("ganesha did not start: %v\n%s", err, lastLines(tail, 15))
 	}
-	return s, nil
+	return nil
 }
 
 // privateRun gives this mount namespace its own /run, so our rpcbind's
@@ -164,6 +178,21 @@ func (s *Server) waitReady(limit time.Duration) error {
 			return err
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Shared is the one ganesha a test package's tests share (starting it
+// takes seconds), in the scratch directory they share; Close stops it.
+func Shared(scratch *testenv.Shared[string]) *testenv.Shared[*Server] {
+	return &testenv.Shared[*Server]{
+		Make: func() (*Server, error) {
+			dir, err := scratch.Value()
+			if err != nil {
+				return nil, err
+			}
+			return Start(filepath.Join(dir, "ganesha"))
+		},
+		End: (*Server).Stop,
 	}
 }
 
