@@ -242,6 +242,22 @@ func TestSelfFenceWhenCutOff(t *testing.T) {
 	}, 3*h.c.Interval, 50*time.Millisecond, h.log.String())
 }
 
+// A renewal is published in the witness as soon as it is made, not at the
+// next tick: a node cut off from the store waits for exactly this evidence
+// before it fences, and a tick later would push its fence past the
+// contract's LEASE_TTL - FENCE_MARGIN + FENCE_TIMEOUT.
+func TestWitnessPublishesARenewalAtOnce(t *testing.T) {
+	c := newCluster(t)
+	h := startHolder(t, c, "")
+	ctx := context.Background()
+	// The first tick comes after an interval; the first renewal is made
+	// at the start.
+	require.Eventually(t, func() bool {
+		r, _ := h.witness.Read(ctx, "a")
+		return r != nil && !r.Reached.IsZero()
+	}, h.c.Interval*3/4, 20*time.Millisecond, h.log.String())
+}
+
 // When no node reaches the lease store (it is down for everyone), the
 // holder stops nothing: an outage alone must not stop the cluster.
 func TestNoSelfFenceWhenTheStoreIsDownForAll(t *testing.T) {

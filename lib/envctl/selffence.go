@@ -127,13 +127,19 @@ func (w *watcher) run(ctx context.Context) error {
 		case b := <-beats:
 			beating = false
 			w.renewed(ctx, b)
+			// Published as soon as it is known: a node cut off from the
+			// store waits for this evidence before it fences.
+			w.writeWitness(ctx)
 		case o := <-orders:
 			sweeping = false
 			w.fence(ctx, o, false)
 		case <-tick.C:
+			if beating {
+				// The last renewal still hangs: say this node is alive.
+				w.writeWitness(ctx)
+			}
 			startBeat()
 			startSweep()
-			w.writeWitness(ctx)
 		case <-check.C:
 			w.checkDeadline(ctx)
 		}
@@ -184,7 +190,7 @@ func (w *watcher) checkDeadline(ctx context.Context) {
 	if w.lapse.IsZero() {
 		w.lapse = now
 		n.Log.Warn("%s has not renewed its lease for %s (LEASE_TTL %s - FENCE_MARGIN %s): other nodes may take its environments over after %s", n.Name, w.elapsed(now).Round(time.Millisecond), w.c.TTL, w.c.Margin, w.c.TakeoverAfter())
-	} else if now.Sub(w.judged) < w.c.Interval {
+	} else if now.Sub(w.judged) < w.rejudgeEvery() {
 		return
 	}
 	w.judged = now
@@ -219,6 +225,11 @@ func (w *watcher) checkDeadline(ctx context.Context) {
 	}
 	w.fence(ctx, held, true)
 }
+
+// rejudgeEvery is how often a lapse the witness did not judge isolated is
+// judged again: the evidence (another node's renewal, written as soon as
+// it is made) may come any moment, and each look reads every node's record.
+func (w *watcher) rejudgeEvery() time.Duration { return max(checkEvery, w.c.Interval/4) }
 
 // held lists the environments attached here under a lease generation and
 // not fenced yet (each with its generation).
