@@ -1,6 +1,7 @@
 package envctl
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -59,9 +60,13 @@ func (n *Node) Failover(ctx context.Context, envConfig func(jname string) (*conf
 	// First what this node lost while it was away: a node coming back
 	// must neither run nor keep attached what another node took over.
 	lost := n.abandonLost(ctx)
+	// Then what crashed here while this node lives: restarted in place,
+	// or given up for another node.
+	crashed := n.restartCrashed(ctx, recs, envConfig)
 	if err := n.refuseInMaintenance(ctx, "failover"); err != nil {
-		return lost // a node in maintenance takes nothing
+		return cmp.Or(lost, crashed) // a node in maintenance takes nothing
 	}
+	relocated := n.takeRelocated(ctx, lv, recs, envConfig)
 	all, err := n.Leases.List(ctx)
 	if err != nil {
 		return sysexits.Wrap(sysexits.Unavailable, err)
@@ -94,10 +99,7 @@ func (n *Node) Failover(ctx context.Context, envConfig func(jname string) (*conf
 			}
 		}
 	}
-	if first == nil {
-		first = lost
-	}
-	return first
+	return cmp.Or(lost, crashed, relocated, first)
 }
 
 func (n *Node) failOne(ctx context.Context, lv lease.Liveness, recs lease.Records, cfg *config.Config, l lease.Lease, last time.Time) error {
@@ -210,7 +212,7 @@ func (n *Node) Abandon(ctx context.Context, jname string) error {
 		fmt.Fprintf(n.Out, "# stop %s here if it runs, detach it, drop its record (owned by %s now)\n", jname, l.Node)
 		return nil
 	}
-	if err := n.Stop(ctx, jname, rec.Kind); err != nil {
+	if err := n.stopLocked(ctx, jname, rec.Kind); err != nil {
 		return err
 	}
 	if err := n.session(jname, rec.Kind).Stop(ctx); err != nil {
