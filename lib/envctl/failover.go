@@ -18,7 +18,7 @@ import (
 // Keys of automatic failover. HA and its HA_* keys are read per
 // environment (envhooks.d/<jname>.conf), FAILOVER per node.
 var (
-	failoverKey    = config.Define(config.Key{Name: "FAILOVER", Default: "0", Doc: "1: envctl heartbeat also takes over and starts the HA=1 environments of nodes whose heartbeat expired (envctl failover does one pass)", Check: config.IsBool})
+	failoverKey    = config.Define(config.Key{Name: "FAILOVER", Default: "0", Doc: "1: envctl heartbeat also restarts this node's crashed HA=1 environments (HA_MAX_RESTART) and takes over and starts the HA=1 environments of nodes whose heartbeat expired or that gave them up (envctl failover does one pass)", Check: config.IsBool})
 	haKey          = config.Define(config.Key{Name: "HA", Default: "0", Doc: "per environment: 1 lets envctl failover move it to a surviving node when its owner's heartbeat has been older than LEASE_TTL plus HA_DELAY", Check: config.IsBool})
 	haNodesKey     = config.Define(config.Key{Name: "HA_NODES", Doc: "per environment: the nodes it may fail over to, most preferred first, separated by blanks (empty: any node running failover)"})
 	haDelayKey     = config.Define(config.Key{Name: "HA_DELAY", Default: "5", Doc: "seconds beyond LEASE_TTL a dead owner's heartbeat must be expired before failover (the fence margin); each less preferred node waits LEASE_TTL/3 more", Check: config.IsSeconds})
@@ -44,10 +44,13 @@ func (registerTakeover) Take(ctx context.Context, n *Node, jname, kind, _ string
 	return n.Register(ctx, jname, kind, RegisterOptions{Takeover: true})
 }
 
-// Failover makes one pass: every HA=1 environment whose owner's heartbeat
-// expired, that this node may take, and whose relocations are within
-// budget, is taken over and started here. envConfig loads an
-// environment's own configuration.
+// Failover makes one pass: what another node took over while this one was
+// away is let go; this node's own HA=1 environments that crashed are
+// restarted in place or given up (see restartCrashed); then every HA=1
+// environment whose owner's heartbeat expired, or that its owner gave up,
+// that this node may take, and whose relocations are within budget, is
+// taken over and started here. envConfig loads an environment's own
+// configuration.
 func (n *Node) Failover(ctx context.Context, envConfig func(jname string) (*config.Config, error)) error {
 	lv, ok := n.Leases.(lease.Liveness)
 	if !ok {

@@ -50,6 +50,19 @@ const relocationKind = "relocate"
 // a stop of the same environment holds: it looks again on its next pass.
 const busyWait = time.Second
 
+// tryLock takes the local lock name (n.lock's or n.moveLock's) if it is
+// free within busyWait; a dry run takes none.
+func (n *Node) tryLock(ctx context.Context, name string) (func(), bool) {
+	if n.DryRun {
+		return func() {}, true
+	}
+	l, err := locallock.Acquire(ctx, n.Config.Get(config.StateDir), name, busyWait)
+	if err != nil {
+		return nil, false
+	}
+	return func() { l.Release() }, true
+}
+
 // restartCrashed restarts in place, or gives up for relocation, every HA=1
 // environment this node owns and expects to run that does not run, and
 // finishes giving up any this node began to give up.
@@ -99,12 +112,12 @@ func (n *Node) restartCrashed(ctx context.Context, recs lease.Records, envConfig
 			fail(r.JName, err)
 			continue
 		}
-		mv, err := locallock.Acquire(ctx, n.Config.Get(config.StateDir), r.JName+".move", busyWait)
-		if err != nil {
+		unlock, ok := n.tryLock(ctx, r.JName+".move")
+		if !ok {
 			continue
 		}
 		err = n.giveUp(ctx, recs, cfg, r)
-		mv.Release()
+		unlock()
 		if err != nil {
 			fail(r.JName, err)
 		}
@@ -116,11 +129,11 @@ func (n *Node) restartCrashed(ctx context.Context, recs lease.Records, envConfig
 func (n *Node) restartOne(ctx context.Context, recs lease.Records, cfg *config.Config, jname, kind string) error {
 	// A move or recover of it holds this lock from its first step to its
 	// last; one that runs now stops and starts it on purpose.
-	mv, err := locallock.Acquire(ctx, n.Config.Get(config.StateDir), jname+".move", busyWait)
-	if err != nil {
+	unlock, ok := n.tryLock(ctx, jname+".move")
+	if !ok {
 		return nil
 	}
-	defer mv.Release()
+	defer unlock()
 	if j, err := journal.Load(ctx, recs, jname); err != nil || j != nil {
 		return sysexits.Wrap(sysexits.Unavailable, err) // an open journal: recover's, not ours
 	}
@@ -192,11 +205,11 @@ func (n *Node) relocationsWithin(ctx context.Context, recs lease.Records, cfg *c
 // still expected to run and does not. The restart is in the history before
 // START_COMMAND runs, so one that keeps failing uses up the budget.
 func (n *Node) restart(ctx context.Context, jname, kind string, before int) error {
-	unlock, err := locallock.Acquire(ctx, n.Config.Get(config.StateDir), jname+".envctl", busyWait)
-	if err != nil {
+	unlock, ok := n.tryLock(ctx, jname+".envctl")
+	if !ok {
 		return nil // a start, stop or unregister of it runs: the next pass looks again
 	}
-	defer unlock.Release()
+	defer unlock()
 	rec, err := n.Inv.Load(jname)
 	if err != nil || rec == nil || rec.Started.IsZero() {
 		return nil // stopped through envctl, or unregistered, meanwhile

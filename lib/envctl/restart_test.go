@@ -222,3 +222,27 @@ func TestBadMaxRestart(t *testing.T) {
 		require.NoError(t, a.Unregister(ctx, "web1", Jail))
 	}
 }
+
+// A dry run says what it would do and changes nothing: no restart, no
+// history, no relocation.
+func TestDryRunRestartChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t)
+	a := c.haNode(t, "a", "HA=1\nHA_MAX_RESTART=0\n")
+	descriptorAt(t, a.Node, "web1")
+	require.NoError(t, a.Register(ctx, "web1", Jail, RegisterOptions{}))
+	require.NoError(t, a.Start(ctx, "web1", Jail))
+	a.crash(t, "web1", true)
+	a.DryRun = true
+	require.NoError(t, a.failover(t))
+	assert.Equal(t, 1, a.starts)
+	owner, _ := a.owner(ctx, "web1")
+	assert.Equal(t, "a", owner)
+	assert.False(t, relocationOpen(t, a.Node, "web1"))
+	assert.Equal(t, []string{"register:a<"}, events(t, a.Node, "web1"))
+	a.DryRun = false
+	require.NoError(t, a.failover(t))
+	owner, _ = a.owner(ctx, "web1")
+	assert.Equal(t, "", owner, "HA_MAX_RESTART=0: given up at once")
+	assert.Equal(t, 1, a.starts)
+}
