@@ -167,9 +167,7 @@ func (n *Node) failOne(ctx context.Context, lv lease.Liveness, recs lease.Record
 		return err
 	}
 	n.note(ctx, history.Event{JName: l.JName, Kind: kind, Event: "failover", Node: n.Name, From: l.Node})
-	starter := *n
-	starter.Config = cfg
-	if err := starter.Start(ctx, l.JName, kind); err != nil {
+	if err := n.startTakenOver(ctx, cfg, l.JName, kind); err != nil {
 		return err
 	}
 	n.Log.Action("failed %s over from %s (heartbeat last seen %s) and started it here", l.JName, l.Node, last.UTC().Format(time.RFC3339))

@@ -260,6 +260,20 @@ func (n *Node) giveUp(ctx context.Context, recs lease.Records, cfg *config.Confi
 	return nil
 }
 
+// dropRelocation ends a request to relocate jname once a node registered
+// it: a survivor answering it, or an operator registering it again, on
+// the node that gave it up too (which would otherwise take the request
+// for its own give-up cut short, and give it up again).
+func (n *Node) dropRelocation(ctx context.Context, jname string) {
+	recs, err := n.records()
+	if err == nil {
+		err = recs.DeleteRecord(context.WithoutCancel(ctx), relocationKind, jname)
+	}
+	if err != nil {
+		n.Log.Warn("could not drop the relocation record of %s: %v", jname, err)
+	}
+}
+
 // relocations lists the relocation records.
 func (n *Node) relocations(ctx context.Context, recs lease.Records) ([]Relocation, error) {
 	names, err := recs.ListRecords(ctx, relocationKind)
@@ -358,14 +372,26 @@ func (n *Node) takeOneRelocated(ctx context.Context, lv lease.Liveness, recs lea
 	}
 	n.note(ctx, history.Event{JName: r.JName, Kind: r.Kind, Event: "failover", Node: n.Name, From: r.From,
 		Note: fmt.Sprintf("given up by %s after %d restarts", r.From, r.Restarts)})
-	if err := recs.DeleteRecord(ctx, relocationKind, r.JName); err != nil {
-		n.Log.Warn("took %s over, but its relocation record stays: %v", r.JName, err)
-	}
-	starter := *n
-	starter.Config = cfg
-	if err := starter.Start(ctx, r.JName, r.Kind); err != nil {
+	if err := n.startTakenOver(ctx, cfg, r.JName, r.Kind); err != nil {
 		return err
 	}
 	n.Log.Action("took %s over from %s (given up there after %d restarts) and started it here", r.JName, r.From, r.Restarts)
 	return nil
+}
+
+// startTakenOver starts an HA=1 environment failover took over. It is
+// expected to run here even when START_COMMAND fails: this node's next
+// passes then retry it within HA_MAX_RESTART and give it up after, as
+// for one that crashed.
+func (n *Node) startTakenOver(ctx context.Context, cfg *config.Config, jname, kind string) error {
+	starter := *n
+	starter.Config = cfg
+	err := starter.Start(ctx, jname, kind)
+	if err != nil && !n.DryRun {
+		if unlock, ok := n.tryLock(ctx, jname+".envctl"); ok {
+			n.expect(jname, true)
+			unlock()
+		}
+	}
+	return err
 }

@@ -246,3 +246,63 @@ func TestDryRunRestartChangesNothing(t *testing.T) {
 	assert.Equal(t, "", owner, "HA_MAX_RESTART=0: given up at once")
 	assert.Equal(t, 1, a.starts)
 }
+
+// Registered again on the node that gave it up (an operator's jregister),
+// it is that node's again: the request to relocate it is over.
+func TestRegisteringAgainEndsTheRelocation(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t)
+	a := c.haNode(t, "a", "HA=1\nHA_MAX_RESTART=0\n")
+	descriptorAt(t, a.Node, "web1")
+	require.NoError(t, a.Register(ctx, "web1", Jail, RegisterOptions{}))
+	require.NoError(t, a.Start(ctx, "web1", Jail))
+	a.crash(t, "web1", true)
+	require.NoError(t, a.failover(t))
+	require.True(t, relocationOpen(t, a.Node, "web1"))
+
+	require.NoError(t, a.Register(ctx, "web1", Jail, RegisterOptions{}))
+	assert.False(t, relocationOpen(t, a.Node, "web1"))
+	require.NoError(t, a.Start(ctx, "web1", Jail))
+	require.NoError(t, a.failover(t))
+	owner, _ := a.owner(ctx, "web1")
+	assert.Equal(t, "a", owner)
+	assert.True(t, a.running("web1"))
+}
+
+// A survivor that takes it over but cannot start it retries it there
+// within HA_MAX_RESTART; beyond HA_MAX_RELOCATE it is left stopped there
+// for an operator, said once: nothing bounces.
+func TestFailedStartAfterRelocation(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t)
+	a := c.haNode(t, "a", "HA=1\nHA_MAX_RESTART=0\n")
+	b := c.haNode(t, "b", "HA=1\nHA_MAX_RESTART=1\nHA_MAX_RELOCATE=1\n")
+	descriptorAt(t, a.Node, "web1")
+	require.NoError(t, a.Register(ctx, "web1", Jail, RegisterOptions{}))
+	require.NoError(t, a.Start(ctx, "web1", Jail))
+	a.crash(t, "web1", true)
+	require.NoError(t, a.failover(t))
+
+	b.failing = true
+	descriptorAt(t, b.Node, "web1")
+	err := b.failover(t)
+	assert.Equal(t, sysexits.Unavailable, sysexits.Code(err), "%v", err)
+	owner, _ := b.owner(ctx, "web1")
+	assert.Equal(t, "b", owner)
+	inv, _ := b.Inv.Load("web1")
+	require.NotNil(t, inv)
+	assert.False(t, inv.Started.IsZero(), "expected to run although its start failed")
+	err = b.failover(t)
+	assert.Equal(t, sysexits.Unavailable, sysexits.Code(err), "the restart fails too: %v", err)
+	assert.Equal(t, 2, b.starts)
+	err = b.failover(t)
+	assert.Equal(t, sysexits.TempFail, sysexits.Code(err), "%v", err)
+	assert.ErrorContains(t, err, "HA_MAX_RELOCATE")
+	require.NoError(t, b.failover(t), "said once")
+	require.NoError(t, a.failover(t))
+	assert.Equal(t, 2, b.starts)
+	owner, _ = b.owner(ctx, "web1")
+	assert.Equal(t, "b", owner, "left where it is")
+	assert.False(t, relocationOpen(t, b.Node, "web1"))
+	assert.Equal(t, []string{"register:a<", "unregister:<a", "relocate:<a", "register:b<", "failover:b<a", "restart:b<b"}, events(t, b.Node, "web1"))
+}
