@@ -107,24 +107,11 @@ func (n *Node) Failover(ctx context.Context, envConfig func(jname string) (*conf
 
 func (n *Node) failOne(ctx context.Context, lv lease.Liveness, recs lease.Records, cfg *config.Config, l lease.Lease, last time.Time) error {
 	ttl := n.Config.Seconds(lease.TTLKey)
-	rank := 0
-	if prefs := cfg.Words(haNodesKey); len(prefs) > 0 {
-		if !slices.Contains(prefs, n.Name) {
-			return errNotEligible
-		}
-		// Rank among the preferred nodes that are alive: a better one
-		// gets its turn first, so in the common case the preferred
-		// survivor wins; the lease race keeps it one winner regardless.
-		for _, p := range prefs {
-			if p == n.Name {
-				break
-			}
-			if alive, _, _, err := lv.Alive(ctx, p, ttl); err == nil && alive && p != l.Node {
-				rank++
-			}
-		}
+	rank, err := n.rank(ctx, lv, cfg, l.Node)
+	if err != nil {
+		return err
 	}
-	wait := ttl + cfg.Seconds(haDelayKey) + time.Duration(rank)*ttl/3
+	wait := ttl + cfg.Seconds(haDelayKey) + rank
 	if !last.IsZero() && time.Since(last) < wait {
 		return errNotExpired
 	}
@@ -138,17 +125,13 @@ func (n *Node) failOne(ctx context.Context, lv lease.Liveness, recs lease.Record
 	if err != nil {
 		return err
 	}
-	kind, moved := Jail, 0
-	since := time.Now().Add(-cfg.Seconds(haWindowKey))
+	kind := Jail
 	for _, ev := range evs {
 		if ev.Kind != "" {
 			kind = ev.Kind
 		}
-		if ev.Event == "failover" && ev.Time.After(since) {
-			moved++
-		}
 	}
-	if moved >= cfg.Int(haRelocateKey) {
+	if moved := failovers(evs, cfg); moved >= cfg.Int(haRelocateKey) {
 		return sysexits.New(sysexits.TempFail, "it failed over %d times within HA_WINDOW (HA_MAX_RELOCATE %d): leaving it for an operator", moved, cfg.Int(haRelocateKey))
 	}
 	if n.DryRun {
@@ -172,6 +155,45 @@ func (n *Node) failOne(ctx context.Context, lv lease.Liveness, recs lease.Record
 	}
 	n.Log.Action("failed %s over from %s (heartbeat last seen %s) and started it here", l.JName, l.Node, last.UTC().Format(time.RFC3339))
 	return nil
+}
+
+// rank is how much longer than the best placed survivor this node waits
+// before it takes an environment from the node from: LEASE_TTL/3 for each
+// node HA_NODES prefers to it that is alive, so in the common case the
+// preferred survivor wins (the lease race keeps it one winner
+// regardless). errNotEligible when HA_NODES does not name this node.
+func (n *Node) rank(ctx context.Context, lv lease.Liveness, cfg *config.Config, from string) (time.Duration, error) {
+	prefs := cfg.Words(haNodesKey)
+	if len(prefs) == 0 {
+		return 0, nil
+	}
+	if !slices.Contains(prefs, n.Name) {
+		return 0, errNotEligible
+	}
+	ttl := n.Config.Seconds(lease.TTLKey)
+	var wait time.Duration
+	for _, p := range prefs {
+		if p == n.Name {
+			break
+		}
+		if alive, _, _, err := lv.Alive(ctx, p, ttl); err == nil && alive && p != from {
+			wait += ttl / 3
+		}
+	}
+	return wait, nil
+}
+
+// failovers counts the failovers among evs within HA_WINDOW: what
+// HA_MAX_RELOCATE bounds, relocations after restarts included.
+func failovers(evs []history.Event, cfg *config.Config) int {
+	since := time.Now().Add(-cfg.Seconds(haWindowKey))
+	count := 0
+	for _, ev := range evs {
+		if ev.Event == "failover" && ev.Time.After(since) {
+			count++
+		}
+	}
+	return count
 }
 
 // failoverLoop makes a failover pass every LEASE_TTL/3 until ctx ends,

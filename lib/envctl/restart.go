@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/envhooks/envhooks/lib/config"
@@ -148,11 +147,16 @@ func (n *Node) restartOne(ctx context.Context, recs lease.Records, cfg *config.C
 		}
 		return nil
 	}
-	restarts, left := here.restartBudget(ctx, recs, cfg, jname)
-	if left {
+	evs, err := history.List(ctx, recs, jname)
+	if err != nil {
+		// Neither restarted nor given up blindly.
+		return sysexits.New(sysexits.Unavailable, "cannot read the history of %s: %v", jname, err)
+	}
+	restarts := restartsHere(evs, cfg, n.Name)
+	if restarts < cfg.Int(haRestartKey) {
 		return here.restart(ctx, jname, kind, restarts)
 	}
-	if relocated := here.relocationsWithin(ctx, recs, cfg, jname); relocated >= cfg.Int(haRelocateKey) {
+	if relocated := failovers(evs, cfg); relocated >= cfg.Int(haRelocateKey) {
 		// Said once: envctl stop clears what it is expected to do, and
 		// it is an operator's now.
 		if err := here.Stop(ctx, jname, kind); err != nil {
@@ -163,39 +167,17 @@ func (n *Node) restartOne(ctx context.Context, recs lease.Records, cfg *config.C
 	return here.giveUp(ctx, recs, cfg, Relocation{JName: jname, Kind: kind, From: n.Name, Since: time.Now().UTC(), Restarts: restarts})
 }
 
-// restartBudget counts the restarts of jname on this node within
-// HA_WINDOW since it last came here, and says whether HA_MAX_RESTART
-// allows another.
-func (n *Node) restartBudget(ctx context.Context, recs lease.Records, cfg *config.Config, jname string) (int, bool) {
-	evs, err := history.List(ctx, recs, jname)
-	if err != nil {
-		return 0, false // unknown: do not restart blindly
-	}
+// restartsHere counts the restarts on node among evs within HA_WINDOW
+// since the environment last came to node.
+func restartsHere(evs []history.Event, cfg *config.Config, node string) int {
 	since := time.Now().Add(-cfg.Seconds(haWindowKey))
 	count := 0
 	for _, ev := range evs {
 		switch {
-		case ev.Event == "restart" && ev.Node == n.Name && ev.Time.After(since):
+		case ev.Event == "restart" && ev.Node == node && ev.Time.After(since):
 			count++
-		case ev.Event != "restart" && ev.Node == n.Name:
+		case ev.Event != "restart" && ev.Node == node:
 			count = 0 // it came here anew: a fresh budget
-		}
-	}
-	return count, count < cfg.Int(haRestartKey)
-}
-
-// relocationsWithin counts jname's failovers within HA_WINDOW: what
-// HA_MAX_RELOCATE bounds, relocations after restarts included.
-func (n *Node) relocationsWithin(ctx context.Context, recs lease.Records, cfg *config.Config, jname string) int {
-	evs, err := history.List(ctx, recs, jname)
-	if err != nil {
-		return cfg.Int(haRelocateKey) // unknown: do not move it blindly
-	}
-	since := time.Now().Add(-cfg.Seconds(haWindowKey))
-	count := 0
-	for _, ev := range evs {
-		if ev.Event == "failover" && ev.Time.After(since) {
-			count++
 		}
 	}
 	return count
@@ -339,24 +321,11 @@ func (n *Node) takeOneRelocated(ctx context.Context, lv lease.Liveness, recs lea
 	if !cfg.Bool(haKey) {
 		return errNotEligible
 	}
-	rank := 0
-	if prefs := cfg.Words(haNodesKey); len(prefs) > 0 {
-		if !slices.Contains(prefs, n.Name) {
-			return errNotEligible
-		}
-		ttl := n.Config.Seconds(lease.TTLKey)
-		for _, p := range prefs {
-			if p == n.Name {
-				break
-			}
-			if alive, _, _, err := lv.Alive(ctx, p, ttl); err == nil && alive && p != r.From {
-				rank++
-			}
-		}
+	rank, err := n.rank(ctx, lv, cfg, r.From)
+	if err != nil {
+		return err
 	}
-	// The better placed survivors get their turn first; the lease race
-	// keeps it one winner regardless.
-	if time.Since(r.Since) < time.Duration(rank)*n.Config.Seconds(lease.TTLKey)/3 {
+	if time.Since(r.Since) < rank {
 		return errNotExpired
 	}
 	if n.DryRun {
