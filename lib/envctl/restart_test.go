@@ -13,6 +13,7 @@ import (
 
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/history"
+	"github.com/envhooks/envhooks/lib/journal"
 	"github.com/envhooks/envhooks/lib/lease"
 	"github.com/envhooks/envhooks/lib/run"
 	"github.com/envhooks/envhooks/lib/sysexits"
@@ -305,4 +306,27 @@ func TestFailedStartAfterRelocation(t *testing.T) {
 	assert.Equal(t, "b", owner, "left where it is")
 	assert.False(t, relocationOpen(t, b.Node, "web1"))
 	assert.Equal(t, []string{"register:a<", "unregister:<a", "relocate:<a", "register:b<", "failover:b<a", "restart:b<b"}, events(t, b.Node, "web1"))
+}
+
+// An environment a move has stopped on purpose (its journal open) is the
+// move's, or recover's: failover neither restarts nor gives it up.
+func TestNoRestartDuringAMove(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t)
+	a := c.haNode(t, "a", "HA=1\nHA_MAX_RESTART=0\n")
+	descriptorAt(t, a.Node, "web1")
+	require.NoError(t, a.Register(ctx, "web1", Jail, RegisterOptions{}))
+	require.NoError(t, a.Start(ctx, "web1", Jail))
+	recs, err := a.records()
+	require.NoError(t, err)
+	require.NoError(t, journal.Save(ctx, recs, &journal.Journal{JName: "web1", Kind: Jail, Op: "move", From: "a", To: "b", Step: journal.Stopped, Direction: journal.Forward, By: "a"}))
+	a.crash(t, "web1", true)
+	require.NoError(t, a.failover(t))
+	owner, _ := a.owner(ctx, "web1")
+	assert.Equal(t, "a", owner)
+	assert.False(t, relocationOpen(t, a.Node, "web1"))
+	require.NoError(t, journal.Close(ctx, recs, "web1"))
+	require.NoError(t, a.failover(t))
+	owner, _ = a.owner(ctx, "web1")
+	assert.Equal(t, "", owner, "given up once no move holds it")
 }
