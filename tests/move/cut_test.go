@@ -32,7 +32,7 @@ func TestCutWhileMoving(t *testing.T) {
 	const script = "/run/envhooks-test/"
 	c := cluster(t, []string{"a", "b"}, func(n *sshnodes.Node) string {
 		if n.Name == "a" {
-			return "STOP_COMMAND=\"" + script + "stop %j\"\nSSH_COMMAND=" + script + "ssh\n"
+			return "STOP_COMMAND=\"" + script + "stop %j\"\nSSH_COMMAND=" + script + "ssh\nSSH_CONNECT_TIMEOUT=1\n"
 		}
 		return "START_COMMAND=\"" + script + "start %j\"\n"
 	})
