@@ -424,3 +424,6 @@ func (n *Node) Install(name, text string) string {
 	}
 	return dst
 }
+
+// SSHDPid is the process id of the node's sshd (the listener).
+func (n *Node) SSHDPid() int { return n.sshd.Process.Pid }
