@@ -125,7 +125,7 @@ func cutWhileMoving(t *testing.T, c *sshnodes.Cluster, jname, fault, step string
 		require.NotEmpty(t, evs)
 		assert.Equal(t, "rollback", evs[len(evs)-1].Event)
 	} else {
-		assert.Contains(t, last, "the journal stays open", "stderr: %s", r.Stderr)
+		assert.Contains(t, last, "the journal stays open, owned by b;", "stderr: %s", r.Stderr)
 		assert.Contains(t, last, "envctl recover jname="+jname)
 		if step == "started" {
 			// ssh's keepalives (it exits 255), not SSH_TIMEOUT (60s
