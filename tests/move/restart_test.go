@@ -3,6 +3,10 @@
 package move
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,18 +20,35 @@ import (
 // owner (its running file goes, as a crashed jail's processes would):
 // the owner's heartbeat restarts it in place; killed again beyond
 // HA_MAX_RESTART, the owner gives it up and it runs on exactly one other
-// node, never on two at once.
+// node, never on two at once. A second one whose START_COMMAND fails on
+// its owner once it died is tried HA_MAX_RESTART times, no more, and then
+// runs elsewhere.
 func TestRestartThenRelocate(t *testing.T) {
-	c := cluster(t, []string{"a", "b", "c"}, func(*sshnodes.Node) string {
-		return "LEASE_TTL=3\nHA_DELAY=1\nFAILOVER=1\n"
+	const start = "/run/envhooks-test/start"
+	c := cluster(t, []string{"a", "b", "c"}, func(n *sshnodes.Node) string {
+		more := ""
+		if n.Name == "a" {
+			more = "START_COMMAND=\"" + start + " %j\"\n"
+		}
+		return "LEASE_TTL=3\nHA_DELAY=1\nFAILOVER=1\n" + more
 	})
 	a, b, cc := c.Nodes[0], c.Nodes[1], c.Nodes[2]
+	// a's START_COMMAND counts its runs, and fails while broken-<jname>
+	// exists.
+	a.Install("start", fmt.Sprintf(`#!/bin/sh
+echo >> %[1]s/starts-"$1"
+[ -e %[1]s/broken-"$1" ] && exit 1
+touch %[1]s/running-"$1"
+`, a.Home))
 	for _, n := range c.Nodes {
 		n.WriteEnvConfig("web1", "HA=1\nHA_MAX_RESTART=1\n")
+		n.WriteEnvConfig("web2", "HA=1\nHA_MAX_RESTART=2\n")
 	}
-	c.Create(a, "web1")
-	ok(t, a.Envctl("jregister", "jname=web1"))
-	ok(t, a.Envctl("start", "jname=web1"))
+	for _, j := range []string{"web1", "web2"} {
+		c.Create(a, j)
+		ok(t, a.Envctl("jregister", "jname="+j))
+		ok(t, a.Envctl("start", "jname="+j))
+	}
 	for _, n := range c.Nodes {
 		n.Background("heartbeat")
 	}
@@ -85,4 +106,22 @@ func TestRestartThenRelocate(t *testing.T) {
 		seq = append(seq, ev.Event+":"+ev.Node+"<"+ev.From)
 	}
 	assert.Equal(t, []string{"register:a<", "restart:a<a", "unregister:<a", "relocate:<a", "register:" + owner + "<", "failover:" + owner + "<a"}, seq)
+
+	// web2 dies and its START_COMMAND fails from then on: two restarts
+	// are tried (HA_MAX_RESTART=2), no more, then it runs elsewhere.
+	require.NoError(t, os.WriteFile(filepath.Join(a.Home, "broken-web2"), nil, 0o644))
+	a.SetRunning("web2", false)
+	watch2 := func() bool { return b.Running("web2") || cc.Running("web2") }
+	require.Eventually(t, watch2, 30*time.Second, 50*time.Millisecond)
+	time.Sleep(ttl)
+	starts, err := os.ReadFile(filepath.Join(a.Home, "starts-web2"))
+	require.NoError(t, err)
+	assert.Equal(t, 3, strings.Count(string(starts), "\n"), "one start, two restarts that failed")
+	owner = c.Owner("web2")
+	settled(t, c, "web2", owner, true)
+	seq = nil
+	for _, ev := range history(t, b, "web2") {
+		seq = append(seq, ev.Event+":"+ev.Node+"<"+ev.From)
+	}
+	assert.Equal(t, []string{"register:a<", "restart:a<a", "restart:a<a", "unregister:<a", "relocate:<a", "register:" + owner + "<", "failover:" + owner + "<a"}, seq)
 }
