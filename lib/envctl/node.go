@@ -217,7 +217,9 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 		if err := n.adoptContainer(jname, opt.RCFile, l); err != nil {
 			return err
 		}
-		n.dropRelocation(ctx, jname)
+		if leasedNow {
+			n.dropRelocation(ctx, jname)
+		}
 		return nil
 	}
 	portable, from, err := n.findDescriptor(jname, opt.RCFile)
@@ -275,8 +277,8 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 			ev.Event, ev.From = "takeover", before.Node
 		}
 		n.note(ctx, ev)
+		n.dropRelocation(ctx, jname)
 	}
-	n.dropRelocation(ctx, jname)
 	n.Log.Action("registered %s on %s (generation %d)", jname, n.Name, l.Generation)
 	return nil
 }

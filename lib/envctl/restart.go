@@ -247,11 +247,11 @@ func (n *Node) giveUp(ctx context.Context, recs lease.Records, cfg *config.Confi
 // the node that gave it up too (which would otherwise take the request
 // for its own give-up cut short, and give it up again).
 func (n *Node) dropRelocation(ctx context.Context, jname string) {
-	recs, err := n.records()
-	if err == nil {
-		err = recs.DeleteRecord(context.WithoutCancel(ctx), relocationKind, jname)
-	}
+	recs, err := lease.RecordsOf(n.Leases)
 	if err != nil {
+		return // a store without records has no requests either
+	}
+	if err := recs.DeleteRecord(context.WithoutCancel(ctx), relocationKind, jname); err != nil {
 		n.Log.Warn("could not drop the relocation record of %s: %v", jname, err)
 	}
 }
