@@ -1,6 +1,7 @@
 package envctl
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,7 +18,7 @@ import (
 // Keys of automatic failover. HA and its HA_* keys are read per
 // environment (envhooks.d/<jname>.conf), FAILOVER per node.
 var (
-	failoverKey    = config.Define(config.Key{Name: "FAILOVER", Default: "0", Doc: "1: envctl heartbeat also takes over and starts the HA=1 environments of nodes whose heartbeat expired (envctl failover does one pass)", Check: config.IsBool})
+	failoverKey    = config.Define(config.Key{Name: "FAILOVER", Default: "0", Doc: "1: envctl heartbeat also restarts this node's crashed HA=1 environments (HA_MAX_RESTART) and takes over and starts the HA=1 environments of nodes whose heartbeat expired or that gave them up (envctl failover does one pass)", Check: config.IsBool})
 	haKey          = config.Define(config.Key{Name: "HA", Default: "0", Doc: "per environment: 1 lets envctl failover move it to a surviving node when its owner's heartbeat has been older than LEASE_TTL plus HA_DELAY", Check: config.IsBool})
 	haNodesKey     = config.Define(config.Key{Name: "HA_NODES", Doc: "per environment: the nodes it may fail over to, most preferred first, separated by blanks (empty: any node running failover)"})
 	haDelayKey     = config.Define(config.Key{Name: "HA_DELAY", Default: "5", Doc: "seconds beyond LEASE_TTL a dead owner's heartbeat must be expired before failover (the fence margin); each less preferred node waits LEASE_TTL/3 more", Check: config.IsSeconds})
@@ -43,10 +44,13 @@ func (registerTakeover) Take(ctx context.Context, n *Node, jname, kind, _ string
 	return n.Register(ctx, jname, kind, RegisterOptions{Takeover: true})
 }
 
-// Failover makes one pass: every HA=1 environment whose owner's heartbeat
-// expired, that this node may take, and whose relocations are within
-// budget, is taken over and started here. envConfig loads an
-// environment's own configuration.
+// Failover makes one pass: what another node took over while this one was
+// away is let go; this node's own HA=1 environments that crashed are
+// restarted in place or given up (see restartCrashed); then every HA=1
+// environment whose owner's heartbeat expired, or that its owner gave up,
+// that this node may take, and whose relocations are within budget, is
+// taken over and started here. envConfig loads an environment's own
+// configuration.
 func (n *Node) Failover(ctx context.Context, envConfig func(jname string) (*config.Config, error)) error {
 	lv, ok := n.Leases.(lease.Liveness)
 	if !ok {
@@ -59,9 +63,13 @@ func (n *Node) Failover(ctx context.Context, envConfig func(jname string) (*conf
 	// First what this node lost while it was away: a node coming back
 	// must neither run nor keep attached what another node took over.
 	lost := n.abandonLost(ctx)
+	// Then what crashed here while this node lives: restarted in place,
+	// or given up for another node.
+	crashed := n.restartCrashed(ctx, recs, envConfig)
 	if err := n.refuseInMaintenance(ctx, "failover"); err != nil {
-		return lost // a node in maintenance takes nothing
+		return cmp.Or(lost, crashed) // a node in maintenance takes nothing
 	}
+	relocated := n.takeRelocated(ctx, lv, recs, envConfig)
 	all, err := n.Leases.List(ctx)
 	if err != nil {
 		return sysexits.Wrap(sysexits.Unavailable, err)
@@ -94,32 +102,16 @@ func (n *Node) Failover(ctx context.Context, envConfig func(jname string) (*conf
 			}
 		}
 	}
-	if first == nil {
-		first = lost
-	}
-	return first
+	return cmp.Or(lost, crashed, relocated, first)
 }
 
 func (n *Node) failOne(ctx context.Context, lv lease.Liveness, recs lease.Records, cfg *config.Config, l lease.Lease, last time.Time) error {
 	ttl := n.Config.Seconds(lease.TTLKey)
-	rank := 0
-	if prefs := cfg.Words(haNodesKey); len(prefs) > 0 {
-		if !slices.Contains(prefs, n.Name) {
-			return errNotEligible
-		}
-		// Rank among the preferred nodes that are alive: a better one
-		// gets its turn first, so in the common case the preferred
-		// survivor wins; the lease race keeps it one winner regardless.
-		for _, p := range prefs {
-			if p == n.Name {
-				break
-			}
-			if alive, _, _, err := lv.Alive(ctx, p, ttl); err == nil && alive && p != l.Node {
-				rank++
-			}
-		}
+	rank, err := n.rank(ctx, lv, cfg, l.Node)
+	if err != nil {
+		return err
 	}
-	wait := ttl + cfg.Seconds(haDelayKey) + time.Duration(rank)*ttl/3
+	wait := ttl + cfg.Seconds(haDelayKey) + rank
 	if !last.IsZero() && time.Since(last) < wait {
 		return errNotExpired
 	}
@@ -133,17 +125,13 @@ func (n *Node) failOne(ctx context.Context, lv lease.Liveness, recs lease.Record
 	if err != nil {
 		return err
 	}
-	kind, moved := Jail, 0
-	since := time.Now().Add(-cfg.Seconds(haWindowKey))
+	kind := Jail
 	for _, ev := range evs {
 		if ev.Kind != "" {
 			kind = ev.Kind
 		}
-		if ev.Event == "failover" && ev.Time.After(since) {
-			moved++
-		}
 	}
-	if moved >= cfg.Int(haRelocateKey) {
+	if moved := failovers(evs, cfg); moved >= cfg.Int(haRelocateKey) {
 		return sysexits.New(sysexits.TempFail, "it failed over %d times within HA_WINDOW (HA_MAX_RELOCATE %d): leaving it for an operator", moved, cfg.Int(haRelocateKey))
 	}
 	if n.DryRun {
@@ -162,13 +150,50 @@ func (n *Node) failOne(ctx context.Context, lv lease.Liveness, recs lease.Record
 		return err
 	}
 	n.note(ctx, history.Event{JName: l.JName, Kind: kind, Event: "failover", Node: n.Name, From: l.Node})
-	starter := *n
-	starter.Config = cfg
-	if err := starter.Start(ctx, l.JName, kind); err != nil {
+	if err := n.startTakenOver(ctx, cfg, l.JName, kind); err != nil {
 		return err
 	}
 	n.Log.Action("failed %s over from %s (heartbeat last seen %s) and started it here", l.JName, l.Node, last.UTC().Format(time.RFC3339))
 	return nil
+}
+
+// rank is how much longer than the best placed survivor this node waits
+// before it takes an environment from the node from: LEASE_TTL/3 for each
+// node HA_NODES prefers to it that is alive, so in the common case the
+// preferred survivor wins (the lease race keeps it one winner
+// regardless). errNotEligible when HA_NODES does not name this node.
+func (n *Node) rank(ctx context.Context, lv lease.Liveness, cfg *config.Config, from string) (time.Duration, error) {
+	prefs := cfg.Words(haNodesKey)
+	if len(prefs) == 0 {
+		return 0, nil
+	}
+	if !slices.Contains(prefs, n.Name) {
+		return 0, errNotEligible
+	}
+	ttl := n.Config.Seconds(lease.TTLKey)
+	var wait time.Duration
+	for _, p := range prefs {
+		if p == n.Name {
+			break
+		}
+		if alive, _, _, err := lv.Alive(ctx, p, ttl); err == nil && alive && p != from {
+			wait += ttl / 3
+		}
+	}
+	return wait, nil
+}
+
+// failovers counts the failovers among evs within HA_WINDOW: what
+// HA_MAX_RELOCATE bounds, relocations after restarts included.
+func failovers(evs []history.Event, cfg *config.Config) int {
+	since := time.Now().Add(-cfg.Seconds(haWindowKey))
+	count := 0
+	for _, ev := range evs {
+		if ev.Event == "failover" && ev.Time.After(since) {
+			count++
+		}
+	}
+	return count
 }
 
 // failoverLoop makes a failover pass every LEASE_TTL/3 until ctx ends,
@@ -210,7 +235,7 @@ func (n *Node) Abandon(ctx context.Context, jname string) error {
 		fmt.Fprintf(n.Out, "# stop %s here if it runs, detach it, drop its record (owned by %s now)\n", jname, l.Node)
 		return nil
 	}
-	if err := n.Stop(ctx, jname, rec.Kind); err != nil {
+	if err := n.stopLocked(ctx, jname, rec.Kind); err != nil {
 		return err
 	}
 	if err := n.session(jname, rec.Kind).Stop(ctx); err != nil {

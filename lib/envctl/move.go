@@ -127,7 +127,7 @@ func (n *Node) Move(ctx context.Context, jname, to string, opt MoveOptions) erro
 	if err := n.forward(ctx, recs, j); err != nil {
 		n.Log.Error("%s of %s to %s failed, rolling back: %v", opt.Op, jname, to, err)
 		if rerr := n.rollback(ctx, recs, j, err); rerr != nil {
-			return sysexits.New(sysexits.Code(err), "%s of %s to %s failed (%v), and so did its rollback (%v): the journal stays open; fix what failed, then run envctl recover jname=%s", opt.Op, jname, to, err, rerr, jname)
+			return sysexits.New(sysexits.Code(err), "%s of %s to %s failed (%v), and so did its rollback (%v): the journal stays open%s; fix what failed, then run envctl recover jname=%s", opt.Op, jname, to, err, rerr, n.ownedBy(ctx, jname), jname)
 		}
 		return sysexits.New(sysexits.Code(err), "%s of %s to %s failed and was rolled back: %v", opt.Op, jname, to, err)
 	}
@@ -252,6 +252,20 @@ func (n *Node) rollback(ctx context.Context, recs lease.Records, j *journal.Jour
 	return nil
 }
 
+// ownedBy says who owns jname now, for a message about a move left
+// unfinished: ", owned by b" (", owned by no node"), or nothing when the
+// lease store does not answer.
+func (n *Node) ownedBy(ctx context.Context, jname string) string {
+	owner, err := n.owner(context.WithoutCancel(ctx), jname)
+	switch {
+	case err != nil:
+		return ""
+	case owner == "":
+		return ", owned by no node"
+	}
+	return ", owned by " + owner
+}
+
 func (n *Node) owner(ctx context.Context, jname string) (string, error) {
 	l, err := n.Leases.Get(ctx, jname)
 	if err != nil {
@@ -328,7 +342,7 @@ func (n *Node) Recover(ctx context.Context, jname string) error {
 		}
 		n.Log.Error("finishing the %s of %s failed, rolling back: %v", j.Op, jname, err)
 		if rerr := n.rollback(ctx, recs, j, err); rerr != nil {
-			return sysexits.New(sysexits.Code(rerr), "finishing the %s of %s failed (%v), and so did its rollback (%v): the journal stays open", j.Op, jname, err, rerr)
+			return sysexits.New(sysexits.Code(rerr), "finishing the %s of %s failed (%v), and so did its rollback (%v): the journal stays open%s", j.Op, jname, err, rerr, n.ownedBy(ctx, jname))
 		}
 		return nil
 	}

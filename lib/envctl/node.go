@@ -214,7 +214,13 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 	}
 	crashpoint.Here("register:attach")
 	if kind == Container {
-		return n.adoptContainer(jname, opt.RCFile, l)
+		if err := n.adoptContainer(jname, opt.RCFile, l); err != nil {
+			return err
+		}
+		if leasedNow {
+			n.dropRelocation(ctx, jname)
+		}
+		return nil
 	}
 	portable, from, err := n.findDescriptor(jname, opt.RCFile)
 	if err != nil {
@@ -271,6 +277,7 @@ func (n *Node) Register(ctx context.Context, jname, kind string, opt RegisterOpt
 			ev.Event, ev.From = "takeover", before.Node
 		}
 		n.note(ctx, ev)
+		n.dropRelocation(ctx, jname)
 	}
 	n.Log.Action("registered %s on %s (generation %d)", jname, n.Name, l.Generation)
 	return nil

@@ -2,6 +2,7 @@ package envctl
 
 import (
 	"context"
+	"time"
 
 	"github.com/envhooks/envhooks/lib/config"
 	"github.com/envhooks/envhooks/lib/fence"
@@ -41,16 +42,63 @@ func (n *Node) stopCommand(kind, jname string, fast bool) (argv []string, config
 
 // Start starts jname on this node with START_COMMAND, if this node owns it
 // and it does not run already, and confirms with RUNNING_CHECK that it
-// runs.
+// runs. From then on jname is expected to run here (see expect).
 func (n *Node) Start(ctx context.Context, jname, kind string) error {
-	return n.startStop(ctx, jname, kind, true)
+	unlock, err := n.lock(ctx, jname)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := n.startStop(ctx, jname, kind, true); err != nil {
+		return err
+	}
+	n.expect(jname, true)
+	return nil
 }
 
 // Stop stops jname with STOP_COMMAND if it runs, and confirms it stopped.
+// It is no longer expected to run, from before STOP_COMMAND on: nothing
+// restarts what is being stopped.
 func (n *Node) Stop(ctx context.Context, jname, kind string) error {
+	unlock, err := n.lock(ctx, jname)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return n.stopLocked(ctx, jname, kind)
+}
+
+// stopLocked is Stop for a caller holding jname's lock.
+func (n *Node) stopLocked(ctx context.Context, jname, kind string) error {
+	n.expect(jname, false)
 	return n.startStop(ctx, jname, kind, false)
 }
 
+// expect records in jname's inventory record whether it is expected to
+// run here: envctl start sets it, envctl stop clears it, and nothing else
+// does, so a stop that did not come through envctl (a crash, a killed
+// process) leaves it set. The caller holds jname's lock. Without a record
+// (not registered here) there is nothing to record; a record that cannot
+// be written is said, not fatal: the start or stop itself happened.
+func (n *Node) expect(jname string, running bool) {
+	if n.DryRun {
+		return
+	}
+	rec, err := n.Inv.Load(jname)
+	if err != nil || rec == nil || rec.Started.IsZero() != running {
+		return
+	}
+	rec.Started = time.Time{}
+	if running {
+		rec.Started = time.Now().UTC().Truncate(time.Second)
+	}
+	if err := n.Inv.Save(rec); err != nil {
+		n.Log.Warn("could not record in the inventory that %s is expected to run (%v): %v", jname, running, err)
+	}
+}
+
+// startStop runs START_COMMAND or STOP_COMMAND unless RUNNING_CHECK says
+// it is not needed. The caller holds jname's lock.
 func (n *Node) startStop(ctx context.Context, jname, kind string, start bool) error {
 	verb, key, done, already := "stop", fence.StopCommandKey, "stopped", "is stopped"
 	if start {

@@ -23,7 +23,7 @@ var KeepKey = config.Define(config.Key{Name: "HISTORY_KEEP", Default: "200", Doc
 type Event struct {
 	Time       time.Time `json:"time"`
 	JName      string    `json:"jname"`
-	Event      string    `json:"event"`          // register, unregister, takeover, move, drain, failover, rollback
+	Event      string    `json:"event"`          // register, unregister, takeover, move, drain, failover, rollback, abandon, relocate, restart
 	Kind       string    `json:"kind,omitempty"` // jail, vm, container
 	Node       string    `json:"node,omitempty"` // the owner after it ("" when nobody owns it)
 	From       string    `json:"from,omitempty"` // the owner before it

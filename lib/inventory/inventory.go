@@ -27,6 +27,11 @@ type Record struct {
 	Node       string    `json:"node"`
 	Registered time.Time `json:"registered"`
 	Generation uint64    `json:"generation,omitempty"` // the lease generation it was registered under
+	// Started is when envctl start (itself, or inside move, recover or
+	// failover) last started it here; zero once envctl stop stopped it.
+	// Set, it says the environment is expected to run: what envctl
+	// failover restarts in place when it finds it stopped (HA=1).
+	Started time.Time `json:"started,omitzero"`
 	// Descriptor is the rc.conf_<jname> text with this node's workdir in it.
 	Descriptor string `json:"descriptor"`
 }

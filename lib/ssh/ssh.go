@@ -25,8 +25,8 @@ import (
 var (
 	DestinationsKey   = config.Define(config.Key{Name: "SSH_DESTINATIONS", Doc: "how envctl reaches other nodes: NODE=DESTINATION pairs separated by blanks (b=root@10.0.0.2 c=ssh://root@c.example.org:2222); a node not listed is reached at its own name", Check: checkDestinations})
 	CommandKey        = config.Define(config.Key{Name: "SSH_COMMAND", Default: "/usr/bin/ssh", Doc: "the OpenSSH client envctl runs to reach other nodes", Check: config.IsAbsPath})
-	OptionsKey        = config.Define(config.Key{Name: "SSH_OPTIONS", Doc: "more ssh(1) arguments, split at blanks, e.g. -i /root/.ssh/id_envhooks -F /etc/envhooks/ssh_config (BatchMode=yes and ConnectTimeout are always set)", Check: checkOptions})
-	ConnectTimeoutKey = config.Define(config.Key{Name: "SSH_CONNECT_TIMEOUT", Default: "5", Doc: "seconds ssh may take to connect to another node", Check: config.IsSeconds})
+	OptionsKey        = config.Define(config.Key{Name: "SSH_OPTIONS", Doc: "more ssh(1) arguments, split at blanks, e.g. -i /root/.ssh/id_envhooks -F /etc/envhooks/ssh_config (BatchMode=yes, ConnectTimeout and the keepalives are always set)", Check: checkOptions})
+	ConnectTimeoutKey = config.Define(config.Key{Name: "SSH_CONNECT_TIMEOUT", Default: "5", Doc: "seconds ssh may take to connect to another node; also the interval of its keepalives, three of which unanswered give up a node whose link was cut during a command", Check: config.IsSeconds})
 	TimeoutKey        = config.Define(config.Key{Name: "SSH_TIMEOUT", Default: "300", Doc: "seconds one whole command on another node may take (ssh and the remote command) before ssh is killed", Check: config.IsSeconds})
 )
 
@@ -69,7 +69,11 @@ func (c *Client) Argv(node string, remote []string) ([]string, error) {
 	if dest == "" || strings.HasPrefix(dest, "-") {
 		return nil, sysexits.New(sysexits.Config, "the ssh destination %q of node %s is not a destination", dest, node)
 	}
-	argv := []string{c.Command, "-o", "BatchMode=yes", "-o", "ConnectTimeout=" + strconv.Itoa(max(1, int(c.ConnectTimeout/time.Second)))}
+	// A link cut while a command runs is noticed by ssh's keepalives,
+	// three missed at the connect timeout's interval, not only when
+	// SSH_TIMEOUT ends the whole call.
+	secs := strconv.Itoa(max(1, int(c.ConnectTimeout/time.Second)))
+	argv := []string{c.Command, "-o", "BatchMode=yes", "-o", "ConnectTimeout=" + secs, "-o", "ServerAliveInterval=" + secs, "-o", "ServerAliveCountMax=3"}
 	argv = append(argv, c.Options...)
 	return append(argv, "--", dest, line), nil
 }

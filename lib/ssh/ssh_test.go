@@ -109,7 +109,7 @@ func TestArgvIsBatchModeWithTimeoutAndMappedDestination(t *testing.T) {
 	c := New(testConfig(t, "SSH_DESTINATIONS=\"b=root@10.0.0.2 c=ssh://root@c.example.org:2222\"\nSSH_OPTIONS=\"-i /root/.ssh/id_x -F /etc/x\"\nSSH_CONNECT_TIMEOUT=7\n"), nil)
 	argv, err := c.Argv("b", []string{"envctl", "jregister", "jname=web 1"})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"/usr/bin/ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=7", "-i", "/root/.ssh/id_x", "-F", "/etc/x", "--", "root@10.0.0.2", "envctl jregister 'jname=web 1'"}, argv)
+	assert.Equal(t, []string{"/usr/bin/ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=7", "-o", "ServerAliveInterval=7", "-o", "ServerAliveCountMax=3", "-i", "/root/.ssh/id_x", "-F", "/etc/x", "--", "root@10.0.0.2", "envctl jregister 'jname=web 1'"}, argv)
 	argv, err = c.Argv("d", []string{"envctl"})
 	require.NoError(t, err)
 	assert.Equal(t, "d", argv[len(argv)-2], "an unlisted node is reached at its own name")

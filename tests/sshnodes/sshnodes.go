@@ -399,3 +399,31 @@ func (n *Node) WriteEnvConfig(jname, text string) {
 	must(n.c.t, os.MkdirAll(dir, 0o755))
 	must(n.c.t, os.WriteFile(filepath.Join(dir, jname+".conf"), []byte(text), 0o644))
 }
+
+// CutCommand is a shell command line that takes the node's link down
+// from inside any node (through the test's own network namespace), as
+// Cut(true) does: for a STOP_COMMAND, START_COMMAND or SSH_COMMAND of a
+// test that cuts the link at an exact point of what it runs.
+func (n *Node) CutCommand() string {
+	nsenter, err := exec.LookPath("nsenter")
+	must(n.c.t, err)
+	ip, err := exec.LookPath("ip")
+	must(n.c.t, err)
+	return fmt.Sprintf("%s -t %d -n %s link set %s down", nsenter, os.Getpid(), ip, n.hubIf())
+}
+
+// Install puts an executable script into the node's own /run (a tmpfs
+// only root writes, as envhooks wants its configured executables) and
+// returns its path there.
+func (n *Node) Install(name, text string) string {
+	src := filepath.Join(n.Home, "install-"+name)
+	must(n.c.t, os.WriteFile(src, []byte(text), 0o644))
+	dst := "/run/envhooks-test/" + name
+	if r := n.In(nil, "install", "-D", "-m", "0755", src, dst); r.Code != 0 {
+		n.c.t.Fatalf("install %s on %s: %s", name, n.Name, r.Stderr)
+	}
+	return dst
+}
+
+// SSHDPid is the process id of the node's sshd (the listener).
+func (n *Node) SSHDPid() int { return n.sshd.Process.Pid }
