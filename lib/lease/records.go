@@ -18,7 +18,8 @@ import (
 
 // Records keeps small documents beside the leases, in the same store, so
 // that every node reads what any node wrote: move journals, the history of
-// ownership changes, maintenance marks. A kind is a folder of records
+// ownership changes, maintenance marks, requests to relocate an environment
+// its owner gave up. A kind is a folder of records
 // ("journal", "history/web1"); a name is one record in it. Every driver
 // replaces a record atomically: a reader sees the old value or the new one,
 // whole.
