@@ -45,8 +45,8 @@ const (
 // TestISCSIReservationFencesTheOldOwner: two guests are two nodes sharing
 // one LUN on tgtd, with etcd leases. Node A registers the environment
 // (ISCSI_RESERVE=1: it registers its key and holds WRITE EXCLUSIVE -
-// REGISTRANTS ONLY) and a writer on A keeps writing a marker block of the
-// LUN. A's heartbeat then hangs (SIGSTOP) while the writer goes on, which
+// REGISTRANTS ONLY), loses its session and attaches again, and a writer on
+// A keeps writing a marker block of the LUN. A's heartbeat then hangs (SIGSTOP) while the writer goes on, which
 // is what a paused or half-dead node looks like to the others, and node B
 // takes the environment over with envctl jregister --takeover as soon as
 // the lease lets it: B's attach preempts A's key, so from then on the
@@ -114,8 +114,9 @@ type observed struct {
 	fsyncA      int    // exit code of a write and fsync on A's filesystem after B's write
 }
 
-// takeOver registers jname (whose LUN's backing file is lun) on a, keeps a writer running there, hangs a's
-// heartbeat and lets b take jname over, then stops everything and reports.
+// takeOver registers jname (whose LUN's backing file is lun) on a, keeps
+// a writer running there, hangs a's heartbeat and lets b take jname over,
+// then stops the writer and reports.
 func takeOver(t *testing.T, a, b *node, jname, lun string, reserve bool) observed {
 	conf := reservationConf(t, reserve)
 	a.configure(conf...)
