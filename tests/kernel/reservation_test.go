@@ -83,8 +83,9 @@ func TestISCSIReservationFencesTheOldOwner(t *testing.T) {
 
 	t.Run("ISCSI_RESERVE=1", func(t *testing.T) {
 		o := takeOver(t, a.in(t), b.in(t), "fence1", luns["fence1"], true)
-		t.Logf("A's writes: %d succeeded before B's takeover began, %d failed of %d after B's first write", o.okBefore, o.failedAfter, o.after)
+		t.Logf("A's writes: %d of %d succeeded before B's takeover began, %d of %d failed after B's first write", o.okBefore, o.before, o.failedAfter, o.after)
 		assert.Positive(t, o.okBefore, "A wrote while it held the lease")
+		assert.Equal(t, o.before, o.okBefore, "every write of A's succeeded while it held the lease")
 		assert.Equal(t, o.after, o.failedAfter, "every write A tried after B's first write failed at the target")
 		assert.Equal(t, "B 1", o.marker, "the marker block holds B's write: none of A's landed after it")
 		assert.Positive(t, o.conflicts, "A's kernel logged the reservation conflicts")
@@ -95,7 +96,7 @@ func TestISCSIReservationFencesTheOldOwner(t *testing.T) {
 	})
 	t.Run("control: ISCSI_RESERVE=0", func(t *testing.T) {
 		o := takeOver(t, a.in(t), b.in(t), "plain1", luns["plain1"], false)
-		t.Logf("A's writes without reservations: %d succeeded before B's takeover began, %d of %d succeeded after B's first write", o.okBefore, o.after-o.failedAfter, o.after)
+		t.Logf("A's writes without reservations: %d of %d succeeded before B's takeover began, %d of %d succeeded after B's first write", o.okBefore, o.before, o.after-o.failedAfter, o.after)
 		assert.Positive(t, o.okBefore)
 		assert.Zero(t, o.failedAfter, "without reservations nothing stops A")
 		assert.True(t, strings.HasPrefix(o.marker, "A "), "A's writes landed after B's: the marker block says %q", o.marker)
@@ -106,7 +107,8 @@ func TestISCSIReservationFencesTheOldOwner(t *testing.T) {
 
 // observed is what one takeover left.
 type observed struct {
-	okBefore    int    // A's writes that succeeded before B's takeover began
+	before      int    // A's writes before B's takeover began
+	okBefore    int    // of those, the ones that succeeded
 	after       int    // A's writes begun after B's first write returned
 	failedAfter int    // of those, the ones that failed
 	marker      string // the marker block, read from the LUN's backing file at the end
@@ -222,6 +224,7 @@ func takeOver(t *testing.T, a, b *node, jname, lun string, reserve bool) observe
 		}
 	}
 	for _, w := range pairs(before) {
+		o.before++
 		if w == "ok" {
 			o.okBefore++
 		}
