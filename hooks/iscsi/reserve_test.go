@@ -1,6 +1,7 @@
 package iscsi_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -69,7 +70,7 @@ type prTarget struct {
 	session int // the logged-in session, 0 when none
 	last    int
 	regs    []prReg
-	holder  *prReg
+	holder  int // index in regs of the holder, -1 when none
 }
 
 type prReg struct {
@@ -77,20 +78,17 @@ type prReg struct {
 	session int
 }
 
-func (p *prTarget) mine() *prReg {
-	for i := range p.regs {
-		if p.regs[i].session == p.session {
-			return &p.regs[i]
-		}
-	}
-	return nil
+// mine is the index in regs of the logged-in session's registration, -1
+// when it has none.
+func (p *prTarget) mine() int {
+	return slices.IndexFunc(p.regs, func(r prReg) bool { return r.session == p.session })
 }
 
-var conflict = &run.Error{ExitCode: 24, Stderr: "persistent reserve out: scsi status: Reservation Conflict"}
+var prConflict = &run.Error{ExitCode: 24, Stderr: "persistent reserve out: scsi status: Reservation Conflict"}
 
 // respond answers iscsiadm's login and session listing, sg_persist, and
-// the writes of fsck and mount, or returns ok false for the rest.
-func (p *prTarget) respond(argv []string) (out string, err error, ok bool) {
+// the writes of fsck and mount; handled is false for the rest.
+func (p *prTarget) respond(argv []string) (out string, handled bool, err error) {
 	line := strings.Join(argv, " ")
 	param := func(name string) uint64 {
 		for _, a := range argv {
@@ -103,47 +101,47 @@ func (p *prTarget) respond(argv []string) (out string, err error, ok bool) {
 	}
 	switch {
 	case line == "iscsiadm -m session" && p.session == 0:
-		return "", &run.Error{ExitCode: 21}, true
+		return "", true, &run.Error{ExitCode: 21}
 	case line == "iscsiadm -m session":
-		return "tcp: [1] " + "192.0.2.1:3260,1 " + iqn + " (non-flash)\n", nil, true
+		return "tcp: [1] 192.0.2.1:3260,1 " + iqn + " (non-flash)\n", true, nil
 	case strings.HasSuffix(line, " --login"):
 		p.last++
 		p.session = p.last
-		return "", nil, true
+		return "", true, nil
 	case argv[0] == "fsck.ext4" || argv[0] == "mount" && argv[1] == "-t":
-		if p.holder != nil && p.mine() == nil {
-			return "", &run.Error{ExitCode: 8, Stderr: "reservation conflict"}, true
+		if p.holder >= 0 && p.mine() < 0 {
+			return "", true, &run.Error{ExitCode: 8, Stderr: "reservation conflict"}
 		}
-		return "", nil, false
+		return "", false, nil
 	case argv[0] != "sg_persist":
-		return "", nil, false
+		return "", false, nil
 	case slices.Contains(argv, "--read-keys"):
 		out := fmt.Sprintf("  PR generation=0x1, %d registered reservation keys follow:\n", len(p.regs))
 		for _, r := range p.regs {
 			out += fmt.Sprintf("    0x%x\n", r.key)
 		}
-		return out, nil, true
+		return out, true, nil
 	case slices.Contains(argv, "--read-reservation"):
-		if p.holder == nil {
-			return "  PR generation=0x1, there is NO reservation held\n", nil, true
+		if p.holder < 0 {
+			return "  PR generation=0x1, there is NO reservation held\n", true, nil
 		}
-		return fmt.Sprintf("  PR generation=0x1, Reservation follows:\n    Key=0x%x\n    scope: LU_SCOPE,  type: Write Exclusive, registrants only\n", p.holder.key), nil, true
+		return fmt.Sprintf("  PR generation=0x1, Reservation follows:\n    Key=0x%x\n    scope: LU_SCOPE,  type: Write Exclusive, registrants only\n", p.regs[p.holder].key), true, nil
 	case slices.Contains(argv, "--register-ignore"):
-		if r := p.mine(); r != nil {
-			r.key = param("--param-sark")
+		if i := p.mine(); i >= 0 {
+			p.regs[i].key = param("--param-sark")
 		} else {
 			p.regs = append(p.regs, prReg{key: param("--param-sark"), session: p.session})
 		}
-		return "", nil, true
+		return "", true, nil
 	case slices.Contains(argv, "--reserve"):
-		r := p.mine()
-		if r == nil || r.key != param("--param-rk") || p.holder != nil && p.holder != r {
-			return "", conflict, true
+		i := p.mine()
+		if i < 0 || p.regs[i].key != param("--param-rk") || p.holder >= 0 && p.holder != i {
+			return "", true, prConflict
 		}
-		p.holder = r
-		return "", nil, true
+		p.holder = i
+		return "", true, nil
 	}
-	return "", fmt.Errorf("the model does not know %s", line), true
+	return "", true, fmt.Errorf("the model does not know %s", line)
 }
 
 // A node whose session went away without a word to the target (a crash,
@@ -157,11 +155,12 @@ func TestReservationAfterTheSessionWasLost(t *testing.T) {
 	dev := filepath.Join(r.dir, "sdx")
 	require.NoError(t, os.WriteFile(dev, nil, 0o600))
 	require.NoError(t, os.Symlink(dev, filepath.Join(r.b.DeviceDir, iscsi.LinuxByPathName(r.b.Portals[0], iqn, 1))))
-	target := &prTarget{}
+	target := &prTarget{holder: -1}
 	respond := r.rec.Respond
 	r.rec.Respond = func(c run.Cmd) (run.Result, error) {
-		if out, err, ok := target.respond(c.Argv); ok {
-			if re, isRun := err.(*run.Error); isRun {
+		if out, handled, err := target.respond(c.Argv); handled {
+			var re *run.Error
+			if errors.As(err, &re) {
 				e := *re
 				e.Cmd = c
 				return run.Result{}, &e
@@ -175,7 +174,7 @@ func TestReservationAfterTheSessionWasLost(t *testing.T) {
 
 	require.NoError(t, r.attach())
 	require.Len(t, target.regs, 1)
-	require.Equal(t, target.holder, &target.regs[0], "the node holds the reservation")
+	require.Equal(t, 0, target.holder, "the node holds the reservation")
 
 	// The session is gone, and with it every mount on the LUN.
 	target.session = 0
@@ -184,7 +183,7 @@ func TestReservationAfterTheSessionWasLost(t *testing.T) {
 	r.take()
 	require.NoError(t, r.attach(), "attach again after the session was lost")
 	assert.Contains(t, r.take(), iscsi.LinuxRegisterArgv(dev, key), "the new session registered")
-	assert.NotNil(t, target.mine())
+	assert.GreaterOrEqual(t, target.mine(), 0)
 
 	// Nothing changed since: a start finds everything in place.
 	require.NoError(t, r.attach())
