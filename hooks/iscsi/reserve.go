@@ -201,7 +201,13 @@ func (r *reserveStep) Apply(ctx context.Context, s *plan.System) error {
 	if err != nil {
 		return err
 	}
-	for _, k := range keys {
+	// A key can be listed more than once (a node registered again from a
+	// new session; see Done), and one PREEMPT removes every registration
+	// under its key: preempting it again would name a key no longer
+	// registered, which the target refuses with a conflict (SPC-4
+	// 5.13.11.2.4).
+	slices.Sort(keys)
+	for _, k := range slices.Compact(keys) {
 		if k == key {
 			continue
 		}

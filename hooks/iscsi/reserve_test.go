@@ -63,14 +63,16 @@ func TestReservationArgv(t *testing.T) {
 
 // prTarget models a target's persistent reservations as tgtd keeps them
 // (usr/spc.c): each registration belongs to the session (I_T nexus) that
-// made it and outlives it, READ KEYS lists them all, and a write from a
-// session that is not registered fails while a WRITE EXCLUSIVE -
-// REGISTRANTS ONLY reservation is held.
+// made it and outlives it, READ KEYS lists them all, a PREEMPT removes
+// every registration under its key (and refuses a key that none has), and
+// a write from a session that is not registered fails while a WRITE
+// EXCLUSIVE - REGISTRANTS ONLY reservation is held. Sessions of all nodes
+// are numbered in one sequence.
 type prTarget struct {
 	session int // the logged-in session, 0 when none
 	last    int
 	regs    []prReg
-	holder  int // index in regs of the holder, -1 when none
+	holder  int // the session whose registration holds the reservation, 0 when none
 }
 
 type prReg struct {
@@ -82,6 +84,11 @@ type prReg struct {
 // when it has none.
 func (p *prTarget) mine() int {
 	return slices.IndexFunc(p.regs, func(r prReg) bool { return r.session == p.session })
+}
+
+func (p *prTarget) holderKey() uint64 {
+	i := slices.IndexFunc(p.regs, func(r prReg) bool { return r.session == p.holder })
+	return p.regs[i].key
 }
 
 var prConflict = &run.Error{ExitCode: 24, Stderr: "persistent reserve out: scsi status: Reservation Conflict"}
@@ -109,7 +116,7 @@ func (p *prTarget) respond(argv []string) (out string, handled bool, err error) 
 		p.session = p.last
 		return "", true, nil
 	case argv[0] == "fsck.ext4" || argv[0] == "mount" && argv[1] == "-t":
-		if p.holder >= 0 && p.mine() < 0 {
+		if p.holder != 0 && p.mine() < 0 {
 			return "", true, &run.Error{ExitCode: 8, Stderr: "reservation conflict"}
 		}
 		return "", false, nil
@@ -122,10 +129,10 @@ func (p *prTarget) respond(argv []string) (out string, handled bool, err error) 
 		}
 		return out, true, nil
 	case slices.Contains(argv, "--read-reservation"):
-		if p.holder < 0 {
+		if p.holder == 0 {
 			return "  PR generation=0x1, there is NO reservation held\n", true, nil
 		}
-		return fmt.Sprintf("  PR generation=0x1, Reservation follows:\n    Key=0x%x\n    scope: LU_SCOPE,  type: Write Exclusive, registrants only\n", p.regs[p.holder].key), true, nil
+		return fmt.Sprintf("  PR generation=0x1, Reservation follows:\n    Key=0x%x\n    scope: LU_SCOPE,  type: Write Exclusive, registrants only\n", p.holderKey()), true, nil
 	case slices.Contains(argv, "--register-ignore"):
 		if i := p.mine(); i >= 0 {
 			p.regs[i].key = param("--param-sark")
@@ -135,10 +142,20 @@ func (p *prTarget) respond(argv []string) (out string, handled bool, err error) 
 		return "", true, nil
 	case slices.Contains(argv, "--reserve"):
 		i := p.mine()
-		if i < 0 || p.regs[i].key != param("--param-rk") || p.holder >= 0 && p.holder != i {
+		if i < 0 || p.regs[i].key != param("--param-rk") || p.holder != 0 && p.holder != p.session {
 			return "", true, prConflict
 		}
-		p.holder = i
+		p.holder = p.session
+		return "", true, nil
+	case slices.Contains(argv, "--preempt"):
+		i, old := p.mine(), param("--param-sark")
+		if i < 0 || p.regs[i].key != param("--param-rk") || !slices.ContainsFunc(p.regs, func(r prReg) bool { return r.key == old }) {
+			return "", true, prConflict
+		}
+		if p.holder != 0 && p.holderKey() == old {
+			p.holder = p.session
+		}
+		p.regs = slices.DeleteFunc(p.regs, func(r prReg) bool { return r.key == old && r.session != p.session })
 		return "", true, nil
 	}
 	return "", true, fmt.Errorf("the model does not know %s", line)
@@ -147,7 +164,8 @@ func (p *prTarget) respond(argv []string) (out string, handled bool, err error) 
 // A node whose session went away without a word to the target (a crash,
 // a reboot) attaches again at the same generation: its key is still listed,
 // by the old session's registration, but the new session must register
-// again before fsck and mount may write.
+// again before fsck and mount may write. A node that takes over later
+// preempts that key once, though it is listed twice.
 func TestReservationAfterTheSessionWasLost(t *testing.T) {
 	r := newRig(t, iscsi.Linux, "ext4")
 	r.b.Reserve = true
@@ -155,7 +173,7 @@ func TestReservationAfterTheSessionWasLost(t *testing.T) {
 	dev := filepath.Join(r.dir, "sdx")
 	require.NoError(t, os.WriteFile(dev, nil, 0o600))
 	require.NoError(t, os.Symlink(dev, filepath.Join(r.b.DeviceDir, iscsi.LinuxByPathName(r.b.Portals[0], iqn, 1))))
-	target := &prTarget{holder: -1}
+	target := &prTarget{}
 	respond := r.rec.Respond
 	r.rec.Respond = func(c run.Cmd) (run.Result, error) {
 		if out, handled, err := target.respond(c.Argv); handled {
@@ -174,7 +192,7 @@ func TestReservationAfterTheSessionWasLost(t *testing.T) {
 
 	require.NoError(t, r.attach())
 	require.Len(t, target.regs, 1)
-	require.Equal(t, 0, target.holder, "the node holds the reservation")
+	require.Equal(t, 1, target.holder, "the node holds the reservation")
 
 	// The session is gone, and with it every mount on the LUN.
 	target.session = 0
@@ -188,4 +206,24 @@ func TestReservationAfterTheSessionWasLost(t *testing.T) {
 	// Nothing changed since: a start finds everything in place.
 	require.NoError(t, r.attach())
 	assert.NotContains(t, r.take(), iscsi.LinuxRegisterArgv(dev, key))
+
+	// Another node takes over: one PREEMPT of node-a's key, listed twice
+	// now, removes both of its registrations.
+	target.session = 0
+	r.table.t = r.table.t[:1]
+	require.NoError(t, os.RemoveAll(r.lunRoot()))
+	require.NoError(t, os.RemoveAll(r.eng.Store.Dir))
+	r.eng.Sys.Owner = plan.Owner{Node: "node-b", Generation: 5}
+	keyB, err := iscsi.ReservationKey("node-b", 5)
+	require.NoError(t, err)
+	require.NoError(t, r.attach(), "take over from node-a")
+	assert.Equal(t, []prReg{{key: keyB, session: 3}}, target.regs)
+	assert.Equal(t, 3, target.holder)
+	var preempts int
+	for _, argv := range r.take() {
+		if slices.Contains(argv, "--preempt") {
+			preempts++
+		}
+	}
+	assert.Equal(t, 1, preempts)
 }
