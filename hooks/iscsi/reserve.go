@@ -157,12 +157,18 @@ func (r *reserveStep) String() string {
 	return fmt.Sprintf("hold the SCSI-3 reservation (write exclusive, registrants only) on LUN %d of %s for %s, generation %d", r.a.b.LUN, r.a.target, r.owner.Node, r.owner.Generation)
 }
 
+// Done says whether this initiator holds the reservation already. A
+// registration belongs to the I_T nexus that made it (SPC-4 5.13.3), and a
+// session this run opened is a new nexus: READ KEYS may still list this
+// node's key, registered by a session that is gone (tgtd keeps those, tied
+// to the old session's handle), while this one may not write. So after a
+// login the step always registers again.
 func (r *reserveStep) Done(ctx context.Context, s *plan.System) (bool, error) {
 	r.owner = s.Owner
 	if r.owner.Generation == 0 {
 		return true, nil
 	}
-	if s.DryRun {
+	if s.DryRun || r.a.loggedIn {
 		return false, nil
 	}
 	key, err := ReservationKey(r.owner.Node, r.owner.Generation)
@@ -170,7 +176,10 @@ func (r *reserveStep) Done(ctx context.Context, s *plan.System) (bool, error) {
 		return false, sysexits.Wrap(sysexits.Config, err)
 	}
 	keys, holder, held, err := r.read(ctx, s)
-	return err == nil && held && holder == key && slices.Equal(keys, []uint64{key}), nil
+	// This node's key may be listed twice: once for this session, once
+	// for one that is gone.
+	others := slices.ContainsFunc(keys, func(k uint64) bool { return k != key })
+	return err == nil && held && holder == key && len(keys) > 0 && !others, nil
 }
 
 func (r *reserveStep) Apply(ctx context.Context, s *plan.System) error {
@@ -192,7 +201,13 @@ func (r *reserveStep) Apply(ctx context.Context, s *plan.System) error {
 	if err != nil {
 		return err
 	}
-	for _, k := range keys {
+	// A key can be listed more than once (a node registered again from a
+	// new session; see Done), and one PREEMPT removes every registration
+	// under its key: preempting it again would name a key no longer
+	// registered, which the target refuses with a conflict (SPC-4
+	// 5.13.11.2.4).
+	slices.Sort(keys)
+	for _, k := range slices.Compact(keys) {
 		if k == key {
 			continue
 		}

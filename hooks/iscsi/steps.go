@@ -23,12 +23,15 @@ import (
 // the preflight chose and the device the login produced. Later steps build
 // their commands from it, which is why they are built when they run.
 type attachment struct {
-	b       *Backend
-	jname   string
-	target  string
-	portal  string // chosen by the preflight
-	dev     string // found by waitDevice
-	lunRoot string // where the LUN's filesystem (or pool altroot) goes
+	b      *Backend
+	jname  string
+	target string
+	portal string // chosen by the preflight
+	dev    string // found by waitDevice
+	// loggedIn: this run opened the session, so the initiator meets the
+	// LUN over a new I_T nexus, which no registration names yet.
+	loggedIn bool
+	lunRoot  string // where the LUN's filesystem (or pool altroot) goes
 }
 
 func (a *attachment) where() string {
@@ -125,7 +128,11 @@ func (l *loginStep) Apply(ctx context.Context, s *plan.System) error {
 	a, b := l.a, l.a.b
 	login := func(argv []string) error {
 		_, err := s.Run.Run(ctx, run.Cmd{Argv: argv, Timeout: s.CommandTimeout})
-		if err == nil || sessionExists(b.OS, err) {
+		if err == nil {
+			a.loggedIn = !s.DryRun
+			return nil
+		}
+		if sessionExists(b.OS, err) {
 			return nil
 		}
 		if authFailed(b.OS, err) {

@@ -2,8 +2,8 @@
 
 // Package kernel_test runs the project's programs on real Linux kernels:
 // qemu guests (tests/kernel/lab) with an NFS client and an iSCSI
-// initiator, against nfs-ganesha and tgtd started by the tests on the
-// loopback of a private network namespace. Each scenario group boots its
+// initiator, against nfs-ganesha, tgtd and etcd started by the tests on
+// the loopback of a private network namespace. Each scenario group boots its
 // guests once and runs its steps in them in the order the real tools run
 // them.
 package kernel_test
