@@ -49,11 +49,6 @@ var (
 	fake    = &testenv.Shared[string]{Make: buildFakeCBSD, End: func(bin string) { os.RemoveAll(filepath.Dir(bin)) }}
 )
 
-func scratchDir(t *testing.T) string {
-	t.Helper()
-	return scratch.Get(t)
-}
-
 func etcdCluster(t *testing.T) *etcdcluster.Cluster {
 	t.Helper()
 	testenv.Require(t, etcdcluster.Commands...)
