@@ -141,6 +141,7 @@ func run() int {
 			benchenv.Fatal("ssh from alpha to beta: exit %d: %s", r.Code, errorLine(r.Stderr))
 		}
 		sessions = append(sessions, time.Since(start))
+		t.Logf("round %d: ssh alpha -> beta true: %s (host load %s)", i+1, secs(sessions[len(sessions)-1]), load())
 	}
 
 	mm, hm := benchenv.Quantile(moves, 0.5), benchenv.Quantile(manual, 0.5)
