@@ -222,8 +222,7 @@ SYSLOG=0
 `, lab.HostAddr, root, workdir, alphaSSH, betaSSH, sshOptions)), 0o644)
 }
 
-// waitSSH waits until n reaches every node's sshd, itself through the host
-// included.
+// waitSSH waits until n reaches every other node's sshd through the host.
 func (n *node) waitSSH(nodes ...*node) {
 	for _, o := range nodes {
 		if o == n {
