@@ -25,9 +25,15 @@ type Config struct {
 	Name        string        // its host name (and so the default NODE_NAME)
 	MemoryMiB   int           // 1024 when 0
 	Forward     []int         // host loopback ports the guest reaches at HostAddr:port
+	Expose      []Expose      // guest ports the host reaches on its loopback
 	Modules     []string      // modules to load at boot (nfsv4, iscsi_tcp, ...)
 	BootTimeout time.Duration // 2 minutes when 0
 }
+
+// Expose makes the guest's port Guest the host's 127.0.0.1:Host (qemu's
+// hostfwd; restrict=on leaves it open). Another guest that forwards Host
+// reaches it at HostAddr:Host: guests never reach each other otherwise.
+type Expose struct{ Host, Guest int }
 
 // Result is what a command run in the guest left.
 type Result = proto.Result
@@ -162,6 +168,9 @@ func qemuArgs(k *Kernel, cfg Config, tag, sock, console string) []string {
 		// A comma inside a -netdev value is written twice.
 		relay := strings.ReplaceAll(fmt.Sprintf("%s 127.0.0.1:%d %s", k.Relay, p, tag), ",", ",,")
 		netdev += fmt.Sprintf(",guestfwd=tcp:%s:%d-cmd:%s", HostAddr, p, relay)
+	}
+	for _, e := range cfg.Expose {
+		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-%s:%d", e.Host, GuestAddr, e.Guest)
 	}
 	cmdline := []string{
 		"console=ttyS0", "panic=-1", "net.ifnames=0", "quiet",

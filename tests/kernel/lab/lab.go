@@ -11,8 +11,10 @@
 // overlay on top, so it has the host's programs, the project's freshly
 // built binaries included. Its network is qemu's user network with
 // restrict=on: it reaches nothing but the host ports a test names, each at
-// HostAddr. A small agent in the guest runs the commands a test asks for
-// over a virtio-serial port and reports their exit codes and output.
+// HostAddr; the host reaches the guest ports a test exposes on its own
+// loopback, and so another guest that forwards such a port reaches them. A
+// small agent in the guest runs the commands a test asks for over a
+// virtio-serial port and reports their exit codes and output.
 //
 // Guests booted together (BootAll) are separate nodes: each has its own
 // kernel, overlay, user network and address, and all reach the same host

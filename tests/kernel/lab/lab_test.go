@@ -94,3 +94,40 @@ func TestGuest(t *testing.T) {
 	r2 := testenv.Run(t, nil, "pgrep", "-f", "relay 127.0.0.1:"+strconv.Itoa(port))
 	assert.Empty(t, strings.TrimSpace(r2.Stdout), "no relay outlives its guest")
 }
+
+// TestExpose: a port a guest exposes is the host's, and another guest
+// that forwards that host port reaches it at HostAddr, the only way two
+// guests meet (so two nodes reach each other's sshd).
+func TestExpose(t *testing.T) {
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := free.Addr().(*net.TCPAddr).Port
+	free.Close() // the test's own network namespace: nobody else takes it
+	const guestPort = 7007
+
+	gs := lab.BootAll(t, lab.Config{Name: "server", Expose: []lab.Expose{{Host: port, Guest: guestPort}}},
+		lab.Config{Name: "client", Forward: []int{port}})
+	server, client := gs[0], gs[1]
+	server.WriteFile(t, "/tmp/greet", []byte("#!/bin/sh\nread line\necho \"$(hostname) says $line\"\n"), 0o755)
+	server.Start(t, proto.Command{Argv: []string{"busybox", "nc", "-ll", "-p", strconv.Itoa(guestPort), "-e", "/tmp/greet"}})
+
+	require.Eventually(t, func() bool {
+		// qemu accepts on the host's side at once; only an answer shows
+		// the listener in the guest is up.
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		c.Write([]byte("hello\n"))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		return line == "server says hello\n"
+	}, 30*time.Second, 200*time.Millisecond, "the host never reached the exposed port")
+
+	r := client.Run(t, nil, 20*time.Second, "sh", "-c", "echo hi | busybox nc -w 3 "+lab.HostAddr+" "+strconv.Itoa(port))
+	assert.Equal(t, 0, r.Code, "%s", r.Stderr)
+	assert.Equal(t, "server says hi\n", string(r.Stdout), "one guest reaches another's exposed port through the host")
+	r = server.Run(t, nil, 20*time.Second, "sh", "-c", "echo hi | busybox nc -w 3 "+lab.HostAddr+" "+strconv.Itoa(port))
+	assert.Empty(t, string(r.Stdout), "a guest reaches no host port it does not forward, its own exposed one included")
+}
