@@ -63,6 +63,16 @@ func (h *haNode) crash(t *testing.T, jname string, stopped bool) {
 	require.NoError(t, os.WriteFile(p, nil, 0o644))
 }
 
+// registerAndStart registers jname here and starts it through envctl, so
+// it is expected to run here.
+func (h *haNode) registerAndStart(t *testing.T, jname string) {
+	t.Helper()
+	ctx := context.Background()
+	descriptorAt(t, h.Node, jname)
+	require.NoError(t, h.Register(ctx, jname, Jail, RegisterOptions{}))
+	require.NoError(t, h.Start(ctx, jname, Jail))
+}
+
 func (h *haNode) running(jname string) bool {
 	_, err := os.Stat(filepath.Join(h.home, "running-"+jname))
 	return err == nil
@@ -106,9 +116,7 @@ func TestRestartInPlaceThenRelocate(t *testing.T) {
 	c := newCluster(t)
 	a := c.haNode(t, "a", "HA=1\nHA_MAX_RESTART=1\n")
 	b := c.haNode(t, "b", "HA=1\nHA_MAX_RESTART=1\n")
-	descriptorAt(t, a.Node, "web1")
-	require.NoError(t, a.Register(ctx, "web1", Jail, RegisterOptions{}))
-	require.NoError(t, a.Start(ctx, "web1", Jail))
+	a.registerAndStart(t, "web1")
 	inv, err := a.Inv.Load("web1")
 	require.NoError(t, err)
 	assert.False(t, inv.Started.IsZero(), "envctl start records that it is expected to run")
@@ -162,9 +170,7 @@ func TestFailingRestartIsNotALoop(t *testing.T) {
 	ctx := context.Background()
 	c := newCluster(t)
 	a := c.haNode(t, "a", "HA=1\nHA_MAX_RESTART=2\n")
-	descriptorAt(t, a.Node, "web1")
-	require.NoError(t, a.Register(ctx, "web1", Jail, RegisterOptions{}))
-	require.NoError(t, a.Start(ctx, "web1", Jail))
+	a.registerAndStart(t, "web1")
 	a.failing = true
 	a.crash(t, "web1", true)
 	for i := range 2 {
@@ -186,9 +192,7 @@ func TestStoppedOrNotHAIsLeftAlone(t *testing.T) {
 	ctx := context.Background()
 	c := newCluster(t)
 	a := c.haNode(t, "a", "HA=1\n")
-	descriptorAt(t, a.Node, "web1")
-	require.NoError(t, a.Register(ctx, "web1", Jail, RegisterOptions{}))
-	require.NoError(t, a.Start(ctx, "web1", Jail))
+	a.registerAndStart(t, "web1")
 	require.NoError(t, a.Stop(ctx, "web1", Jail))
 	inv, _ := a.Inv.Load("web1")
 	assert.True(t, inv.Started.IsZero())
@@ -212,9 +216,7 @@ func TestBadMaxRestart(t *testing.T) {
 	c := newCluster(t)
 	for _, bad := range []string{"-1", "two"} {
 		a := c.haNode(t, "a"+strings.TrimPrefix(bad, "-"), "HA=1\nHA_MAX_RESTART="+bad+"\n")
-		descriptorAt(t, a.Node, "web1")
-		require.NoError(t, a.Register(ctx, "web1", Jail, RegisterOptions{}))
-		require.NoError(t, a.Start(ctx, "web1", Jail))
+		a.registerAndStart(t, "web1")
 		a.crash(t, "web1", true)
 		err := a.failover(t)
 		assert.Equal(t, sysexits.Config, sysexits.Code(err), "%v", err)
@@ -230,9 +232,7 @@ func TestDryRunRestartChangesNothing(t *testing.T) {
 	ctx := context.Background()
 	c := newCluster(t)
 	a := c.haNode(t, "a", "HA=1\nHA_MAX_RESTART=0\n")
-	descriptorAt(t, a.Node, "web1")
-	require.NoError(t, a.Register(ctx, "web1", Jail, RegisterOptions{}))
-	require.NoError(t, a.Start(ctx, "web1", Jail))
+	a.registerAndStart(t, "web1")
 	a.crash(t, "web1", true)
 	a.DryRun = true
 	require.NoError(t, a.failover(t))
@@ -254,9 +254,7 @@ func TestRegisteringAgainEndsTheRelocation(t *testing.T) {
 	ctx := context.Background()
 	c := newCluster(t)
 	a := c.haNode(t, "a", "HA=1\nHA_MAX_RESTART=0\n")
-	descriptorAt(t, a.Node, "web1")
-	require.NoError(t, a.Register(ctx, "web1", Jail, RegisterOptions{}))
-	require.NoError(t, a.Start(ctx, "web1", Jail))
+	a.registerAndStart(t, "web1")
 	a.crash(t, "web1", true)
 	require.NoError(t, a.failover(t))
 	require.True(t, relocationOpen(t, a.Node, "web1"))
@@ -278,9 +276,7 @@ func TestFailedStartAfterRelocation(t *testing.T) {
 	c := newCluster(t)
 	a := c.haNode(t, "a", "HA=1\nHA_MAX_RESTART=0\n")
 	b := c.haNode(t, "b", "HA=1\nHA_MAX_RESTART=1\nHA_MAX_RELOCATE=1\n")
-	descriptorAt(t, a.Node, "web1")
-	require.NoError(t, a.Register(ctx, "web1", Jail, RegisterOptions{}))
-	require.NoError(t, a.Start(ctx, "web1", Jail))
+	a.registerAndStart(t, "web1")
 	a.crash(t, "web1", true)
 	require.NoError(t, a.failover(t))
 
@@ -314,9 +310,7 @@ func TestNoRestartDuringAMove(t *testing.T) {
 	ctx := context.Background()
 	c := newCluster(t)
 	a := c.haNode(t, "a", "HA=1\nHA_MAX_RESTART=0\n")
-	descriptorAt(t, a.Node, "web1")
-	require.NoError(t, a.Register(ctx, "web1", Jail, RegisterOptions{}))
-	require.NoError(t, a.Start(ctx, "web1", Jail))
+	a.registerAndStart(t, "web1")
 	recs, err := a.records()
 	require.NoError(t, err)
 	require.NoError(t, journal.Save(ctx, recs, &journal.Journal{JName: "web1", Kind: Jail, Op: "move", From: "a", To: "b", Step: journal.Stopped, Direction: journal.Forward, By: "a"}))
