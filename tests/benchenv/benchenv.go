@@ -84,6 +84,18 @@ func Fatal(format string, args ...any) {
 	Exit(1)
 }
 
+// TempDir makes a directory for the benchmark's files under parent ("":
+// the system's temporary directory), named like os.MkdirTemp's pattern,
+// and removes it when the benchmark ends.
+func TempDir(parent, pattern string) string {
+	dir, err := os.MkdirTemp(parent, pattern)
+	if err != nil {
+		Fatal("%v", err)
+	}
+	Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 // RepoRoot is the module's top directory.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)

@@ -36,11 +36,7 @@ check_and_mount "$NULLFS_ROOT/rcconf/$jname" "$rcconf"
 
 func main() {
 	benchenv.PrivateNamespace()
-	tmp, err := os.MkdirTemp("", "envhooks-bench-hook-")
-	if err != nil {
-		benchenv.Fatal("%v", err)
-	}
-	benchenv.Cleanup(func() { os.RemoveAll(tmp) })
+	tmp := benchenv.TempDir("", "envhooks-bench-hook-")
 	bin := filepath.Join(tmp, "bin")
 	mntStart := benchenv.Build(bin, "cmd/mnt-start")
 	mntStop := benchenv.Build(bin, "cmd/mnt-stop")

@@ -41,11 +41,7 @@ func main() {
 	// tgtd and the silent portal live on the loopback of a network
 	// namespace of the benchmark's own.
 	testnet.Isolate()
-	dir, err := os.MkdirTemp("", "envhooks-bench-iscsi-")
-	if err != nil {
-		benchenv.Fatal("%v", err)
-	}
-	benchenv.Cleanup(func() { os.RemoveAll(dir) })
+	dir := benchenv.TempDir("", "envhooks-bench-iscsi-")
 	portal, stop := startTgtd(dir)
 	benchenv.Cleanup(stop)
 

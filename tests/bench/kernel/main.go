@@ -50,9 +50,7 @@ func main() {
 
 func run() int {
 	t := &benchenv.T{}
-	dir, err := os.MkdirTemp("", "envhooks-bench-kernel-")
-	must(err)
-	benchenv.Cleanup(func() { os.RemoveAll(dir) })
+	dir := benchenv.TempDir("", "envhooks-bench-kernel-")
 	bin := filepath.Join(dir, "bin")
 	for _, cmd := range []string{"cmd/mnt-start", "cmd/mnt-stop", "cmd/envctl"} {
 		benchenv.Build(bin, cmd)

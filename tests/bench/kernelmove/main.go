@@ -65,9 +65,7 @@ type node struct {
 
 func run() int {
 	t := &benchenv.T{}
-	dir, err := os.MkdirTemp("", "envhooks-bench-kernelmove-")
-	must(err)
-	benchenv.Cleanup(func() { os.RemoveAll(dir) })
+	dir := benchenv.TempDir("", "envhooks-bench-kernelmove-")
 	bin := filepath.Join(dir, "bin")
 	for _, cmd := range []string{"cmd/mnt-start", "cmd/mnt-stop", "cmd/envctl"} {
 		benchenv.Build(bin, cmd)

@@ -60,11 +60,7 @@ type driver struct {
 }
 
 func run() int {
-	dir, err := os.MkdirTemp("", "envhooks-bench-lease-")
-	if err != nil {
-		benchenv.Fatal("%v", err)
-	}
-	benchenv.Cleanup(func() { os.RemoveAll(dir) })
+	dir := benchenv.TempDir("", "envhooks-bench-lease-")
 	srv, err := ganesha.Start(filepath.Join(dir, "ganesha"))
 	if err != nil {
 		benchenv.Fatal("%v", err)

@@ -31,9 +31,7 @@ type node struct {
 
 func main() {
 	benchenv.PrivateNamespace()
-	tmp, err := os.MkdirTemp("/var/tmp", "envhooks-bench-migrate-")
-	must(err)
-	benchenv.Cleanup(func() { os.RemoveAll(tmp) })
+	tmp := benchenv.TempDir("/var/tmp", "envhooks-bench-migrate-")
 	envctl := benchenv.Build(filepath.Join(tmp, "bin"), "cmd/envctl")
 	dfs := filepath.Join(tmp, "dfs")
 	a, b := newNode(tmp, dfs, "a"), newNode(tmp, dfs, "b")

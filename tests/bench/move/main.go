@@ -10,7 +10,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -27,11 +26,7 @@ const (
 
 func main() {
 	testnet.Isolate() // network and mount namespaces of its own: the nodes' veths never reach the machine's
-	tmp, err := os.MkdirTemp("/var/tmp", "envhooks-bench-move-")
-	if err != nil {
-		benchenv.Fatal("%v", err)
-	}
-	benchenv.Cleanup(func() { os.RemoveAll(tmp) })
+	tmp := benchenv.TempDir("/var/tmp", "envhooks-bench-move-")
 	t := &benchenv.T{}
 	envctl := benchenv.Build(filepath.Join(tmp, "bin"), "cmd/envctl")
 	c := sshnodes.New(t, filepath.Join(tmp, "nodes"), envctl, []string{"a", "b", "c"}, func(*sshnodes.Node) string {

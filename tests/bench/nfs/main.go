@@ -42,11 +42,7 @@ func main() {
 }
 
 func run() int {
-	dir, err := os.MkdirTemp("", "envhooks-bench-nfs-")
-	if err != nil {
-		benchenv.Fatal("%v", err)
-	}
-	benchenv.Cleanup(func() { os.RemoveAll(dir) })
+	dir := benchenv.TempDir("", "envhooks-bench-nfs-")
 	mntStart := benchenv.Build(dir, "cmd/mnt-start")
 	srv, err := ganesha.Start(filepath.Join(dir, "ganesha"))
 	if err != nil {

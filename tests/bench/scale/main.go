@@ -113,12 +113,8 @@ func sizes(driver string) []size {
 }
 
 func run() int {
-	tmp, err := os.MkdirTemp("/var/tmp", "envhooks-bench-scale-")
-	must(err)
-	benchenv.Cleanup(func() {
-		unmountUnder(tmp)
-		os.RemoveAll(tmp)
-	})
+	tmp := benchenv.TempDir("/var/tmp", "envhooks-bench-scale-")
+	benchenv.Cleanup(func() { unmountUnder(tmp) }) // before the directory goes
 	envctl := benchenv.Build(filepath.Join(tmp, "bin"), "cmd/envctl")
 	dfs := filepath.Join(tmp, "dfs")
 	a, b := newEnvNode(tmp, dfs, envctl, "a"), newEnvNode(tmp, dfs, envctl, "b")

@@ -48,9 +48,7 @@ func main() {
 			benchenv.Fatal("%s is not installed (tests/install-deps installs zfs-fuse)", c)
 		}
 	}
-	tmp, err := os.MkdirTemp("", "envhooks-bench-zfs-")
-	must(err)
-	benchenv.Cleanup(func() { os.RemoveAll(tmp) })
+	tmp := benchenv.TempDir("", "envhooks-bench-zfs-")
 	stopDaemon, err := zfsfuse.Start()
 	must(err)
 	benchenv.Cleanup(stopDaemon)
