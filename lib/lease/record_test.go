@@ -128,6 +128,9 @@ func TestCheckDir(t *testing.T) {
 		dir = "/var/tmp"
 		require.NoError(t, syscall.Stat(dir, &here))
 		if root.Dev != here.Dev {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("neither the temporary directory nor /var/tmp is on the root filesystem: under CI=true the marker must be tested, not skipped")
+			}
 			t.Skip("no directory on the root filesystem to test the marker with")
 		}
 		dir, err = os.MkdirTemp(dir, "envhooks-lease-")
