@@ -137,13 +137,7 @@ func (n *node) inside(name, script string) testenv.Result {
 func (n *node) mounts() []string {
 	r := n.in("cat", "/proc/self/mountinfo")
 	require.Equal(n.c.t, 0, r.Code)
-	var out []string
-	for _, line := range strings.Split(r.Stdout, "\n") {
-		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], n.lxcpath+"/") {
-			out = append(out, f[4])
-		}
-	}
-	return out
+	return testenv.MountPoints(r.Stdout, n.lxcpath)
 }
 
 func (n *node) containerDir(name string) string { return filepath.Join(n.lxcpath, name) }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -101,14 +100,7 @@ func (n *node) envctlCrash(step string, args ...string) testenv.Result {
 func (n *node) mounts() []string {
 	r := n.in(nil, "cat", "/proc/self/mountinfo")
 	require.Equal(n.c.t, 0, r.Code)
-	var out []string
-	for _, line := range strings.Split(r.Stdout, "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && strings.HasPrefix(f[4], n.workdir+"/") {
-			out = append(out, f[4])
-		}
-	}
-	return out
+	return testenv.MountPoints(r.Stdout, n.workdir)
 }
 
 // read reads a file inside the node's namespace ("" if it does not exist).

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/envhooks/envhooks/lib/lease"
+	"github.com/envhooks/envhooks/tests/testenv"
 )
 
 // TB is what the fixture needs of a *testing.T (benchenv.T has it too).
@@ -285,15 +286,7 @@ func (n *Node) EnvctlCrash(step string, args ...string) Result {
 
 // Mounts lists the node's mount points under its workdir.
 func (n *Node) Mounts() []string {
-	r := n.In(nil, "cat", "/proc/self/mountinfo")
-	var out []string
-	for _, line := range strings.Split(r.Stdout, "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && strings.HasPrefix(f[4], n.Workdir+"/") {
-			out = append(out, f[4])
-		}
-	}
-	return out
+	return testenv.MountPoints(n.In(nil, "cat", "/proc/self/mountinfo").Stdout, n.Workdir)
 }
 
 // Registered says whether the node's inventory has jname.

@@ -36,3 +36,12 @@ func TestSharedFailureReachesEveryCaller(t *testing.T) {
 	s.Close()
 	assert.Equal(t, 1, calls)
 }
+
+func TestMountPointsUnderADirectory(t *testing.T) {
+	info := "22 1 0:21 / /w rw - tmpfs tmpfs rw\n" +
+		"23 22 0:22 / /w/jails-data/web1-data rw - nullfs /dfs rw\n" +
+		"24 1 0:23 / /w2/x rw - tmpfs tmpfs rw\n" +
+		"25 22 0:24 / /w/jails-system/web1 rw - nfs4 srv:/s rw\n"
+	assert.Equal(t, []string{"/w/jails-data/web1-data", "/w/jails-system/web1"}, MountPoints(info, "/w"))
+	assert.Empty(t, MountPoints("", "/w"))
+}

@@ -192,6 +192,19 @@ func MountsUnder(t testing.TB, dir string) []string {
 	return out
 }
 
+// MountPoints returns the mount points in mountinfo (the text of a
+// /proc/PID/mountinfo, read in whichever namespace the test looks at)
+// that lie under dir, dir itself excluded.
+func MountPoints(mountinfo, dir string) []string {
+	var out []string
+	for _, line := range strings.Split(mountinfo, "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			out = append(out, f[4])
+		}
+	}
+	return out
+}
+
 // WriteFile writes content to path, creating parents, failing the test on error.
 func WriteFile(t testing.TB, path, content string, mode os.FileMode) {
 	t.Helper()
