@@ -13,7 +13,9 @@ package sshnodes
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -233,13 +235,41 @@ func (n *Node) KillSSHD() {
 	n.sshd.Wait()
 }
 
-// Cut takes the node's link down (true) or up again (false).
+// Cut takes the node's link down (true) or up again (false). Up again, it
+// returns once the hub and the node reach each other again, as a link
+// that comes back is usable only when each side has found the other's
+// address anew: a node that gave its gateway up while the link was down
+// answers "No route to host" until then.
 func (n *Node) Cut(cut bool) {
 	state := "up"
 	if cut {
 		state = "down"
 	}
 	run(n.c.t, "ip", "link", "set", n.hubIf(), state)
+	if !cut {
+		n.waitLink()
+	}
+}
+
+// waitLink waits until a TCP connection from the hub to the node's ssh
+// port is answered, accepted or refused (its sshd may be down): either
+// way the node's reply came back over the link.
+func (n *Node) waitLink() {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort(n.Addr(), "22"), time.Second)
+		if err == nil {
+			conn.Close()
+			return
+		}
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return
+		}
+		if time.Now().After(deadline) {
+			n.c.t.Fatalf("node %s: its link is up again, but the hub does not reach %s: %v", n.Name, n.Addr(), err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Result is what a program run in a node left.
